@@ -1,0 +1,6 @@
+"""Airflow-free vendor clients (usable from plain Python). Nothing here imports Airflow."""
+
+from airflow_provider_mensatek.clients._transport import RetrySettings, Timeouts, reset_auth_failures
+from airflow_provider_mensatek.clients.mensatek import MensatekClient
+
+__all__ = ["MensatekClient", "RetrySettings", "Timeouts", "reset_auth_failures"]

@@ -1,0 +1,251 @@
+"""Local checks that run before any HTTP call.
+
+Bad data must never reach the vendor: both vendors count repeated erroneous
+calls against the account. Every function here raises
+:class:`~airflow_provider_mensatek.clients.errors.ValidationError` with a
+message that says what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from airflow_provider_mensatek.clients.errors import ValidationError
+
+MADRID = ZoneInfo("Europe/Madrid")
+VENDOR_DATE_FORMAT = "%Y-%m-%d %H:%M"
+
+# Pragmatic address check: one @, a dot in the domain, no spaces. The vendor
+# is the final judge; this catches typos and template accidents ("None", "").
+_EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+
+
+def check_email(value: Any, *, what: str = "email address", vendor: str = "mensatek") -> str:
+    if not isinstance(value, str) or not _EMAIL_RE.match(value.strip()) or len(value) > 254:
+        raise ValidationError(f"Invalid {what}: {value!r}", vendor=vendor)
+    return value.strip()
+
+
+def require_text(value: Any, what: str, *, vendor: str = "mensatek", max_len: int | None = None) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{what} is required and must be a non-empty string (got {value!r})", vendor=vendor)
+    if max_len is not None and len(value) > max_len:
+        raise ValidationError(f"{what} is {len(value)} characters long; the limit is {max_len}", vendor=vendor)
+    return value
+
+
+def now_madrid() -> datetime:
+    return datetime.now(tz=MADRID)
+
+
+def to_madrid(value: Any, *, what: str = "date", vendor: str = "mensatek") -> datetime:
+    """An aware datetime (or pendulum DateTime, or ISO-8601 string with offset) in Europe/Madrid.
+
+    Naive values are refused: "09:00" means something different on a UTC
+    worker and in Madrid, and a legal notification must not go out an hour
+    early because of it.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError(
+                f"Cannot read {what} {value!r}: use ISO 8601 with an offset, e.g. 2026-12-01T09:00:00+01:00",
+                vendor=vendor,
+            ) from None
+        value = parsed
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        raise ValidationError(f"{what} must be a date and time, not a date ({value!r})", vendor=vendor)
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{what} must be a datetime or ISO 8601 string, got {type(value).__name__}",
+                              vendor=vendor)
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(
+            f"{what} {value!r} has no time zone. Give an aware datetime (e.g. pendulum.datetime(..., "
+            "tz='Europe/Madrid')) or an ISO string with an offset; naive times are ambiguous.",
+            vendor=vendor,
+        )
+    return value.astimezone(MADRID)
+
+
+def vendor_datetime(
+    value: Any,
+    *,
+    what: str = "date",
+    vendor: str = "mensatek",
+    allow_past: bool = False,
+    now: datetime | None = None,
+) -> str:
+    """Europe/Madrid ``YYYY-MM-DD HH:MM`` as both Mensatek APIs expect. Refuses past times unless allowed."""
+    local = to_madrid(value, what=what, vendor=vendor)
+    current = (now or now_madrid()).astimezone(MADRID)
+    # The vendor has minute precision: a time within the current minute is "now", i.e. past.
+    if not allow_past and local.replace(second=0, microsecond=0) <= current.replace(second=0, microsecond=0):
+        raise ValidationError(
+            f"{what} {local.strftime(VENDOR_DATE_FORMAT)} Europe/Madrid is not in the future "
+            f"(now {current.strftime(VENDOR_DATE_FORMAT)})",
+            vendor=vendor,
+        )
+    return local.strftime(VENDOR_DATE_FORMAT)
+
+
+def parse_vendor_datetime(text: str | None) -> datetime | None:
+    """Vendor ``YYYY-MM-DD HH:MM[:SS]`` (Europe/Madrid) as an aware datetime, or None."""
+    if not text:
+        return None
+    for fmt in ("%Y-%m-%d %H:%M:%S", VENDOR_DATE_FORMAT):
+        try:
+            return datetime.strptime(text.strip(), fmt).replace(tzinfo=MADRID)
+        except ValueError:
+            continue
+    return None
+
+
+def check_int_range(value: Any, what: str, low: int, high: int, *, vendor: str = "mensatek") -> int:
+    if isinstance(value, bool):
+        raise ValidationError(f"{what} must be a whole number from {low} to {high}, got {value!r}", vendor=vendor)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{what} must be a whole number from {low} to {high}, got {value!r}",
+                              vendor=vendor) from None
+    if str(number) != str(value).strip() and not isinstance(value, int):
+        raise ValidationError(f"{what} must be a whole number, got {value!r}", vendor=vendor)
+    if not low <= number <= high:
+        raise ValidationError(f"{what} must be from {low} to {high}, got {number}", vendor=vendor)
+    return number
+
+
+def check_message_id(value: Any, *, vendor: str = "mensatek") -> int:
+    return check_int_range(value, "message id", 1, 2**63 - 1, vendor=vendor)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file to attach: its name as the recipient sees it and its raw bytes."""
+
+    name: str
+    content: bytes
+
+    def __repr__(self) -> str:  # never dump the bytes into a log
+        return f"Attachment(name={self.name!r}, size={len(self.content)})"
+
+    @property
+    def base64(self) -> str:
+        return base64.b64encode(self.content).decode("ascii")
+
+
+def load_attachment(
+    item: Any,
+    *,
+    max_name_len: int,
+    max_bytes: int,
+    vendor: str = "mensatek",
+) -> Attachment:
+    """Accept an :class:`Attachment`, a path, or a dict with a name and bytes / a path / base64."""
+    if isinstance(item, Attachment):
+        name, content = item.name, item.content
+    elif isinstance(item, str | os.PathLike):
+        path = Path(item)
+        name, content = path.name, _read_file(path, max_bytes, vendor)
+    elif isinstance(item, dict):
+        lowered = {str(k).lower(): v for k, v in item.items()}
+        name = lowered.get("name", lowered.get("nombre"))
+        if "content" in lowered:
+            content = lowered["content"]
+            if isinstance(content, str):
+                content = content.encode("utf-8")
+            if not isinstance(content, bytes | bytearray):
+                raise ValidationError(f"Attachment {name!r}: 'content' must be bytes", vendor=vendor)
+            content = bytes(content)
+        elif "path" in lowered:
+            path = Path(lowered["path"])
+            name = name or path.name
+            content = _read_file(path, max_bytes, vendor)
+        elif "base64" in lowered or "contenido" in lowered:
+            encoded = lowered.get("base64", lowered.get("contenido"))
+            try:
+                content = base64.b64decode(str(encoded), validate=True)
+            except (binascii.Error, ValueError):
+                raise ValidationError(f"Attachment {name!r}: the base64 content is not valid base64",
+                                      vendor=vendor) from None
+        else:
+            raise ValidationError(
+                f"Attachment {item.get('name')!r}: give one of 'content' (bytes), 'path' or 'base64'",
+                vendor=vendor,
+            )
+    else:
+        raise ValidationError(
+            f"An attachment must be a path, a dict or an Attachment, got {type(item).__name__}", vendor=vendor
+        )
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError("Every attachment needs a file name", vendor=vendor)
+    if len(name) > max_name_len:
+        raise ValidationError(
+            f"Attachment name {name!r} is {len(name)} characters; the vendor accepts at most {max_name_len}",
+            vendor=vendor,
+        )
+    if not content:
+        raise ValidationError(f"Attachment {name!r} is empty", vendor=vendor)
+    if len(content) > max_bytes:
+        raise ValidationError(f"Attachment {name!r} is {len(content)} bytes; the limit is {max_bytes}",
+                              vendor=vendor)
+    return Attachment(name=name, content=content)
+
+
+def _read_file(path: Path, max_bytes: int, vendor: str) -> bytes:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ValidationError(f"Cannot read attachment {str(path)!r}: {exc.strerror}", vendor=vendor) from None
+    if size > max_bytes:
+        raise ValidationError(f"Attachment {path.name!r} is {size} bytes; the limit is {max_bytes}",
+                              vendor=vendor)
+    return path.read_bytes()
+
+
+def as_list(value: Any, what: str, *, vendor: str = "mensatek") -> list[Any]:
+    """A single item or an iterable of items, as a non-empty list."""
+    if value is None:
+        raise ValidationError(f"{what} is required", vendor=vendor)
+    if isinstance(value, str | bytes | dict):
+        return [value]
+    if isinstance(value, Iterable):
+        items = list(value)
+        if not items:
+            raise ValidationError(f"{what} is empty", vendor=vendor)
+        return items
+    return [value]
+
+
+def utc_now() -> datetime:
+    return datetime.now(tz=timezone.utc)
+
+
+__all__ = [
+    "MADRID",
+    "VENDOR_DATE_FORMAT",
+    "Attachment",
+    "as_list",
+    "check_email",
+    "check_int_range",
+    "check_message_id",
+    "load_attachment",
+    "now_madrid",
+    "parse_vendor_datetime",
+    "require_text",
+    "to_madrid",
+    "utc_now",
+    "vendor_datetime",
+]

@@ -1,0 +1,1 @@
+"""notifications of the Mensatek / LegallyMail provider."""

@@ -1,0 +1,75 @@
+"""Shared fixtures: a real sandbox HTTP server on 127.0.0.1, and clients pointed at it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from airflow_provider_mensatek.clients import MensatekClient, RetrySettings, reset_auth_failures
+from airflow_provider_mensatek.sandbox import (
+    DEFAULT_LEGALLYMAIL_TOKEN,
+    DEFAULT_MENSATEK_TOKEN,
+    DEFAULT_MENSATEK_USER,
+    Clock,
+    Sandbox,
+)
+
+# Tests must never reach a real vendor: refuse any proxy the environment might set.
+for _var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+    os.environ.pop(_var, None)
+
+
+class SleepRecorder:
+    """Stands in for time.sleep in retry loops: records the waits instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture(scope="session")
+def _sandbox_server() -> Iterator[Sandbox]:
+    with Sandbox(clock=Clock(speed=0.0)) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def sandbox(_sandbox_server: Sandbox) -> Iterator[Sandbox]:
+    """The session's sandbox, reset (state, recorded requests, faults, clock) for each test."""
+    _sandbox_server.reset()
+    _sandbox_server.clock = Clock(speed=0.0)
+    _sandbox_server.step_seconds = 60.0
+    yield _sandbox_server
+    _sandbox_server.reset()
+
+
+@pytest.fixture(autouse=True)
+def _forget_auth_failures() -> Iterator[None]:
+    reset_auth_failures()
+    yield
+    reset_auth_failures()
+
+
+@pytest.fixture
+def sleeps() -> SleepRecorder:
+    return SleepRecorder()
+
+
+@pytest.fixture
+def mensatek_client(sandbox: Sandbox, sleeps: SleepRecorder) -> Iterator[MensatekClient]:
+    client = MensatekClient(
+        DEFAULT_MENSATEK_USER, DEFAULT_MENSATEK_TOKEN, base_url=sandbox.mensatek_url,
+        retry=RetrySettings(max_attempts=4, backoff_initial=0.5, backoff_max=4.0, max_retry_wait=60.0),
+        sleep=sleeps,
+    )
+    yield client
+    client.close()
+
+
+MENSATEK_TOKEN = DEFAULT_MENSATEK_TOKEN
+MENSATEK_USER = DEFAULT_MENSATEK_USER
+LEGALLYMAIL_TOKEN = DEFAULT_LEGALLYMAIL_TOKEN
