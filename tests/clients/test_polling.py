@@ -1,0 +1,99 @@
+"""PollPolicy / PollSchedule: the numbers, their floors, and JSON round-trips."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from airflow_provider_mensatek.clients.errors import ValidationError
+from airflow_provider_mensatek.clients.polling import (
+    LEGALLYMAIL_POLICY,
+    MENSATEK_POLICY,
+    PollPolicy,
+    PollSchedule,
+    policy_for,
+)
+
+
+def test_mensatek_default_waits_five_minutes_and_doubles_to_one_hour() -> None:
+    rng = random.Random(1)
+    assert MENSATEK_POLICY.initial_delay == 300
+    firsts = [MENSATEK_POLICY.first_delay(rng) for _ in range(200)]
+    assert min(firsts) >= 300
+    assert max(firsts) <= 330
+    no_jitter = MENSATEK_POLICY.with_overrides({"jitter": 0})
+    assert [no_jitter.interval_after(n) for n in range(1, 8)] == [300, 600, 1200, 2400, 3600, 3600, 3600]
+
+
+def test_jitter_never_goes_below_the_minimum_nor_above_the_maximum() -> None:
+    rng = random.Random(7)
+    policy = PollPolicy(initial_delay=10, min_interval=100, max_interval=1000, jitter=0.5)
+    gaps = [policy.interval_after(n, rng) for n in range(1, 12) for _ in range(50)]
+    assert min(gaps) >= 100
+    assert max(gaps) <= 1000
+    # Jitter really spreads sensors apart at the ceiling.
+    assert len({round(policy.interval_after(9, rng)) for _ in range(20)}) > 5
+
+
+def test_legallymail_default_stays_within_its_documented_budget() -> None:
+    assert LEGALLYMAIL_POLICY.min_interval >= 60
+    assert LEGALLYMAIL_POLICY.max_checks is not None
+
+
+def test_every_number_can_be_overridden() -> None:
+    policy = policy_for("mensatek", {"initial_delay": 1, "min_interval": 2, "max_interval": 3, "multiplier": 1.5,
+                                     "jitter": 0, "max_checks": 4})
+    assert policy == PollPolicy(1, 2, 3, 1.5, 0, 4)
+    whole = PollPolicy(5, 5, 5)
+    assert policy_for("legallymail", whole) is whole
+
+
+@pytest.mark.parametrize("overrides", [
+    {"min_interval": -1}, {"max_interval": 10, "min_interval": 20}, {"jitter": 1.5}, {"multiplier": 0.5},
+    {"max_checks": 0}, {"initial_dealy": 5},
+])
+def test_bad_policy_numbers_are_refused(overrides: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        policy_for("mensatek", overrides)
+
+
+def test_schedule_continues_after_a_json_round_trip() -> None:
+    rng = random.Random(3)
+    schedule = PollSchedule.start(MENSATEK_POLICY, ["1", "2"], now=1000.0, rng=rng)
+    assert schedule.due(1299) == []
+    first = min(m.next_at for m in schedule.messages.values())
+    assert first >= 1300
+    schedule.checked("1", first, final=False, rng=rng)
+    schedule.checked("2", first, final=True)
+    restored = PollSchedule.from_dict(json.loads(json.dumps(schedule.to_dict())))
+    assert restored == schedule
+    # The second check of "1" is a full min_interval after the first, not a fresh initial delay.
+    assert restored.messages["1"].checks == 1
+    assert restored.next_wake() == restored.messages["1"].next_at >= first + 300 * 0.9
+    assert restored.pending() == ["1"]
+
+
+def test_retry_after_holds_every_check_back() -> None:
+    schedule = PollSchedule.start(PollPolicy(0, 0, 0, jitter=0), ["a"], now=0.0)
+    assert schedule.due(0.0) == ["a"]
+    schedule.retry_after(0.0, 120)
+    assert schedule.due(119.9) == []
+    assert schedule.next_wake() == 120
+    assert schedule.due(120) == ["a"]
+
+
+def test_a_bare_429_waits_at_least_min_interval() -> None:
+    schedule = PollSchedule.start(PollPolicy(0, 45, 90, jitter=0), ["a"], now=0.0)
+    schedule.retry_after(10.0, None)
+    assert schedule.not_before == 55.0
+
+
+def test_max_checks_gives_up_on_a_message() -> None:
+    schedule = PollSchedule.start(PollPolicy(0, 1, 1, jitter=0, max_checks=2), ["a"], now=0.0)
+    schedule.checked("a", 0.0, final=False)
+    schedule.checked("a", 1.0, final=False)
+    assert schedule.due(100.0) == []
+    assert schedule.next_wake() is None
+    assert schedule.exhausted() == ["a"]
