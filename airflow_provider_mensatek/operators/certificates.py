@@ -1,0 +1,196 @@
+"""Operators that archive certificate evidence into a data lake (file://, s3://, gs://)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Asset, Context, ObjectStoragePath
+
+from airflow_provider_mensatek.certificates.archive import (
+    DEFAULT_LAYOUT,
+    MENSATEK_CERTIFIED_EMAIL,
+    archive_mensatek_certified_email,
+    render_layout,
+    static_layout_prefix,
+)
+from airflow_provider_mensatek.certificates.store import to_storage_path
+from airflow_provider_mensatek.clients.certificates import DEFAULT_LIMITS, ArchiveLimits
+from airflow_provider_mensatek.clients.errors import CertificateNotReadyError, ValidationError
+from airflow_provider_mensatek.clients.validation import check_message_id
+from airflow_provider_mensatek.operators._base import MensatekBaseOperator, vendor_errors
+
+#: A certificate can lag the delivery report by a long time (DESIGN.md): retry
+#: politely for about an hour unless the DAG says otherwise.
+DEFAULT_NOT_READY_RETRIES = 6
+DEFAULT_NOT_READY_DELAY = timedelta(minutes=10)
+
+
+def certificate_asset(destination: Any, layout: str, vendor: str, kind: str) -> Asset | None:
+    """The Asset a task writes into, when it is known at parse time (no Jinja in its parts).
+
+    Its URI is the folder above the per-id folders, without any storage
+    connection id (a credential reference is not part of the data's identity).
+    """
+    if isinstance(destination, ObjectStoragePath):
+        base = f"{destination.protocol or 'file'}://{destination.path}"
+    elif isinstance(destination, str) and "{{" not in destination and "{%" not in destination:
+        try:
+            path = to_storage_path(destination)
+        except Exception:
+            return None
+        base = f"{path.protocol or 'file'}://{path.path}"
+    else:
+        return None
+    if "{{" in layout or "{%" in layout:
+        return None
+    try:
+        prefix = static_layout_prefix(layout, vendor=vendor, kind=kind)
+    except (KeyError, IndexError, ValueError):
+        return None
+    uri = base.rstrip("/") + ("/" + prefix if prefix else "")
+    return Asset(uri=uri)
+
+
+def _with_retry_defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Retry a "not generated yet" certificate unless the task or its DAG chose otherwise."""
+    from_dag = kwargs.get("default_args") or {}
+    if "retries" not in kwargs and "retries" not in from_dag:
+        kwargs["retries"] = DEFAULT_NOT_READY_RETRIES
+    if "retry_delay" not in kwargs and "retry_delay" not in from_dag:
+        kwargs["retry_delay"] = DEFAULT_NOT_READY_DELAY
+    return kwargs
+
+
+class MensatekDownloadCertificatesOperator(MensatekBaseOperator):
+    """Download the certificate ZIP (PDFs + CSV) of Mensatek certified emails and archive it.
+
+    For every message id the vendor's ZIP is streamed to a temporary file,
+    checked (not an error body, sound ZIP, safe names, no bomb, real PDFs),
+    and only then written under ``<destination>/<layout>/``: files under
+    temporary names moved into place, ``manifest.json`` last (sizes, sha256,
+    recipients, vendor status and CSV rows, download time, provider version).
+    Re-running over identical content changes nothing.
+
+    **Not ready yet:** Mensatek answers ``Res:-5`` until the certificate is
+    generated, which can lag well behind the delivery report. The task then
+    raises :class:`~airflow_provider_mensatek.clients.errors.CertificateNotReadyError`
+    (retryable, never an ``AirflowFailException``) after archiving the ids
+    that were ready, so an Airflow retry picks up the rest; the retries are
+    cheap because ids already archived are no-ops. Unless the task or its
+    DAG's ``default_args`` set them, ``retries=6`` and ``retry_delay=10 min``
+    apply. Checks that fail (a hostile or corrupt archive, different content
+    already archived without ``overwrite``) fail the task without retries.
+
+    :param message_ids: one message id or a list (vendor ``Idmensaje``,
+        ``GetCertificadoEMAILCERTIFICADO``); templated, e.g. from the send
+        task's XCom ``message_ids``.
+    :param destination: where to archive: a URL (``file:///data/lake``,
+        ``s3://bucket/prefix`` with the ``s3`` extra, ``gs://...`` with
+        ``gcs``), an absolute local path, or an ``ObjectStoragePath``. Templated.
+    :param storage_conn_id: Airflow connection for the storage (e.g. an AWS
+        connection); may also be embedded in the URL (``s3://conn@bucket``).
+    :param layout: folder of one set below ``destination``; placeholders
+        ``{vendor}``, ``{kind}``, ``{id}``; default ``{vendor}/{kind}/{id}``
+        (``mensatek/certified_email/<id>``). Templated (Jinja first, e.g.
+        ``{{ ds }}/{id}``).
+    :param overwrite: replace a set whose content differs from what is
+        archived (the earlier manifest is kept as ``manifest.<time>.json``).
+        Default False: different content is refused.
+    :param limits: :class:`ArchiveLimits` (entry count, sizes, compression ratio).
+    :param mensatek_conn_id: the Mensatek connection (default ``mensatek_default``).
+
+    Lineage: unless ``outlets`` is given, the task declares the Asset
+    ``<destination>/<vendor>/<kind>`` when destination and layout are not
+    Jinja templates; its event extra lists the manifests written.
+
+    Returns (XCom): ``{"vendor", "kind", "archives": [{"id", "status",
+    "location", "manifest_path", "previous_manifest_path", "manifest"}]}``
+    where ``status`` is ``written``, ``unchanged`` or ``overwritten``.
+    """
+
+    template_fields: Sequence[str] = ("message_ids", "destination", "layout", "storage_conn_id")
+    ui_color = "#d8e7f5"
+
+    def __init__(
+        self,
+        *,
+        message_ids: Any,
+        destination: str | ObjectStoragePath,
+        storage_conn_id: str | None = None,
+        layout: str = DEFAULT_LAYOUT,
+        overwrite: bool = False,
+        limits: ArchiveLimits = DEFAULT_LIMITS,
+        **kwargs: Any,
+    ) -> None:
+        vendor, kind = MENSATEK_CERTIFIED_EMAIL
+        if "outlets" not in kwargs:
+            asset = certificate_asset(destination, layout, vendor, kind)
+            if asset is not None:
+                kwargs["outlets"] = [asset]
+        super().__init__(**_with_retry_defaults(kwargs))
+        self.message_ids = message_ids
+        self.destination = destination
+        self.storage_conn_id = storage_conn_id
+        self.layout = layout
+        self.overwrite = overwrite
+        self.limits = limits
+
+    def _ids(self) -> list[int]:
+        raw = self.message_ids
+        if isinstance(raw, str):
+            stripped = raw.strip()
+            # A rendered XCom list arrives as text unless render_template_as_native_obj is set.
+            raw = json.loads(stripped) if stripped.startswith("[") else [s for s in stripped.split(",") if s]
+        if isinstance(raw, int) or not isinstance(raw, Sequence):
+            raw = [raw]
+        ids = [check_message_id(item) for item in raw]
+        if not ids:
+            raise ValidationError("message_ids is empty: nothing to archive")
+        return list(dict.fromkeys(ids))
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        vendor, kind = MENSATEK_CERTIFIED_EMAIL
+        with vendor_errors():
+            ids = self._ids()
+            for mid in ids:
+                render_layout(self.layout, vendor=vendor, kind=kind, id=mid)
+            destination = to_storage_path(self.destination, self.storage_conn_id)
+        client = self.get_client()
+        archives: list[dict[str, Any]] = []
+        not_ready: list[int] = []
+        try:
+            for mid in ids:
+                try:
+                    with vendor_errors():
+                        outcome = archive_mensatek_certified_email(
+                            client, mid, destination, layout=self.layout, overwrite=self.overwrite,
+                            limits=self.limits,
+                        )
+                except CertificateNotReadyError:
+                    self.log.info("Certificate of message %s is not generated yet", mid)
+                    not_ready.append(mid)
+                    continue
+                self.log.info("Message %s: %s at %s", mid, outcome.status, outcome.manifest_path)
+                archives.append({"id": mid, **outcome.to_dict()})
+        finally:
+            client.close()
+        self._record_asset_events(context, archives)
+        if not_ready:
+            raise CertificateNotReadyError(
+                f"Certificates not generated yet for message(s) {not_ready} "
+                f"({len(archives)} other(s) archived); the task will be retried",
+                function="GetCertificadoEMAILCERTIFICADO", code=-5,
+            )
+        return {"vendor": vendor, "kind": kind, "archives": archives}
+
+    def _record_asset_events(self, context: Context, archives: list[dict[str, Any]]) -> None:
+        written = [a for a in archives if a["status"] != "unchanged"]
+        if not written:
+            return
+        events = context.get("outlet_events")
+        for outlet in self.outlets or []:
+            if isinstance(outlet, Asset) and events is not None:
+                events[outlet].extra = {"manifests": [a["manifest_path"] for a in written]}
