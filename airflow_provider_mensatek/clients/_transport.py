@@ -187,6 +187,18 @@ def _is_connect_failure(exc: requests.RequestException) -> bool:
     return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
+class _StopOnLongRetryAfter(tenacity.stop.stop_base):
+    """Stop when the vendor asks for a pause longer than we may block a worker for."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        return retry_after is not None and retry_after > self.limit
+
+
 class Transport:
     """A ``requests.Session`` with the provider's retry, auth-memory and logging rules."""
 
@@ -274,7 +286,8 @@ class Transport:
             )
 
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.retry.max_attempts) | self._stop_on_long_retry_after,
+            stop=tenacity.stop_any(tenacity.stop_after_attempt(self.retry.max_attempts),
+                                   _StopOnLongRetryAfter(self.retry.max_retry_wait)),
             wait=self._wait,
             retry=tenacity.retry_if_exception(lambda e: isinstance(e, RateLimitedError | TransientError)),
             sleep=self._sleep,
@@ -398,11 +411,6 @@ class Transport:
         if retry_after is not None:
             return max(float(retry_after), 0.0)
         return backoff
-
-    def _stop_on_long_retry_after(self, retry_state: tenacity.RetryCallState) -> bool:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        retry_after = getattr(exc, "retry_after", None)
-        return retry_after is not None and retry_after > self.retry.max_retry_wait
 
     def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None

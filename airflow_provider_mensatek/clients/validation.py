@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -154,6 +155,7 @@ def load_attachment(
     vendor: str = "mensatek",
 ) -> Attachment:
     """Accept an :class:`Attachment`, a path, or a dict with a name and bytes / a path / base64."""
+    name: Any
     if isinstance(item, Attachment):
         name, content = item.name, item.content
     elif isinstance(item, str | os.PathLike):
@@ -216,9 +218,18 @@ def _read_file(path: Path, max_bytes: int, vendor: str) -> bytes:
 
 
 def as_list(value: Any, what: str, *, vendor: str = "mensatek") -> list[Any]:
-    """A single item or an iterable of items, as a non-empty list."""
+    """A single item or an iterable of items, as a non-empty list.
+
+    A string holding a JSON list (what a templated XCom renders to) is decoded.
+    """
     if value is None:
         raise ValidationError(f"{what} is required", vendor=vendor)
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValidationError(f"{what} looks like a JSON list but cannot be read: {value[:80]!r}",
+                                  vendor=vendor) from None
     if isinstance(value, str | bytes | dict):
         return [value]
     if isinstance(value, Iterable):

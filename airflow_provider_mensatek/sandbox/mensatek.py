@@ -269,7 +269,7 @@ def send_certified_email(app: MensatekApp, req: RecordedRequest) -> SandboxRespo
     )
 
 
-def _lookup(app: MensatekApp, req: RecordedRequest) -> CertifiedEmail | None | SandboxResponse:
+def _lookup(app: MensatekApp, req: RecordedRequest) -> CertifiedEmail | SandboxResponse | None:
     raw = req.param("Idmensaje")
     try:
         mid = int(raw)

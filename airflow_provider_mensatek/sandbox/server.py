@@ -361,7 +361,9 @@ def _parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
         if not name:
             continue
         filename = part.get_filename()
-        payload = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            payload = b""
         if filename:
             out[str(name)] = {"filename": filename, "content": payload}
         else:

@@ -1,0 +1,77 @@
+"""Provider entry point (``apache_airflow_provider`` group), laid out as the official providers do.
+
+A mistake here breaks ``import airflow`` for every user of the environment, so
+it is validated in the tests against Airflow's own provider_info schema.
+Connection form fields live here (``conn-fields`` / ``ui-field-behaviour``):
+the hook classmethods for them are deprecated since Airflow 3.2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_mensatek import __version__
+
+PACKAGE = "airflow_provider_mensatek"
+
+
+def _timeouts_fields() -> dict[str, Any]:
+    return {
+        "connect_timeout": {
+            "label": "Connect timeout (s)",
+            "schema": {"type": ["number", "null"], "default": 10},
+        },
+        "read_timeout": {
+            "label": "Read timeout (s)",
+            "schema": {"type": ["number", "null"], "default": 60},
+        },
+        "max_retries": {
+            "label": "Attempts per call",
+            "description": "Attempts for calls that are safe to repeat; sends are only retried when "
+            "they certainly did not arrive.",
+            "schema": {"type": ["integer", "null"], "default": 4},
+        },
+    }
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-mensatek",
+        "name": "Mensatek and LegallyMail",
+        "description": "Certified email, SMS, RCS, email and e-signature through Mensatek and LegallyMail, "
+        "with polite sensors and verified certificate archiving.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Mensatek",
+                "external-doc-url": "https://www.mensatek.com/",
+                "tags": ["service"],
+            },
+        ],
+        "hooks": [
+            {"integration-name": "Mensatek", "python-modules": [f"{PACKAGE}.hooks.mensatek"]},
+        ],
+        "operators": [
+            {
+                "integration-name": "Mensatek",
+                "python-modules": [f"{PACKAGE}.operators.certified_email"],
+            },
+        ],
+        "connection-types": [
+            {
+                "hook-class-name": f"{PACKAGE}.hooks.mensatek.MensatekHook",
+                "hook-name": "Mensatek",
+                "connection-type": "mensatek",
+                "conn-fields": _timeouts_fields(),
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {"login": "API User", "password": "API Token", "host": "Base URL"},
+                    "placeholders": {
+                        "login": "API User (panel: Your Data -> Configure Account)",
+                        "password": "API Token",
+                        "host": "https://api.mensatek.com/v7 (default; http:// only for 127.0.0.1)",
+                    },
+                },
+            },
+        ],
+    }

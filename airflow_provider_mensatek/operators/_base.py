@@ -1,0 +1,167 @@
+"""What every operator of this provider shares: error mapping, at-most-once sends, Jinja-safe placeholders.
+
+Operators stay thin: they turn templated arguments into one client call and a
+JSON-able XCom result. The pieces here are the Airflow-side halves of the
+provider's contracts.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_mensatek.clients.errors import (
+    PERMANENT_ERRORS,
+    AmbiguousSendError,
+    MensatekError,
+)
+
+#: Key under which a send operator records its outcome in the task state store (AIP-103).
+SEND_STATE_KEY = "mensatek.send"
+
+
+class RetriesNotDeduplicatedWarning(UserWarning):
+    """Airflow < 3.3 has no task state store: a retry after an accepted send cannot be recognised."""
+
+
+@contextmanager
+def vendor_errors() -> Iterator[None]:
+    """Turn errors a retry cannot fix into AirflowFailException; let retryable ones through.
+
+    Retryable errors (rate limited, transient, certificate not ready) keep their
+    type so a ``retry_policy`` (see :mod:`airflow_provider_mensatek.retry_policy`)
+    can read ``retry_after`` from them.
+    """
+    try:
+        yield
+    except PERMANENT_ERRORS as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def send_at_most_once(context: Context, reference: str | None, send: Callable[[], dict[str, Any]]) -> Any:
+    """Run ``send`` at most once per task instance, across Airflow retries.
+
+    Before the HTTP call an "in flight" marker is written to the task state
+    store; after the vendor accepts, the JSON result replaces it. A later try of
+    the same task instance then:
+
+    * finds the accepted result and returns it without calling the vendor;
+    * finds the "in flight" marker (the worker died mid-request) or an
+      ambiguous failure, and fails without retrying: the message may have been
+      sent, a person must check the vendor panel for the reference.
+
+    Errors that prove nothing was sent (local validation, vendor refusals,
+    connect failures, rate limits) remove the marker so a retry may send.
+
+    ``ResumableJobMixin`` (AIP-103) sits on the same store but records the
+    external id only after submission returns and resubmits after a failed job;
+    for a legal notification both would risk a second send, hence this helper.
+    """
+    store = context.get("task_state_store")
+    if store is None:
+        warnings.warn(
+            "This Airflow has no task state store (needs Airflow >= 3.3): if the worker dies after the "
+            "vendor accepted the send, an Airflow retry will send again. Set retries=0 on send tasks.",
+            RetriesNotDeduplicatedWarning,
+            stacklevel=2,
+        )
+        with vendor_errors():
+            return send()
+
+    prior = store.get(SEND_STATE_KEY)
+    if isinstance(prior, Mapping):
+        if prior.get("state") == "accepted":
+            return prior["result"]
+        raise AirflowFailException(
+            "A previous try of this task started a send"
+            + (f" with reference {prior.get('reference')!r}" if prior.get("reference") else "")
+            + f" at {prior.get('started')} and its outcome is unknown ({prior.get('detail', 'worker stopped')})."
+            " Not sending again automatically: check the vendor panel, then clear this task's state "
+            "(or the task with a new reference) to send."
+        )
+    store.set(SEND_STATE_KEY, {"state": "in_flight", "reference": reference,
+                               "started": datetime.now(tz=timezone.utc).isoformat()})
+    try:
+        result = send()
+    except AmbiguousSendError as exc:
+        store.set(SEND_STATE_KEY, {"state": "ambiguous", "reference": reference,
+                                   "started": datetime.now(tz=timezone.utc).isoformat(), "detail": str(exc)})
+        raise AirflowFailException(str(exc)) from exc
+    except MensatekError as exc:
+        # The vendor (or our own validation) answered: nothing went out.
+        store.delete(SEND_STATE_KEY)
+        if isinstance(exc, PERMANENT_ERRORS):
+            raise AirflowFailException(str(exc)) from exc
+        raise
+    store.set(SEND_STATE_KEY, {"state": "accepted", "reference": reference, "result": result})
+    return result
+
+
+# -- Mensatek {{Variable}} placeholders vs Airflow's Jinja -------------------------
+
+_BARE_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def protect_vendor_placeholders(text: str, known_names: set[str]) -> str:
+    """Wrap ``{{Name}}`` in ``{% raw %}`` when ``Name`` is not a Jinja/Airflow variable.
+
+    ``Aviso para {{Nombre}} ({{ ds }})``: ``ds`` is in the template context and
+    renders; ``Nombre`` is not, so it reaches the vendor as ``{{Nombre}}`` for
+    per-recipient substitution. Expressions (``{{ params.x }}``, filters) are
+    never touched.
+    """
+
+    def wrap(match: re.Match[str]) -> str:
+        if match.group(1) in known_names:
+            return match.group(0)
+        return "{% raw %}" + match.group(0) + "{% endraw %}"
+
+    return _BARE_PLACEHOLDER.sub(wrap, text)
+
+
+class MensatekBaseOperator(BaseOperator):
+    """Base for Mensatek operators: connection handling and vendor-placeholder-safe rendering.
+
+    :param mensatek_conn_id: Airflow connection of type ``mensatek`` (default ``mensatek_default``).
+    """
+
+    #: Templated fields that carry Mensatek ``{{Variable}}`` placeholders.
+    vendor_placeholder_fields: tuple[str, ...] = ()
+
+    def __init__(self, *, mensatek_conn_id: str = "mensatek_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mensatek_conn_id = mensatek_conn_id
+
+    def get_client(self) -> Any:
+        from airflow_provider_mensatek.hooks.mensatek import MensatekHook
+
+        return MensatekHook(mensatek_conn_id=self.mensatek_conn_id).get_conn()
+
+    def _do_render_template_fields(
+        self, parent: Any, template_fields: Any, context: Context, jinja_env: Any, seen_oids: set[int]
+    ) -> None:
+        # Hooked here rather than in render_template_fields so mapped (.expand) tasks,
+        # which render through the unmapped copy, are protected too.
+        if parent is self and self.vendor_placeholder_fields:
+            known = set(context) | set(jinja_env.globals)
+            for name in self.vendor_placeholder_fields:
+                value = getattr(self, name, None)
+                if isinstance(value, str) and not value.endswith(tuple(self.template_ext)):
+                    setattr(self, name, protect_vendor_placeholders(value, known))
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+
+
+def default_reference(context: Context) -> str:
+    """A reference that finds the message in the vendor panel: dag, task, run (and map index)."""
+    ti = context["ti"]
+    parts = [ti.dag_id, ti.task_id, ti.run_id]
+    if getattr(ti, "map_index", -1) not in (-1, None):
+        parts.append(str(ti.map_index))
+    return ".".join(parts)[:100]

@@ -1,0 +1,161 @@
+"""Operators for Mensatek Certified Email: send (or schedule), cancel, reschedule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import Context
+
+from airflow_provider_mensatek.clients.validation import as_list
+from airflow_provider_mensatek.operators._base import (
+    MensatekBaseOperator,
+    default_reference,
+    send_at_most_once,
+    vendor_errors,
+)
+
+
+class MensatekSendCertifiedEmailOperator(MensatekBaseOperator):
+    """Send (or schedule) a certified email through Mensatek (``EnviarEMAILCERTIFICADO``).
+
+    The send is made at most once per task instance: if the worker dies after
+    Mensatek accepted it, an Airflow retry returns the recorded result instead
+    of sending again (Airflow >= 3.3, task state store). A send whose outcome is
+    unknown (connection lost after the request left) fails without retry and
+    names the reference to look up in the Mensatek panel.
+
+    Mensatek placeholders such as ``{{Nombre}}`` or ``{{Variable_1}}`` in
+    ``subject`` and ``message`` reach Mensatek intact, while Airflow macros in
+    the same text still render: ``"Aviso para {{Nombre}} ({{ ds }})"`` becomes
+    ``"Aviso para {{Nombre}} (2026-11-24)"``. A bare ``{{name}}`` is left for
+    Mensatek unless ``name`` is a variable of the Airflow template context.
+
+    :param sender: validated sender email -> ``Remitente``.
+    :param recipients: email strings and/or dicts -> ``Destinatarios`` (JSON). Dict keys: the vendor's
+        own (``Nombre``, ``Email``, ``Variable_1`` …, advanced protection options) or ``name`` /
+        ``email`` / ``variables`` (a dict merged in). A JSON list string (from XCom) is accepted.
+    :param subject: subject, with ``{{Variable}}`` placeholders -> ``Asunto``.
+    :param message: message body, with placeholders -> ``Mensaje``.
+    :param send_at: schedule for later: aware datetime / pendulum / ISO string with offset, converted to
+        Europe/Madrid ``YYYY-MM-DD HH:MM`` -> ``Fecha``. Naive or past times are refused. None = now.
+    :param require_acceptance: ask the recipient to accept or reject before viewing -> ``Aceptacion``.
+    :param acceptance_days: 1-30 days to accept (required with acceptance) -> ``Caducidadaceptacion``.
+    :param attachments: paths, ``{"name", "content"|"path"|"base64"}`` dicts -> ``Adjuntos``.
+    :param reference: your reference -> ``Referenciausuario``. Default: ``<dag>.<task>.<run_id>``.
+    :param report: ask for reports by email / webhook -> ``Report``.
+    :param extra_params: further vendor parameters passed as they are (may not override the above).
+    :param mensatek_conn_id: the ``mensatek`` connection.
+    :return: (XCom) ``{"message_ids": [...], "recipients": [{"email", "name", "message_id"}], "sent",
+        "not_sent", "duplicates", "credits_used", "credits_left", "reference", "send_at"}``.
+    """
+
+    template_fields: Sequence[str] = (
+        "sender", "recipients", "subject", "message", "send_at", "reference", "attachments", "extra_params",
+    )
+    template_fields_renderers = {"message": "html", "recipients": "json", "extra_params": "json"}
+    vendor_placeholder_fields = ("subject", "message")
+    ui_color = "#ffe8cc"
+
+    def __init__(
+        self,
+        *,
+        sender: str,
+        recipients: Any,
+        subject: str,
+        message: str,
+        send_at: Any = None,
+        require_acceptance: bool = False,
+        acceptance_days: int | None = None,
+        attachments: Any = None,
+        reference: str | None = None,
+        report: bool | None = None,
+        extra_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sender = sender
+        self.recipients = recipients
+        self.subject = subject
+        self.message = message
+        self.send_at = send_at
+        self.require_acceptance = require_acceptance
+        self.acceptance_days = acceptance_days
+        self.attachments = attachments
+        self.reference = reference
+        self.report = report
+        self.extra_params = extra_params
+
+    def execute(self, context: Context) -> Any:
+        reference = self.reference or default_reference(context)
+        client = self.get_client()
+
+        def send() -> dict[str, Any]:
+            result = client.send_certified_email(
+                self.sender, self.recipients, self.subject, self.message,
+                send_at=self.send_at or None, require_acceptance=self.require_acceptance,
+                acceptance_days=self.acceptance_days, attachments=self.attachments, reference=reference,
+                report=self.report, extra_params=self.extra_params,
+            )
+            return result.to_dict()
+
+        result = send_at_most_once(context, reference, send)
+        self.log.info(
+            "Mensatek accepted %s certified email(s), message ids %s (reference %r, send_at %s)",
+            result["sent"], result["message_ids"], reference, result["send_at"] or "now",
+        )
+        return result
+
+
+class MensatekCancelCertifiedEmailOperator(MensatekBaseOperator):
+    """Cancel scheduled certified email(s) (``CancelarEMAILCERTIFICADO``); credits come back.
+
+    Safe to retry: a message that is already cancelled counts as done. A
+    message that was already sent fails the task (nothing can be undone).
+
+    :param message_id: one message id or a list (e.g. the ``message_ids`` XCom of a send) -> ``Idmensaje``.
+    :param mensatek_conn_id: the ``mensatek`` connection.
+    :return: (XCom) a list of ``{"message_id", "cancelled", "already_cancelled", "credits_left",
+        "credits_recovered"}``, one per id.
+    """
+
+    template_fields: Sequence[str] = ("message_id",)
+
+    def __init__(self, *, message_id: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.message_id = message_id
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        client = self.get_client()
+        with vendor_errors():
+            ids = as_list(self.message_id, "message_id")
+            results = [client.cancel_certified_email(mid).to_dict() for mid in ids]
+        self.log.info("Cancelled certified email(s): %s", [r["message_id"] for r in results])
+        return results
+
+
+class MensatekRescheduleCertifiedEmailOperator(MensatekBaseOperator):
+    """Move scheduled certified email(s) to a new date (``ReprogramarEMAILCERTIFICADO``).
+
+    :param message_id: one message id or a list -> ``Idmensaje``.
+    :param send_at: the new date: aware datetime / pendulum / ISO string with offset, in the future;
+        sent as Europe/Madrid ``YYYY-MM-DD HH:MM`` -> ``Fecha``.
+    :param mensatek_conn_id: the ``mensatek`` connection.
+    :return: (XCom) a list of ``{"message_id", "send_at", "rescheduled", "credits_left"}``.
+    """
+
+    template_fields: Sequence[str] = ("message_id", "send_at")
+
+    def __init__(self, *, message_id: Any, send_at: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.message_id = message_id
+        self.send_at = send_at
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        client = self.get_client()
+        with vendor_errors():
+            ids = as_list(self.message_id, "message_id")
+            results = [client.reschedule_certified_email(mid, self.send_at).to_dict() for mid in ids]
+        self.log.info("Rescheduled certified email(s) %s to %s (Europe/Madrid)",
+                      [r["message_id"] for r in results], results[0]["send_at"] if results else None)
+        return results
