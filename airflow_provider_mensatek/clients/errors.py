@@ -147,6 +147,22 @@ class CertificateError(MensatekError):
     """A downloaded certificate archive failed its checks (not a ZIP/PDF, corrupt, unsafe)."""
 
 
+class FileStorageFullError(ForbiddenError):
+    """The Mensatek file library is full (Res -10): delete files or ask support for more space."""
+
+
+class UnsupportedFileTypeError(InvalidRequestError):
+    """The file library refused the format (Res -11: PDF, Excel, Word and VCF only)."""
+
+
+class FileTooLargeError(InvalidRequestError):
+    """The file is larger than the library accepts (Res -16)."""
+
+
+class FileUploadFailedError(MensatekError):
+    """The vendor failed while storing an upload (Res -17); a later attempt may work."""
+
+
 #: Errors that a retry of the same task cannot fix.
 PERMANENT_ERRORS: tuple[type[MensatekError], ...] = (
     AuthenticationError,

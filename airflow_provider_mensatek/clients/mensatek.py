@@ -21,7 +21,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import requests
 
@@ -40,12 +40,17 @@ from airflow_provider_mensatek.clients.errors import (
     AuthenticationError,
     CertificateError,
     CertificateNotReadyError,
+    FileStorageFullError,
+    FileTooLargeError,
+    FileUploadFailedError,
+    ForbiddenError,
     InsufficientCreditsError,
     InvalidDateError,
     InvalidRequestError,
     MensatekError,
     NotFoundError,
     SenderNotValidatedError,
+    UnsupportedFileTypeError,
     ValidationError,
 )
 from airflow_provider_mensatek.clients.validation import (
@@ -57,6 +62,17 @@ from airflow_provider_mensatek.clients.validation import (
     require_text,
     vendor_datetime,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_mensatek.clients.mensatek_campaigns import CampaignSendResult, RcsTemplate
+    from airflow_provider_mensatek.clients.mensatek_sms import (
+        DeleteFileResult,
+        LibraryFile,
+        SmsReport,
+        SmsSendResult,
+        UploadResult,
+    )
+    from airflow_provider_mensatek.clients.sms_encoding import SmsCostEstimate
 
 log = logging.getLogger("airflow_provider_mensatek.clients.mensatek")
 
@@ -70,6 +86,20 @@ FUNCTIONS: dict[str, str] = {
     "get_certified_email_report": "GetReportEMAILCERTIFICADO",
     "download_certified_email_certificates": "GetCertificadoEMAILCERTIFICADO",
     "get_credits": "GetCreditos",
+    "send_sms": "EnviarSMS",
+    "cancel_sms": "CancelarSMS",
+    "reschedule_sms": "ReprogramarSMS",
+    "get_sms_report": "GetReportSMS",
+    "upload_file": "CargarFichero",
+    "list_files": "ListarFicheros",
+    "delete_file": "BorrarFichero",
+    "get_sms_templates": "GetPlantillasSMS",
+    "send_email": "EnviarEMAIL",
+    "send_rcs": "EnviarRCS",
+    # The RCS document lost the names of its two template functions; these follow
+    # the vendor's pattern (GetPlantillasSMS) and are one line to fix.
+    "get_rcs_templates": "GetPlantillasRCS",
+    "get_rcs_template_variables": "GetVariablesPlantillaRCS",
 }
 
 _AUTH = (AuthenticationError, "Authentication error: check the API user and token")
@@ -116,6 +146,41 @@ RES_ERRORS: dict[str, dict[int, tuple[type[MensatekError], str]]] = {
     },
     "GetCreditos": {-1: _AUTH},
 }
+
+_SEND_ERRORS: dict[int, tuple[type[MensatekError], str]] = {
+    -1: _AUTH,
+    -2: (InsufficientCreditsError, "Not enough credits"),
+    -3: _INVALID,
+}
+#: The file library codes, listed identically for CargarFichero and ListarFicheros.
+_FILE_ERRORS: dict[int, tuple[type[MensatekError], str]] = {
+    -1: _AUTH,
+    -3: _INVALID,
+    -10: (FileStorageFullError, "File storage capacity exceeded; delete files or ask support for more"),
+    -11: (UnsupportedFileTypeError, "File format not supported (PDF, Excel, Word and VCF only)"),
+    -12: (InvalidRequestError, "BASE64 upload without content"),
+    -13: (InvalidRequestError, "FILES upload whose file did not arrive"),
+    -15: (InvalidRequestError, "Tipo must be FILES or BASE64"),
+    -16: (FileTooLargeError, "File too large for the library"),
+    -17: (FileUploadFailedError, "The vendor failed to store the file"),
+    -18: (ForbiddenError, "Trial accounts cannot upload files; contact support"),
+}
+# The SMS document is the complete one; the Email and RCS documents lost their Res
+# tables, so their sends use the codes every Mensatek send documents (-1, -2, -3).
+RES_ERRORS.update({
+    "EnviarSMS": _SEND_ERRORS,
+    "CancelarSMS": RES_ERRORS["CancelarEMAILCERTIFICADO"],
+    "ReprogramarSMS": RES_ERRORS["ReprogramarEMAILCERTIFICADO"],
+    "GetReportSMS": RES_ERRORS["GetReportEMAILCERTIFICADO"],
+    "CargarFichero": _FILE_ERRORS,
+    "ListarFicheros": _FILE_ERRORS,
+    "BorrarFichero": {-1: _AUTH, -2: (NotFoundError, "The file does not exist"), -3: _INVALID},
+    "GetPlantillasSMS": {-1: _AUTH, -3: _INVALID},
+    "EnviarEMAIL": _SEND_ERRORS,
+    "EnviarRCS": _SEND_ERRORS,
+    "GetPlantillasRCS": {-1: _AUTH, -3: _INVALID},
+    "GetVariablesPlantillaRCS": {-1: _AUTH, -3: _INVALID},
+})
 
 #: Vendor limits we enforce locally (the vendor's own -3 texts, DESIGN.md).
 MAX_NAME_LEN = 19  # "Nombre must be under 20 characters"
@@ -564,6 +629,13 @@ class MensatekClient:
                         f"Expected a ZIP archive, got {response.headers.get('Content-Type')!r}: "
                         f"{self.transport.redact(text[:120])!r}", function=function, code="not-zip",
                     ) from None
+                if as_int(record.get("res")) is None:
+                    # Not the vendor's Res shape (a gateway or another API answered):
+                    # still a body instead of an archive, never a retryable parse error.
+                    raise CertificateError(
+                        f"Expected a ZIP archive, got a JSON error body: {self.transport.redact(text[:200])!r}",
+                        function=function, code="error-body",
+                    )
                 self._raise_for_res(function, record)
                 raise CertificateError("Expected a ZIP archive, got a JSON answer without an error",
                                        function=function, code="not-zip")
@@ -576,6 +648,234 @@ class MensatekClient:
                 fileobj.write(chunk)
         return DownloadResult(message_id=mid, bytes_written=written,
                               content_type=response.headers.get("Content-Type"))
+
+    # -- SMS, file library, email, RCS ----------------------------------------
+    # The vendor shapes live in mensatek_sms / mensatek_campaigns, which build on
+    # this module's helpers; they are imported where used to keep imports acyclic.
+
+    def send_sms(
+        self,
+        sender: str,
+        recipients: Any,
+        message: str,
+        *,
+        send_at: Any = None,
+        reference: str | None = None,
+        report: bool | None = None,
+        group_with: int | None = None,
+        fail2voice: bool = False,
+        voice_language: str | None = None,
+        voice_sender: str | None = None,
+        unicode: bool | None = None,
+        ignore_blacklist: bool = False,
+        fix_utf8: bool = False,
+        max_segments: int | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> SmsSendResult:
+        """Send (or schedule) an SMS to one or many numbers (EnviarSMS). Never retried once it may
+        have arrived.
+
+        ``recipients``: numbers, or dicts with ``Movil`` and ``Variable_1`` …
+        ``Variable_10`` (or ``variables``: a list of up to ten values).
+        ``group_with`` (Idmensaje) adds this send to an earlier message id;
+        ``fail2voice`` with ``voice_language`` / ``voice_sender`` calls numbers
+        that cannot get an SMS; ``unicode=None`` picks Unicode only when a
+        character needs it; ``ignore_blacklist`` (Obviarlistanegra) and
+        ``fix_utf8`` (Fixutf8) map one to one; ``max_segments`` refuses a text
+        that would cost more SMS parts per recipient.
+        """
+        from airflow_provider_mensatek.clients import mensatek_sms
+
+        params, analysis = mensatek_sms.build_sms_params(
+            sender, recipients, message, send_at=send_at, reference=reference, report=report,
+            group_with=group_with, fail2voice=fail2voice, voice_language=voice_language,
+            voice_sender=voice_sender, unicode=unicode, ignore_blacklist=ignore_blacklist, fix_utf8=fix_utf8,
+            max_segments=max_segments, extra_params=extra_params,
+        )
+        record = self.call("send_sms", params, kind=SEND, reference=reference)
+        return mensatek_sms.parse_sms_send(record, params, analysis, reference)
+
+    @staticmethod
+    def estimate_sms(message: str, recipients: int, *, unicode: bool | None = None,
+                     credits_per_segment: float = 1.0) -> SmsCostEstimate:
+        """Encoding, SMS parts and credits of a campaign, computed locally (no HTTP)."""
+        from airflow_provider_mensatek.clients.sms_encoding import estimate_cost
+
+        return estimate_cost(message, recipients, unicode=unicode, credits_per_segment=credits_per_segment)
+
+    def cancel_sms(self, message_id: int) -> CancelResult:
+        """Cancel a scheduled SMS; credits come back. "Already cancelled" counts as done (safe to retry)."""
+        mid = check_message_id(message_id)
+        try:
+            record = self.call("cancel_sms", {"Idmensaje": mid})
+        except AlreadyCancelledError as exc:
+            log.info("SMS %s was already cancelled; nothing to do", mid)
+            return CancelResult(message_id=mid, cancelled=0, already_cancelled=True,
+                                credits_left=as_float(exc.details.get("cred")), credits_recovered=None)
+        return CancelResult(
+            message_id=as_int(record.get("idmensaje"), mid) or mid,
+            cancelled=as_int(record.get("res"), 0) or 0,
+            already_cancelled=False,
+            credits_left=as_float(record.get("cred")),
+            credits_recovered=as_float(record.get("credr")),
+        )
+
+    def reschedule_sms(self, message_id: int, send_at: Any) -> RescheduleResult:
+        """Move a scheduled SMS to a new (future) date (ReprogramarSMS)."""
+        mid = check_message_id(message_id)
+        when = vendor_datetime(send_at, what="send_at")
+        record = self.call("reschedule_sms", {"Idmensaje": mid, "Fecha": when})
+        return RescheduleResult(message_id=mid, send_at=when, rescheduled=as_int(record.get("res"), 0) or 0,
+                                credits_left=as_float(record.get("cred")))
+
+    def get_sms_report(self, message_id: int) -> SmsReport:
+        """Per-recipient status of an SMS send (GetReportSMS). Prefer webhooks; poll politely."""
+        from airflow_provider_mensatek.clients import mensatek_sms
+
+        mid = check_message_id(message_id)
+        return mensatek_sms.parse_sms_report(self.call("get_sms_report", {"Idmensaje": mid}), mid)
+
+    def upload_file(self, source: Any, *, name: str | None = None, mode: str = "FILES",
+                    auto_delete: bool = False) -> UploadResult:
+        """Upload a file to the library (CargarFichero) so an SMS can link it.
+
+        ``source`` is a path, bytes-bearing dict or Attachment; ``name`` (default:
+        the file's own) must be up to 15 letters/digits plus a PDF/Excel/Word/VCF
+        extension. ``mode="FILES"`` sends a multipart upload (the vendor's
+        recommendation), ``"BASE64"`` the content in ``Contenido``.
+        """
+        from airflow_provider_mensatek.clients import mensatek_sms
+
+        file = mensatek_sms.load_library_file(source, name)
+        fields = mensatek_sms.upload_fields(file, mode, auto_delete)
+        if mode == "BASE64":
+            record = self.call("upload_file", fields)
+        else:
+            function = FUNCTIONS["upload_file"]
+            response = self.transport.request(
+                "POST", function, function=function, kind=SAFE, data={**fields, "Resp": "JSON"},
+                files=mensatek_sms.file_part(file),
+            )
+            record = self._check(function, response)
+        return mensatek_sms.UploadResult(name=str(record.get("nombre") or file.name), mode=mode,
+                                         size=len(file.content), auto_delete=auto_delete,
+                                         credits_left=as_float(record.get("cred")))
+
+    def list_files(self) -> list[LibraryFile]:
+        """The files in the library (ListarFicheros)."""
+        from airflow_provider_mensatek.clients import mensatek_sms
+
+        return mensatek_sms.parse_library(self.call("list_files"))
+
+    def delete_file(self, name: str, *, missing_ok: bool = False) -> DeleteFileResult:
+        """Delete a library file (BorrarFichero); with ``missing_ok`` an absent file counts as deleted."""
+        from airflow_provider_mensatek.clients import mensatek_sms
+
+        name = require_text(name, "file name", max_len=255)
+        try:
+            record = self.call("delete_file", {"Nombre": name})
+        except NotFoundError as exc:
+            if not missing_ok:
+                raise
+            return mensatek_sms.DeleteFileResult(name=name, deleted=False,
+                                                 credits_left=as_float(exc.details.get("cred")))
+        return mensatek_sms.DeleteFileResult(name=name, deleted=True,
+                                             credits_left=as_float(record.get("cred")))
+
+    def get_sms_templates(self) -> dict[str, str]:
+        """The account's SMS templates, name -> content (GetPlantillasSMS)."""
+        from airflow_provider_mensatek.clients import mensatek_sms
+
+        templates = mensatek_sms.decode_json_object(self.call("get_sms_templates").get("plantillas"))
+        return {name: str(content) for name, content in templates.items()}
+
+    def send_email(
+        self,
+        sender_email: str,
+        recipients: Any,
+        subject: str,
+        *,
+        html: str | None = None,
+        template_id: int | None = None,
+        sender_name: str | None = None,
+        reply_to: str | None = None,
+        send_at: Any = None,
+        forbidden_interval: Any = None,
+        attachments: Sequence[Any] | None = None,
+        track_opens: bool | None = None,
+        track_clicks: bool | None = None,
+        list_unsubscribe: str | None = None,
+        list_help: str | None = None,
+        reference: str | None = None,
+        report: bool | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> CampaignSendResult:
+        """Send (or schedule) an email campaign (EnviarEMAIL). Never retried once it may have arrived.
+
+        Exactly one of ``html`` (Mensaje) or ``template_id`` (Plantilla).
+        Recipients: addresses, or dicts with ``Email``, ``Nombre``, ``variables``
+        (name -> value, used as ``###Name###``) and ``reference``.
+        """
+        from airflow_provider_mensatek.clients import mensatek_campaigns
+
+        params = mensatek_campaigns.build_email_params(
+            sender_email, recipients, subject, html=html, template_id=template_id, sender_name=sender_name,
+            reply_to=reply_to, send_at=send_at, forbidden_interval=forbidden_interval,
+            attachments=attachments,
+            track_opens=track_opens, track_clicks=track_clicks, list_unsubscribe=list_unsubscribe,
+            list_help=list_help, reference=reference, report=report, extra_params=extra_params,
+        )
+        record = self.call("send_email", params, kind=SEND, reference=reference)
+        return mensatek_campaigns.parse_campaign(record, "email", params, reference)
+
+    def send_rcs(
+        self,
+        template_id: Any,
+        recipients: Any,
+        *,
+        agent: str | None = None,
+        send_at: Any = None,
+        forbidden_interval: Any = None,
+        reference: str | None = None,
+        report: bool | None = None,
+        check_variables: bool = True,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> CampaignSendResult:
+        """Send (or schedule) an RCS template to phones (EnviarRCS). Never retried once it may have arrived.
+
+        With ``check_variables`` (default) one template-variables call runs
+        first, and the send is refused locally if any recipient misses a
+        variable the template needs or gives one it does not have.
+        """
+        from airflow_provider_mensatek.clients import mensatek_campaigns
+
+        params, vendor_recipients = mensatek_campaigns.build_rcs_params(
+            template_id, recipients, agent=agent, send_at=send_at, forbidden_interval=forbidden_interval,
+            reference=reference, report=report, extra_params=extra_params,
+        )
+        if check_variables:
+            template = self.get_rcs_template_variables(params["Plantilla"])
+            mensatek_campaigns.check_rcs_variables(template, vendor_recipients)
+        record = self.call("send_rcs", params, kind=SEND, reference=reference)
+        return mensatek_campaigns.parse_campaign(record, "telefono", params, reference)
+
+    def get_rcs_templates(self) -> dict[str, str]:
+        """The account's (non-certified) RCS templates, id -> name."""
+        from airflow_provider_mensatek.clients import mensatek_sms
+
+        templates = mensatek_sms.decode_json_object(self.call("get_rcs_templates").get("plantillas"))
+        return {str(tid): str(name) for tid, name in templates.items()}
+
+    def get_rcs_template_variables(self, template_id: Any) -> RcsTemplate:
+        """The variables an RCS template needs, with their types."""
+        from airflow_provider_mensatek.clients import mensatek_campaigns
+
+        tid = str(template_id).strip()
+        if not tid.isdigit():
+            raise ValidationError(f"template_id must be the numeric id of an RCS template, got "
+                                  f"{template_id!r}")
+        record = self.call("get_rcs_template_variables", {"Plantilla": tid})
+        return mensatek_campaigns.parse_rcs_template(record, tid)
 
     # -- account -------------------------------------------------------------
 

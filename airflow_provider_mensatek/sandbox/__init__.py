@@ -9,6 +9,7 @@ in-process::
 """
 
 from airflow_provider_mensatek.sandbox import mensatek as _mensatek  # noqa: F401  (registers the app)
+from airflow_provider_mensatek.sandbox import mensatek_channels as _channels  # noqa: F401  (SMS, email, RCS)
 from airflow_provider_mensatek.sandbox.server import (
     DEFAULT_LEGALLYMAIL_TOKEN,
     DEFAULT_MENSATEK_TOKEN,

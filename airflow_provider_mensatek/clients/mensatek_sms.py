@@ -1,0 +1,375 @@
+"""Mensatek SMS, file library and SMS templates: parameter builders and typed results.
+
+:class:`~airflow_provider_mensatek.clients.mensatek.MensatekClient` exposes
+these as methods (``send_sms``, ``cancel_sms``, ``upload_file`` …); this
+module holds the vendor shapes so that the client stays one thin method per
+function. Everything here validates locally and raises
+:class:`ValidationError` before a request is made.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_mensatek.clients.errors import ValidationError
+from airflow_provider_mensatek.clients.mensatek import (
+    FUNCTIONS,
+    _Jsonable,
+    as_float,
+    as_int,
+    decode_json_array,
+    merge_extra_params,
+)
+from airflow_provider_mensatek.clients.sms_encoding import (
+    SmsAnalysis,
+    analyse_sms,
+    check_sender,
+    normalise_phone,
+)
+from airflow_provider_mensatek.clients.statuses import classify
+from airflow_provider_mensatek.clients.validation import (
+    Attachment,
+    as_list,
+    check_int_range,
+    check_message_id,
+    load_attachment,
+    require_text,
+    vendor_datetime,
+)
+
+MAX_VARIABLES = 10  # "from Variable_1 to Variable_10"
+_VARIABLE_KEY_RE = re.compile(r"^variable_([0-9]+)$", re.IGNORECASE)
+_PHONE_KEYS = {"movil", "mobile", "phone"}
+# BCP 47 language tag as the Voice API lists them (e.g. es-ES).
+_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
+
+#: CargarFichero: "Names must include the extension and have a maximum of 15
+#: characters (letters and numbers only)" -- read as 15 letters/digits plus the extension.
+LIBRARY_NAME_RE = re.compile(r"^[A-Za-z0-9]{1,15}\.[A-Za-z0-9]{1,5}$")
+#: Res -11: "PDF, Excel, Word and VCF are supported".
+LIBRARY_EXTENSIONS = frozenset({"pdf", "xls", "xlsx", "doc", "docx", "vcf"})
+#: Not documented (Res -16 "file too large, consult support"); a sane local cap.
+MAX_LIBRARY_FILE_BYTES = 10 * 1024 * 1024
+UPLOAD_MODES = ("FILES", "BASE64")
+
+
+
+# -- EnviarSMS -------------------------------------------------------------------
+
+
+def normalise_sms_recipient(item: Any, index: int) -> dict[str, str]:
+    """One recipient as ``{"Movil": "346…", "Variable_1": …}``.
+
+    Accepts a phone number, or a dict with ``Movil`` (or ``phone`` /
+    ``mobile``), ``Variable_1`` … ``Variable_10`` and/or ``variables`` (a list
+    of up to ten values, or a dict keyed ``Variable_N`` / ``N``).
+    """
+    where = f"recipient #{index + 1}"
+    if isinstance(item, str | int) and not isinstance(item, bool):
+        return {"Movil": normalise_phone(item, what=f"{where} phone")}
+    if not isinstance(item, Mapping):
+        raise ValidationError(f"{where} must be a phone number or a dict, got {type(item).__name__}")
+    phone: Any = None
+    variables: dict[int, Any] = {}
+    for key, value in item.items():
+        lowered = str(key).lower()
+        match = _VARIABLE_KEY_RE.match(lowered)
+        if lowered in _PHONE_KEYS:
+            phone = value
+        elif match:
+            variables[int(match.group(1))] = value
+        elif lowered == "variables":
+            variables.update(_variables_by_number(value, where))
+        else:
+            raise ValidationError(f"{where}: unknown key {key!r}; SMS recipients take only Movil and "
+                                  f"Variable_1 … Variable_{MAX_VARIABLES}")
+    out = {"Movil": normalise_phone(phone, what=f"{where} phone")}
+    for number in sorted(variables):
+        if not 1 <= number <= MAX_VARIABLES:
+            raise ValidationError(f"{where}: Variable_{number} does not exist; SMS recipients take at most "
+                                  f"{MAX_VARIABLES} variables (Variable_1 … Variable_{MAX_VARIABLES})")
+        value = variables[number]
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise ValidationError(f"{where}: Variable_{number} must be text or a number, got "
+                                  f"{type(value).__name__}")
+        out[f"Variable_{number}"] = str(value)
+    return out
+
+
+def _variables_by_number(value: Any, where: str) -> dict[int, Any]:
+    if isinstance(value, Mapping):
+        out: dict[int, Any] = {}
+        for key, item in value.items():
+            text = str(key)
+            match = _VARIABLE_KEY_RE.match(text)
+            if match:
+                out[int(match.group(1))] = item
+            elif text.isdigit():
+                out[int(text)] = item
+            else:
+                raise ValidationError(f"{where}: variable {key!r} must be named Variable_1 … "
+                                      f"Variable_{MAX_VARIABLES} (or 1 … {MAX_VARIABLES})")
+        return out
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        if len(value) > MAX_VARIABLES:
+            raise ValidationError(f"{where}: {len(value)} variables given; the limit is {MAX_VARIABLES}")
+        return {i + 1: v for i, v in enumerate(value)}
+    raise ValidationError(f"{where}: 'variables' must be a list of values or a dict")
+
+
+def _flag(value: Any, what: str) -> str:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{what} must be True or False, got {value!r}")
+    return "1" if value else "0"
+
+
+def build_sms_params(
+    sender: str,
+    recipients: Any,
+    message: str,
+    *,
+    send_at: Any = None,
+    reference: str | None = None,
+    report: bool | None = None,
+    group_with: int | None = None,
+    fail2voice: bool = False,
+    voice_language: str | None = None,
+    voice_sender: str | None = None,
+    unicode: bool | None = None,
+    ignore_blacklist: bool = False,
+    fix_utf8: bool = False,
+    max_segments: int | None = None,
+    extra_params: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], SmsAnalysis]:
+    """Validate an SMS send and build the ``EnviarSMS`` parameters (no HTTP).
+
+    Returns the parameters and the local analysis of the message (encoding,
+    parts). ``unicode=None`` sends ``Unicode=1`` only when a character needs
+    it; ``max_segments`` refuses a message that would cost more parts.
+    """
+    fn = FUNCTIONS["send_sms"]
+    message = require_text(message, "SMS message")
+    analysis = analyse_sms(message, unicode=unicode)
+    if max_segments is not None:
+        limit = check_int_range(max_segments, "max_segments", 1, 255)
+        if analysis.segments > limit:
+            raise ValidationError(
+                f"The SMS needs {analysis.describe()}; max_segments is {limit}. Shorten the text"
+                + (" or remove the characters that force Unicode" if analysis.unicode_characters else ""),
+                function=fn,
+            )
+    vendor_recipients = [normalise_sms_recipient(r, i)
+                         for i, r in enumerate(as_list(recipients, "recipients"))]
+    params: dict[str, Any] = {
+        "Remitente": check_sender(sender),
+        "Destinatarios": json.dumps(vendor_recipients, ensure_ascii=False),
+        "Mensaje": message,
+        "Unicode": "1" if analysis.unicode else "0",
+    }
+    if send_at is not None and send_at != "":
+        params["Fecha"] = vendor_datetime(send_at, what="send_at")
+    if reference is not None:
+        params["Referenciausuario"] = require_text(str(reference), "reference", max_len=100)
+    if report is not None:
+        params["Report"] = _flag(report, "report")
+    if group_with is not None:
+        params["Idmensaje"] = check_message_id(group_with)
+    if _flag(fail2voice, "fail2voice") == "1":
+        params["Fail2voice"] = "1"
+        if voice_language is not None:
+            if not isinstance(voice_language, str) or not _LANGUAGE_RE.match(voice_language):
+                raise ValidationError(f"voice_language {voice_language!r} must be a language code such as "
+                                      "'es-ES'", function=fn)
+            params["Lenguajevoz"] = voice_language
+        if voice_sender is not None:
+            params["Remitentevoz"] = normalise_phone(voice_sender, what="voice_sender")
+    elif voice_language is not None or voice_sender is not None:
+        raise ValidationError("voice_language and voice_sender only apply with fail2voice=True", function=fn)
+    if _flag(ignore_blacklist, "ignore_blacklist") == "1":
+        params["Obviarlistanegra"] = "1"
+    if _flag(fix_utf8, "fix_utf8") == "1":
+        params["Fixutf8"] = "1"
+    merge_extra_params(params, extra_params, fn)
+    return params, analysis
+
+
+@dataclass(frozen=True)
+class SmsSendResult(_Jsonable):
+    """What EnviarSMS accepted. ``message_id`` (idMensaje) identifies the whole send."""
+
+    message_id: int | None
+    accepted: int
+    recipients: int | None
+    messages: int | None
+    not_sent: int
+    credits_used: float | None
+    credits_left: float | None
+    reference: str | None
+    send_at: str | None
+    encoding: str
+    segments: int
+
+
+def parse_sms_send(record: Mapping[str, Any], params: Mapping[str, Any], analysis: SmsAnalysis,
+                   reference: str | None) -> SmsSendResult:
+    return SmsSendResult(
+        message_id=as_int(record.get("idmensaje"), as_int(record.get("msgid"))),
+        accepted=as_int(record.get("res"), 0) or 0,
+        recipients=as_int(record.get("destinatarios")),
+        messages=as_int(record.get("mensajes")),
+        not_sent=as_int(record.get("noenviados"), 0) or 0,
+        credits_used=as_float(record.get("creditosusados")),
+        credits_left=as_float(record.get("cred")),
+        reference=reference,
+        send_at=params.get("Fecha"),
+        encoding=analysis.encoding,
+        segments=analysis.segments,
+    )
+
+
+# -- GetReportSMS ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SmsReportEntry(_Jsonable):
+    phone: str
+    status_code: int | None
+    status_text: str | None
+    date: str | None
+    delivery_seconds: float | None
+    #: The code in the provider's vocabulary (clients/statuses.py): delivered, failed, pending …
+    status: str
+    terminal: bool
+
+
+@dataclass(frozen=True)
+class SmsReport(_Jsonable):
+    message_id: int
+    recipients: int | None
+    entries: list[SmsReportEntry]
+    credits_left: float | None
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.entries) and all(e.terminal for e in self.entries)
+
+
+def parse_sms_report(record: Mapping[str, Any], message_id: int) -> SmsReport:
+    entries = []
+    for item in decode_json_array(record.get("informe")):
+        code = as_int(item.get("resultado"))
+        status = classify("mensatek.sms", code, item.get("estado"))
+        entries.append(SmsReportEntry(
+            phone=str(item.get("telefono", "")), status_code=code, status_text=item.get("estado"),
+            date=item.get("fecha"), delivery_seconds=as_float(item.get("tiempo")),
+            status=status.status.value, terminal=status.terminal,
+        ))
+    return SmsReport(message_id=message_id, recipients=as_int(record.get("destinatarios")), entries=entries,
+                     credits_left=as_float(record.get("cred")))
+
+
+# -- file library ------------------------------------------------------------------
+
+
+def check_library_name(name: Any) -> str:
+    """A file name the library accepts: up to 15 letters/digits, a dot, a supported extension."""
+    if not isinstance(name, str) or not LIBRARY_NAME_RE.match(name):
+        raise ValidationError(
+            f"Library file name {name!r} is not valid: use up to 15 letters or digits (no spaces, dashes or "
+            "accents) plus the extension, e.g. 'invoice2024.pdf'"
+        )
+    extension = name.rsplit(".", 1)[1].lower()
+    if extension not in LIBRARY_EXTENSIONS:
+        raise ValidationError(
+            f"File type .{extension} is not supported by the Mensatek library; use one of "
+            f"{', '.join(sorted(LIBRARY_EXTENSIONS))} (PDF is the most compatible on phones)"
+        )
+    return name
+
+
+def load_library_file(source: Any, name: str | None) -> Attachment:
+    """The bytes to upload and the (validated) library name they will get."""
+    loaded = load_attachment(source, max_name_len=255, max_bytes=MAX_LIBRARY_FILE_BYTES)
+    return Attachment(name=check_library_name(name or loaded.name), content=loaded.content)
+
+
+def upload_fields(file: Attachment, mode: str, auto_delete: bool) -> dict[str, Any]:
+    """``CargarFichero`` form fields other than the file itself."""
+    if mode not in UPLOAD_MODES:
+        raise ValidationError(f"upload mode must be one of {UPLOAD_MODES}, got {mode!r}")
+    fields: dict[str, Any] = {"Tipo": mode, "Nombre": file.name}
+    if mode == "BASE64":
+        fields["Contenido"] = file.base64
+    if _flag(auto_delete, "auto_delete") == "1":
+        fields["Autoborrado"] = "Si"  # the document's own value
+    return fields
+
+
+def file_part(file: Attachment) -> dict[str, tuple[str, bytes, str]]:
+    """The multipart part of a FILES upload.
+
+    The document does not name the form field ("sent as a normal POST"); the
+    vendor reads the first uploaded file, so the name is ours (assumption).
+    """
+    mime = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    return {"Fichero": (file.name, file.content, mime)}
+
+
+@dataclass(frozen=True)
+class UploadResult(_Jsonable):
+    name: str
+    mode: str
+    size: int
+    auto_delete: bool
+    credits_left: float | None
+
+
+@dataclass(frozen=True)
+class LibraryFile(_Jsonable):
+    name: str
+    extension: str | None
+    uploaded_at: str | None
+
+
+def parse_library(record: Mapping[str, Any]) -> list[LibraryFile]:
+    return [
+        LibraryFile(name=str(item.get("nombre", "")), extension=item.get("ext"),
+                    uploaded_at=item.get("fecha"))
+        for item in decode_json_array(record.get("ficheros"))
+    ]
+
+
+@dataclass(frozen=True)
+class DeleteFileResult(_Jsonable):
+    name: str
+    deleted: bool
+    credits_left: float | None
+
+
+def decode_json_object(value: Any) -> dict[str, Any]:
+    """Objects inside answers arrive JSON-encoded in a string (or as real objects)."""
+    if isinstance(value, str) and value.strip():
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return {str(k): v for k, v in value.items()} if isinstance(value, Mapping) else {}
+
+
+__all__ = [
+    "LIBRARY_EXTENSIONS",
+    "DeleteFileResult",
+    "LibraryFile",
+    "SmsReport",
+    "SmsReportEntry",
+    "SmsSendResult",
+    "UploadResult",
+    "build_sms_params",
+    "check_library_name",
+    "normalise_sms_recipient",
+]
