@@ -11,9 +11,11 @@ next reschedule or a trigger carries on exactly where the last one stopped.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import random
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +30,24 @@ from airflow_provider_mensatek.clients.polling import PollPolicy, PollSchedule
 from airflow_provider_mensatek.clients.statuses import DeliveryStatus, VendorStatus, parse_target
 
 log = logging.getLogger("airflow_provider_mensatek.clients.waiting")
+
+
+class WallClock:
+    """Real time for sensors and triggers. Tests and the benchmark swap :data:`CLOCK` for a
+    simulated one (the sandbox clock), so schedules are asserted without waiting."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(seconds, 0.0))
+
+    async def async_sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(seconds, 0.0))
+
+
+#: The clock every sensor and trigger of this provider reads (looked up at call time).
+CLOCK: WallClock = WallClock()
 
 
 @dataclass(frozen=True)

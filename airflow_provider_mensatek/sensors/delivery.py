@@ -1,0 +1,261 @@
+"""Sensors that wait for delivery, certification or signature without upsetting the vendors.
+
+Every status query goes through :class:`PollPolicy` (a first check not before
+an initial delay, jittered exponential backoff to a ceiling, a cap on checks,
+Retry-After honoured), whatever the mode:
+
+* ``poke``: one worker slot, sleeping until the next message is due;
+* ``reschedule``: the slot is freed between checks; the schedule is kept in
+  the task state store, so the backoff continues instead of starting over;
+* ``deferrable=True``: the wait moves to the triggerer (see
+  :mod:`airflow_provider_mensatek.triggers.delivery`).
+
+``poke_interval``, ``exponential_backoff`` and ``max_wait`` of
+BaseSensorOperator are not used: their jitter can halve the first wait, which
+breaks vendor minimums. Use ``poll_policy`` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf, timezone
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowRescheduleException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+)
+
+from airflow_provider_mensatek.clients import waiting
+from airflow_provider_mensatek.clients.errors import PERMANENT_ERRORS, MensatekError
+from airflow_provider_mensatek.clients.polling import PollPolicy, policy_for
+from airflow_provider_mensatek.clients.statuses import parse_target
+from airflow_provider_mensatek.clients.waiting import (
+    OUTCOME_FAILED,
+    OUTCOME_SUCCESS,
+    DeliveryWaiter,
+    WaitOutcome,
+    check_fraction,
+    normalise_ids,
+)
+from airflow_provider_mensatek.triggers.delivery import (
+    EVENT_ERROR,
+    DeliveryStatusTrigger,
+    MensatekCertifiedEmailTrigger,
+    make_fetch,
+)
+
+#: Task state store key of a running wait (kept across reschedules, dropped when it ends).
+WAIT_STATE_KEY = "mensatek.wait"
+
+
+class DeliveryStatusSensor(BaseSensorOperator):
+    """Base of the provider's status sensors; subclasses name the channel and the trigger.
+
+    :param message_ids: one id or a list of ids (a whole campaign) returned by the send operator.
+    :param target: the status to wait for: ``sent``, ``delivered``, ``opened``, ``read``,
+        ``certified``, ``accepted`` or ``signed``.
+    :param min_fraction: share of the ids that must reach ``target`` (default 1: all). The sensor fails as
+        soon as too many ids ended without reaching it (bounced, rejected, expired, phone does not exist
+        …), naming each id with the vendor's own status text; with ``soft_fail=True`` it skips instead.
+    :param poll_policy: overrides of the vendor's default PollPolicy, e.g. ``{"max_interval": 1800}``
+        (``initial_delay``, ``min_interval``, ``max_interval``, ``multiplier``, ``jitter``,
+        ``max_checks``), or a whole PollPolicy.
+    :param deferrable: wait in the triggerer instead of a worker slot
+        (default: ``[operators] default_deferrable``).
+    :return: (XCom) ``{"target", "min_fraction", "reached": [ids], "failed": [ids], "gave_up": [ids],
+        "pending": [ids], "checks", "reports": {id: {"code", "text", "status", "reached", "terminal",
+        "failure", "checks", ...vendor report fields}}}``.
+    """
+
+    template_fields: Sequence[str] = ("message_ids", "target", "min_fraction", "poll_policy")
+    ui_color = "#e8f4e0"
+
+    #: Set by subclasses.
+    vendor: ClassVar[str]
+    channel: ClassVar[str]
+    trigger_class: ClassVar[type[DeliveryStatusTrigger]]
+
+    def __init__(
+        self,
+        *,
+        message_ids: Any,
+        target: str,
+        min_fraction: float = 1.0,
+        poll_policy: Mapping[str, Any] | PollPolicy | None = None,
+        deferrable: bool | None = None,
+        conn_id: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.message_ids = message_ids
+        self.target = target
+        self.min_fraction = min_fraction
+        self.poll_policy = poll_policy
+        self.deferrable = (conf.getboolean("operators", "default_deferrable", fallback=False)
+                           if deferrable is None else deferrable)
+        self.conn_id = conn_id
+        self._waiter: DeliveryWaiter | None = None
+        self._client: Any = None
+        self._outcome: WaitOutcome | None = None
+
+    # -- the wait ------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        try:
+            try:
+                waiter = self._prepare(context)
+            except PERMANENT_ERRORS as exc:
+                raise AirflowFailException(str(exc)) from exc
+            if self.deferrable:
+                self._defer(waiter)
+            while True:
+                try:
+                    done = self.poke(context)
+                except AirflowFailException as exc:
+                    self._forget(context)
+                    if self.soft_fail:
+                        raise AirflowSkipException(str(exc)) from exc
+                    raise
+                if done:
+                    self._forget(context)
+                    return done.xcom_value
+                self._wait(context, waiter)
+        finally:
+            self._close()
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        """One round: ask about the messages that are due (maybe none) and judge the wait."""
+        waiter = self._waiter or self._prepare(context)
+        try:
+            outcome = waiter.poll(waiting.CLOCK.now())
+        except PERMANENT_ERRORS as exc:
+            raise AirflowFailException(str(exc)) from exc
+        self._outcome = outcome
+        if outcome.kind == OUTCOME_FAILED:
+            raise AirflowFailException(outcome.message)
+        self.log.info("%s", outcome.message)
+        return PokeReturnValue(outcome.kind == OUTCOME_SUCCESS,
+                               outcome.result if outcome.kind == OUTCOME_SUCCESS else None)
+
+    def _wait(self, context: Context, waiter: DeliveryWaiter) -> None:
+        clock = waiting.CLOCK
+        now = clock.now()
+        deadline = waiter.schedule.started_at + self.timeout
+        if now >= deadline:
+            self._forget(context)
+            message = (f"Sensor timed out after {self.timeout:.0f} s: "
+                       f"{self._outcome.message if self._outcome else 'no answer yet'}")
+            if self.soft_fail:
+                raise AirflowSkipException(message)
+            raise AirflowSensorTimeout(message)
+        next_check = self._outcome.next_check_at if self._outcome else None
+        wake = min(next_check if next_check is not None else deadline, deadline)
+        self.log.info("Next status check in %.0f s", wake - now)
+        if self.reschedule:
+            self._save(context, waiter)
+            raise AirflowRescheduleException(timezone.utcnow() + timedelta(seconds=max(wake - now, 0.0)))
+        self._save(context, waiter)
+        clock.sleep(wake - now)
+
+    def _defer(self, waiter: DeliveryWaiter) -> None:
+        remaining = waiter.schedule.started_at + self.timeout - waiting.CLOCK.now()
+        self.defer(
+            trigger=self.trigger_class(
+                message_ids=list(waiter.schedule.messages), target=waiter.target.value,
+                min_fraction=waiter.min_fraction, state=waiter.state(), conn_id=self.conn_id,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=max(remaining, 0.0)),
+        )
+
+    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
+        """Resume after the trigger: return the reports, or fail with the vendor's words."""
+        self._forget(context)
+        status = event.get("status")
+        if status == OUTCOME_SUCCESS:
+            self.log.info("%s", event.get("message"))
+            return event.get("result")
+        if status in (OUTCOME_FAILED, EVENT_ERROR):
+            # resume_execution turns AirflowException into a skip when soft_fail is set.
+            raise AirflowFailException(str(event.get("message")))
+        raise AirflowException(f"Unexpected trigger event {event!r}")
+
+    # -- state -----------------------------------------------------------------
+
+    def _prepare(self, context: Context) -> DeliveryWaiter:
+        """Validate the arguments (no HTTP), then resume a stored wait or start a new one."""
+        keys = normalise_ids(self.message_ids)
+        target = parse_target(self.target)
+        fraction = check_fraction(self.min_fraction)
+        policy = policy_for(self.vendor, self.poll_policy)
+        fetch, self._client = make_fetch(self.channel, self.conn_id)
+        stored = self._store_get(context)
+        identity = self._identity(keys, target.value)
+        if isinstance(stored, Mapping) and stored.get("identity") == identity:
+            self.log.info("Continuing the stored polling schedule (no fresh burst of checks)")
+            waiter = DeliveryWaiter.resume(fetch, stored["state"], target=target, min_fraction=fraction)
+        else:
+            waiter = DeliveryWaiter.start(fetch, keys, target=target, min_fraction=fraction, policy=policy,
+                                          now=waiting.CLOCK.now())
+        self._waiter = waiter
+        return waiter
+
+    @staticmethod
+    def _identity(keys: list[str], target: str) -> dict[str, Any]:
+        return {"ids": keys, "target": target}
+
+    def _store_get(self, context: Context) -> Any:
+        store = context.get("task_state_store")
+        return store.get(WAIT_STATE_KEY) if store is not None else None
+
+    def _save(self, context: Context, waiter: DeliveryWaiter) -> None:
+        store = context.get("task_state_store")
+        if store is None:
+            if self.reschedule:
+                self.log.warning("No task state store (Airflow < 3.3): the backoff restarts at each reschedule")
+            return
+        identity = self._identity(list(waiter.schedule.messages), waiter.target.value)
+        store.set(WAIT_STATE_KEY, {"identity": identity, "state": waiter.state()})
+
+    def _forget(self, context: Context) -> None:
+        store = context.get("task_state_store")
+        if store is not None:
+            store.delete(WAIT_STATE_KEY)
+
+    def _close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            except MensatekError:
+                pass
+            self._client = None
+        self._waiter = None
+
+
+class MensatekCertifiedEmailSensor(DeliveryStatusSensor):
+    """Wait for Mensatek certified emails to be delivered / certified / read (``GetReportEMAILCERTIFICADO``).
+
+    The default policy waits 5 minutes before the first check and backs off to one check per hour:
+    Mensatek treats status queries in a loop as an attack. Prefer webhooks when you can.
+
+    :param message_ids: ``idMensaje`` value(s) from :class:`MensatekSendCertifiedEmailOperator`
+        (``message_ids`` in its XCom) -> ``Idmensaje``, one report call per id.
+    :param target: default ``certified`` (codes 14 and 11); ``read`` needs 11.
+    :param mensatek_conn_id: the ``mensatek`` connection.
+
+    See :class:`DeliveryStatusSensor` for ``min_fraction``, ``poll_policy``, ``deferrable`` and the XCom.
+    """
+
+    vendor = "mensatek"
+    channel = "mensatek.certified_email"
+    trigger_class = MensatekCertifiedEmailTrigger
+
+    def __init__(self, *, message_ids: Any, target: str = "certified",
+                 mensatek_conn_id: str = "mensatek_default", **kwargs: Any) -> None:
+        super().__init__(message_ids=message_ids, target=target, conn_id=mensatek_conn_id, **kwargs)
+        self.mensatek_conn_id = mensatek_conn_id
