@@ -8,6 +8,7 @@ in-process::
         print(sandbox.mensatek_url)
 """
 
+from airflow_provider_mensatek.sandbox import legallymail as _legallymail  # noqa: F401  (registers the app)
 from airflow_provider_mensatek.sandbox import mensatek as _mensatek  # noqa: F401  (registers the app)
 from airflow_provider_mensatek.sandbox import mensatek_channels as _channels  # noqa: F401  (SMS, email, RCS)
 from airflow_provider_mensatek.sandbox.server import (
