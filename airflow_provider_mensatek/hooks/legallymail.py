@@ -1,0 +1,77 @@
+"""LegallyMailHook: an Airflow Connection -> a :class:`LegallyMailClient`. Thin by design."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_mensatek.clients.errors import MensatekError, ValidationError
+from airflow_provider_mensatek.clients.legallymail import DEFAULT_MAX_RECIPIENTS, LegallyMailClient
+from airflow_provider_mensatek.clients.polling import LEGALLYMAIL_REQUESTS_PER_MINUTE
+from airflow_provider_mensatek.hooks.mensatek import settings_from_extra
+
+
+def _number(extra: dict[str, Any], key: str, default: float) -> float:
+    value = extra.get(key)
+    if value in (None, ""):
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"Connection extra {key!r} must be a number, got {value!r}",
+                              vendor="legallymail") from None
+
+
+class LegallyMailHook(BaseHook):
+    """Interact with the LegallyMail API (certified email, e-signature, certified SMS).
+
+    Connection: *password* = API token (sent only as ``Authorization: Bearer``),
+    *host* = base URL (optional; default ``https://legallymail.com/api``; plain
+    ``http://`` only for loopback hosts such as the sandbox). Extras:
+    ``requests_per_minute`` (default 10, the vendor's limit; shared by every
+    client of the token in the process), ``max_recipients`` (default 10; raise it
+    only if LegallyMail raised your account's limit), ``connect_timeout``,
+    ``read_timeout``, ``max_retries``.
+
+    :param legallymail_conn_id: the Airflow connection id (default ``legallymail_default``).
+    """
+
+    conn_name_attr = "legallymail_conn_id"
+    default_conn_name = "legallymail_default"
+    conn_type = "legallymail"
+    hook_name = "LegallyMail"
+
+    def __init__(self, legallymail_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.legallymail_conn_id = legallymail_conn_id
+
+    def __repr__(self) -> str:
+        return f"LegallyMailHook(legallymail_conn_id={self.legallymail_conn_id!r})"
+
+    @cached_property
+    def client(self) -> LegallyMailClient:
+        return self.get_conn()
+
+    def get_conn(self) -> LegallyMailClient:
+        conn = self.get_connection(self.legallymail_conn_id)
+        extra = conn.extra_dejson or {}
+        timeouts, retry = settings_from_extra(extra)
+        return LegallyMailClient(
+            conn.password or "",
+            base_url=conn.host or None,
+            requests_per_minute=_number(extra, "requests_per_minute", LEGALLYMAIL_REQUESTS_PER_MINUTE),
+            max_recipients=int(_number(extra, "max_recipients", DEFAULT_MAX_RECIPIENTS)),
+            timeouts=timeouts,
+            retry=retry,
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Exactly one ``GET /info``, never in a loop (a bad token is remembered, not retried)."""
+        try:
+            info = self.get_conn().get_info()
+        except MensatekError as exc:
+            return False, str(exc)
+        plan = info.plan_name or info.plan or "unknown plan"
+        return True, f"Connection successful: {info.email} ({plan}), {info.remaining_emails} emails left"
