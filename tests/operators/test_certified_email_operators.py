@@ -1,0 +1,165 @@
+"""Certified-email operators: one client call each, at-most-once sends, error mapping, placeholders."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from types import SimpleNamespace
+from typing import Any
+
+import pendulum
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_mensatek.clients.errors import RateLimitedError
+from airflow_provider_mensatek.operators._base import (
+    SEND_STATE_KEY,
+    RetriesNotDeduplicatedWarning,
+    protect_vendor_placeholders,
+)
+from airflow_provider_mensatek.operators.certified_email import (
+    MensatekCancelCertifiedEmailOperator,
+    MensatekRescheduleCertifiedEmailOperator,
+    MensatekSendCertifiedEmailOperator,
+)
+from airflow_provider_mensatek.sandbox import Fault, Sandbox
+from tests.conftest import MENSATEK_TOKEN, MENSATEK_USER
+
+
+class FakeTaskStateStore:
+    """The task state store's interface (get/set/delete), kept in a dict across 'tries'."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return json.loads(json.dumps(self.data[key])) if key in self.data else default
+
+    def set(self, key: str, value: Any, **_: Any) -> None:
+        self.data[key] = json.loads(json.dumps(value))  # must be JSON, as in Airflow
+
+    def delete(self, key: str) -> None:
+        self.data.pop(key, None)
+
+
+@pytest.fixture
+def conn(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    monkeypatch.setenv("AIRFLOW_CONN_MENSATEK_DEFAULT", json.dumps({
+        "conn_type": "mensatek", "login": MENSATEK_USER, "password": MENSATEK_TOKEN, "host": sandbox.mensatek_url,
+        "extra": {"max_retries": 1},
+    }))
+    return sandbox
+
+
+def context(store: FakeTaskStateStore | None) -> dict[str, Any]:
+    ti = SimpleNamespace(dag_id="avisos", task_id="enviar", run_id="manual__2026-11-24", map_index=-1)
+    ctx: dict[str, Any] = {"ti": ti}
+    if store is not None:
+        ctx["task_state_store"] = store
+    return ctx
+
+
+def send_op(**overrides: Any) -> MensatekSendCertifiedEmailOperator:
+    args: dict[str, Any] = {"task_id": "enviar", "sender": "avisos@example.com",
+                            "recipients": [{"name": "Ana", "email": "ana@example.com"}],
+                            "subject": "Aviso para {{Nombre}}", "message": "Texto"}
+    args.update(overrides)
+    return MensatekSendCertifiedEmailOperator(**args)
+
+
+def test_send_returns_json_xcom_with_message_ids_and_default_reference(conn: Sandbox) -> None:
+    result = send_op().execute(context(FakeTaskStateStore()))
+    assert json.loads(json.dumps(result)) == result
+    assert result["sent"] == 1 and len(result["message_ids"]) == 1
+    assert result["reference"] == "avisos.enviar.manual__2026-11-24"
+    (req,) = conn.requests
+    assert req.param("Referenciausuario") == "avisos.enviar.manual__2026-11-24"
+    assert MENSATEK_TOKEN not in json.dumps(result)
+
+
+def test_a_retry_after_an_accepted_send_returns_the_recorded_result(conn: Sandbox) -> None:
+    store = FakeTaskStateStore()
+    first = send_op().execute(context(store))
+    assert store.data[SEND_STATE_KEY]["state"] == "accepted"
+    second = send_op().execute(context(store))  # the next try of the same task instance
+    assert second == first
+    assert len(conn.requests_to("EnviarEMAILCERTIFICADO")) == 1
+
+
+def test_a_retry_after_a_worker_died_mid_send_refuses_to_send(conn: Sandbox) -> None:
+    store = FakeTaskStateStore()
+    store.set(SEND_STATE_KEY, {"state": "in_flight", "reference": "ref-9", "started": "2026-11-24T10:00:00+00:00"})
+    with pytest.raises(AirflowFailException, match="ref-9"):
+        send_op(reference="ref-9").execute(context(store))
+    assert conn.requests == []
+
+
+def test_ambiguous_send_fails_without_retry_and_blocks_later_tries(conn: Sandbox) -> None:
+    store = FakeTaskStateStore()
+    conn.inject("EnviarEMAILCERTIFICADO", Fault("drop_after_accept"))
+    with pytest.raises(AirflowFailException, match="may have reached the vendor"):
+        send_op(reference="exp-1").execute(context(store))
+    assert store.data[SEND_STATE_KEY]["state"] == "ambiguous"
+    with pytest.raises(AirflowFailException, match="exp-1"):
+        send_op(reference="exp-1").execute(context(store))
+    assert len(conn.requests_to("EnviarEMAILCERTIFICADO")) == 1
+
+
+def test_invalid_input_fails_fast_with_no_request_and_no_marker(conn: Sandbox) -> None:
+    store = FakeTaskStateStore()
+    with pytest.raises(AirflowFailException, match="lacks Nombre"):
+        send_op(recipients=["ana@example.com"]).execute(context(store))
+    assert conn.requests == [] and store.data == {}
+
+
+def test_rate_limit_stays_retryable_and_clears_the_marker(conn: Sandbox) -> None:
+    store = FakeTaskStateStore()
+    conn.inject("EnviarEMAILCERTIFICADO", Fault("status", status=429, retry_after=3600))
+    with pytest.raises(RateLimitedError):
+        send_op().execute(context(store))
+    assert store.data == {}  # nothing went out, so the next try may send
+    assert send_op().execute(context(store))["sent"] == 1
+    assert len(conn.requests_to("EnviarEMAILCERTIFICADO")) == 2
+
+
+def test_without_a_task_state_store_a_warning_says_retries_are_not_deduplicated(conn: Sandbox) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        send_op().execute(context(None))
+    assert any(issubclass(w.category, RetriesNotDeduplicatedWarning) for w in caught)
+
+
+def test_cancel_and_reschedule_accept_an_xcom_list(conn: Sandbox) -> None:
+    when = pendulum.now("Europe/Madrid").add(days=1).at(9, 0)
+    sent = send_op(recipients=[{"name": "Ana", "email": "ana@example.com"},
+                               {"name": "Luis", "email": "luis@example.com"}],
+                   send_at=when).execute(context(FakeTaskStateStore()))
+    ids_text = json.dumps(sent["message_ids"])  # what "{{ ... | tojson }}" renders
+    moved = MensatekRescheduleCertifiedEmailOperator(
+        task_id="r", message_id=ids_text, send_at=when.add(days=1).isoformat()
+    ).execute(context(None))
+    assert [m["message_id"] for m in moved] == sent["message_ids"]
+    cancelled = MensatekCancelCertifiedEmailOperator(task_id="c", message_id=ids_text).execute(context(None))
+    assert [c["cancelled"] for c in cancelled] == [1, 1]
+    again = MensatekCancelCertifiedEmailOperator(task_id="c", message_id=sent["message_ids"][0]).execute(
+        context(None))
+    assert again[0]["already_cancelled"] is True
+
+
+def test_cancel_of_a_sent_message_fails_the_task(conn: Sandbox) -> None:
+    sent = send_op().execute(context(FakeTaskStateStore()))
+    with pytest.raises(AirflowFailException, match="already been sent"):
+        MensatekCancelCertifiedEmailOperator(task_id="c", message_id=sent["message_ids"][0]).execute(context(None))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Aviso para {{Nombre}} ({{ ds }})", "Aviso para {% raw %}{{Nombre}}{% endraw %} ({{ ds }})"),
+        ("{{ Variable_1 }} {{params.x}} {{ ti.xcom_pull('a') }}",
+         "{% raw %}{{ Variable_1 }}{% endraw %} {{params.x}} {{ ti.xcom_pull('a') }}"),
+        ("sin variables", "sin variables"),
+    ],
+)
+def test_vendor_placeholders_are_protected_from_jinja(text: str, expected: str) -> None:
+    assert protect_vendor_placeholders(text, {"ds", "params", "ti", "macros"}) == expected
