@@ -302,8 +302,8 @@ def _invalid(message: str, function: str | None = None) -> ValidationError:
 
 
 def check_recipients(value: Any, *, max_recipients: int = DEFAULT_MAX_RECIPIENTS) -> list[str]:
-    """A list (or a comma-separated string) of distinct, valid addresses within the account limit."""
-    if isinstance(value, str):
+    """A list (a JSON list string, or a comma-separated string) of distinct, valid addresses within the limit."""
+    if isinstance(value, str) and not value.lstrip().startswith("["):
         value = [part for part in value.split(",") if part.strip()]
     items = as_list(value, "recipients", vendor=VENDOR)
     emails = [check_email(item, what=f"recipient #{i + 1}", vendor=VENDOR) for i, item in enumerate(items)]
@@ -391,23 +391,20 @@ def load_document(document: Any, document_name: str | None = None) -> tuple[str,
     name = document_name
     if isinstance(document, bytes | bytearray | memoryview):
         content = bytes(document)
-    elif isinstance(document, str | os.PathLike):
-        path = Path(document)
-        name = name or path.name
+    elif isinstance(document, str | os.PathLike) or callable(getattr(document, "read_bytes", None)):
+        path = Path(document) if isinstance(document, str | os.PathLike) else document
+        name = name or getattr(path, "name", None)
         try:
-            size = path.stat().st_size
+            # Refuse an oversized file before reading it into memory (a Path's stat has
+            # st_size; an ObjectStoragePath's stat is a dict with "size").
+            stat = path.stat()
+            size = stat.get("size") if isinstance(stat, Mapping) else getattr(stat, "st_size", None)
+            if isinstance(size, int) and size > MAX_DOCUMENT_BYTES:
+                raise _invalid(f"Document {name!r} is {size} bytes; the vendor accepts at most "
+                               f"{MAX_DOCUMENT_BYTES} (10 MB)")
+            content = path.read_bytes()
         except OSError as exc:
-            raise _invalid(f"Cannot read document {str(path)!r}: {exc.strerror}") from None
-        if size > MAX_DOCUMENT_BYTES:
-            raise _invalid(f"Document {path.name!r} is {size} bytes; the vendor accepts at most "
-                           f"{MAX_DOCUMENT_BYTES} (10 MB)")
-        content = path.read_bytes()
-    elif callable(getattr(document, "read_bytes", None)):
-        name = name or getattr(document, "name", None)
-        try:
-            content = document.read_bytes()
-        except OSError as exc:
-            raise _invalid(f"Cannot read document {str(document)!r}: {exc}") from None
+            raise _invalid(f"Cannot read document {str(path)!r}: {exc}") from None
     else:
         raise _invalid(f"document must be PDF bytes, a path or an ObjectStoragePath, got "
                        f"{type(document).__name__}")
