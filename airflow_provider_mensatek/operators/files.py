@@ -1,0 +1,45 @@
+"""Operator for the Mensatek file library (files an SMS can link)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import Context
+
+from airflow_provider_mensatek.operators._base import MensatekBaseOperator, vendor_errors
+
+
+class MensatekUploadFileOperator(MensatekBaseOperator):
+    """Upload a file to the Mensatek library (``CargarFichero``) so a later SMS can link it.
+
+    The name is checked before uploading: up to 15 letters or digits plus a
+    PDF, Excel, Word or VCF extension. Uploading the same name again replaces
+    the file, so a retried task is harmless.
+
+    :param source: a local path, or a dict ``{"name", "content"|"path"|"base64"}``.
+    :param name: the name in the library (default: the file's own name) -> ``Nombre``.
+    :param mode: ``"FILES"`` (multipart upload, the vendor's recommendation) or ``"BASE64"`` -> ``Tipo``
+        (with ``Contenido``).
+    :param auto_delete: delete the file once a certified SMS using it is certified -> ``Autoborrado``.
+    :param mensatek_conn_id: the ``mensatek`` connection.
+    :return: (XCom) ``{"name", "mode", "size", "auto_delete", "credits_left"}``.
+    """
+
+    template_fields: Sequence[str] = ("source", "name")
+
+    def __init__(self, *, source: Any, name: str | None = None, mode: str = "FILES", auto_delete: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.source = source
+        self.name = name
+        self.mode = mode
+        self.auto_delete = auto_delete
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        client = self.get_client()
+        with vendor_errors():
+            result = client.upload_file(self.source, name=self.name or None, mode=self.mode,
+                                        auto_delete=self.auto_delete).to_dict()
+        self.log.info("Uploaded %s (%s bytes) to the Mensatek library", result["name"], result["size"])
+        return result
