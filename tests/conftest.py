@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+
+from airflow_provider_mensatek.sandbox.dag_runner import airflow_environment
 
 REPO = Path(__file__).resolve().parent.parent
 # Airflow reads its home at import time: point it at a throwaway, git-ignored
 # home before anything imports airflow. The example DAGs and the tests' own DAGs
 # are two local bundles so dag.test() parses only DAG files.
 _AIRFLOW_HOME = REPO / ".airflow-home" / "tests"
-os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
-os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "example_dags")
-os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps([
-    {"name": "provider_examples", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-     "kwargs": {"path": str(REPO / "example_dags"), "refresh_interval": 0}},
-    {"name": "test_dags", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-     "kwargs": {"path": str(REPO / "tests" / "system" / "dags"), "refresh_interval": 0}},
-])
+os.environ.update(airflow_environment(
+    _AIRFLOW_HOME,
+    {"provider_examples": REPO / "example_dags", "test_dags": REPO / "tests" / "system" / "dags"},
+))
 
 import pytest  # noqa: E402
 

@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create the
+# virtualenv they need (.venv, git-ignored) on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install test lint demo sandbox bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the whole test suite (real HTTP against the sandbox on 127.0.0.1; dag.test() on SQLite).
+test: $(STAMP)
+	$(PY) -m pytest -W error::FutureWarning -p no:cacheprovider
+
+## ruff + mypy, as CI runs them.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check airflow_provider_mensatek tests example_dags scripts bench
+	$(VENV)/bin/mypy
+
+## Run the certified-email example DAG end to end against the sandbox and print what happened.
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+## Serve the sandbox on 127.0.0.1:8765 until Ctrl-C (point a connection at http://127.0.0.1:8765/mensatek/v7).
+sandbox: $(STAMP)
+	$(PY) -m airflow_provider_mensatek.sandbox --port 8765
+
+bench: $(STAMP)
+	for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .airflow-home .demo *.egg-info
