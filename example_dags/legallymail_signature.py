@@ -1,0 +1,87 @@
+"""LegallyMail: ask two people to sign a contract, and tell them by certified email.
+
+1. ``prepare_contract`` writes the contract PDF to object storage (here a
+   generated one-page PDF; in real life it comes from your document system).
+2. ``request_signature`` sends it to two signers (LegallyMail e-signature).
+3. ``notify_signers`` sends both a certified email that names the request.
+4. ``read_signature`` reads the request's status once (no loop: LegallyMail
+   allows 10 requests per minute per IP).
+
+Runs against the real LegallyMail API or the local sandbox, depending on the
+``legallymail_default`` connection (e.g. ``AIRFLOW_CONN_LEGALLYMAIL_DEFAULT``
+with ``host`` set to the sandbox URL).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, ObjectStoragePath, Param, task
+
+from airflow_provider_mensatek.hooks.legallymail import LegallyMailHook
+from airflow_provider_mensatek.operators.legallymail import (
+    LegallyMailRequestSignatureOperator,
+    LegallyMailSendCertifiedEmailOperator,
+)
+
+with DAG(
+    dag_id="legallymail_signature",
+    description="Request a signature from two signers and notify them by certified email",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Madrid"),
+    catchup=False,
+    params={
+        "documents": Param("file:///tmp/legallymail-example", type="string",
+                           description="object storage folder for the contract (file://, s3://, gs://)"),
+        "signers": Param(
+            [{"name": "Ana García", "email": "ana.garcia@example.com"},
+             {"name": "Bruno Díaz", "email": "bruno.diaz@example.com", "phone": "+34600000000"}],
+            type="array",
+        ),
+    },
+    tags=["legallymail", "e-signature", "certified-email", "example"],
+) as dag:
+
+    @task
+    def prepare_contract(params: dict[str, Any] | None = None, ds: str | None = None) -> str:
+        """Write the contract where the signature operator can read it; return its URL."""
+        from airflow_provider_mensatek.sandbox.pdf import make_pdf
+
+        assert params is not None
+        folder = ObjectStoragePath(params["documents"])
+        folder.mkdir(parents=True, exist_ok=True)
+        contract = folder / f"contract-{ds}.pdf"
+        contract.write_bytes(make_pdf([f"Service contract, {ds}", "Both parties agree to be nice."]))
+        return str(contract)
+
+    request_signature = LegallyMailRequestSignatureOperator(
+        task_id="request_signature",
+        document="{{ ti.xcom_pull(task_ids='prepare_contract') }}",
+        document_name="Contract {{ ds }}.pdf",
+        signers="{{ params.signers | tojson }}",
+        language="es",
+    )
+
+    notify_signers = LegallyMailSendCertifiedEmailOperator(
+        task_id="notify_signers",
+        recipients="{{ params.signers | map(attribute='email') | list | tojson }}",
+        subject="Contract {{ ds }}: your signature is requested",
+        message=(
+            "<p>We have sent you the contract of {{ ds }} for signature "
+            "(request {{ ti.xcom_pull(task_ids='request_signature')['uuid'] }}).</p>"
+            "<p>Look for the LegallyMail email with the signing link.</p>"
+        ),
+    )
+
+    @task
+    def read_signature(requested: dict[str, Any]) -> dict[str, Any]:
+        """One status read (wait for signatures with a sensor, not a loop)."""
+        return LegallyMailHook().get_conn().get_signature(requested["uuid"]).to_dict()
+
+    prepare_contract() >> request_signature >> notify_signers
+    read_signature(request_signature.output)
+
+
+if __name__ == "__main__":
+    dag.test()
