@@ -27,7 +27,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from requests.auth import AuthBase
@@ -43,6 +44,7 @@ from airflow_provider_mensatek.clients._transport import (
 )
 from airflow_provider_mensatek.clients.errors import (
     AmbiguousSendError,
+    CertificateError,
     ForbiddenError,
     InsufficientCreditsError,
     InvalidRequestError,
@@ -79,6 +81,8 @@ MAX_LIST_LIMIT = 25
 #: cap, and names stay within common file-system limits.
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_FILE_NAME_LEN = 255
+#: Certificates and actas are one-page PDFs; signed originals are at most 10 MB.
+MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 
 _PDF_MAGIC = b"%PDF-"
 _ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -265,6 +269,13 @@ class SignatureStatus(SignatureSummary):
     signers: list[SignerStatus] = field(default_factory=list)
     download_original_url: str | None = None
     download_acta_url: str | None = None
+
+
+@dataclass(frozen=True)
+class DownloadedFile(_Jsonable):
+    url: str
+    bytes_written: int
+    content_type: str | None
 
 
 @dataclass(frozen=True)
@@ -480,6 +491,21 @@ class LegallyMailClient:
             retry=retry,
             before_request=self._take_slot,
             session=session,
+            **kwargs,
+        )
+        origin = urlsplit(self.base_url)
+        # Download URLs live outside /api on the same host: a second transport rooted at the
+        # origin, sharing the session, the credential's auth memory and the rate limiter.
+        self._files = Transport(
+            vendor=self.vendor,
+            base_url=f"{origin.scheme}://{origin.netloc}",
+            auth=BearerAuth(token.strip()),
+            secret=token.strip(),
+            credential_id=credential_id,
+            timeouts=timeouts,
+            retry=retry,
+            before_request=self._take_slot,
+            session=self.transport.session,
             **kwargs,
         )
 
@@ -753,6 +779,47 @@ class LegallyMailClient:
             download_original_url=_text(data.get("download_original_url")),
             download_acta_url=_text(data.get("download_acta_url")),
         )
+
+    # -- downloads -----------------------------------------------------------
+
+    def download(
+        self,
+        url: str,
+        fileobj: IO[bytes],
+        *,
+        max_bytes: int = MAX_DOWNLOAD_BYTES,
+        chunk_size: int = 64 * 1024,
+    ) -> DownloadedFile:
+        """Stream a file the API pointed to (``pdf_download_url``, ``download_acta_url`` …) into ``fileobj``.
+
+        Only URLs on the API's own scheme and host are fetched: the Bearer token
+        is never sent anywhere else. Assumption (not documented): the download
+        URLs accept the same Bearer token as the API. The content is not judged
+        here; :func:`~airflow_provider_mensatek.clients.certificates.check_pdf`
+        does that before anything is archived.
+        """
+        parts = urlsplit(url if isinstance(url, str) else "")
+        base = urlsplit(self.base_url)
+        if (parts.scheme, parts.netloc) != (base.scheme, base.netloc) or not parts.path:
+            raise _invalid(f"Refusing to download {url!r}: only URLs on {base.scheme}://{base.netloc} get the "
+                           "API token", "download")
+        response = self._files.request("GET", parts.path, function="download", kind=SAFE,
+                                       params=dict(parse_qsl(parts.query, keep_blank_values=True)) or None,
+                                       stream=True)
+        with response:
+            content_type = response.headers.get("Content-Type")
+            if response.status_code >= 400 or "json" in (content_type or "").lower():
+                self._check("download", response)
+                raise CertificateError(f"Expected a file, got a JSON answer from {parts.path}", vendor=VENDOR,
+                                       function="download", code="not-a-file")
+            written = 0
+            for chunk in response.iter_content(chunk_size=chunk_size):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise CertificateError(f"{parts.path} exceeds {max_bytes} bytes; refused", vendor=VENDOR,
+                                           function="download", code="too-large")
+                fileobj.write(chunk)
+        return DownloadedFile(url=url, bytes_written=written, content_type=content_type)
 
     # -- certified SMS -------------------------------------------------------
 

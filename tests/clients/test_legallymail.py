@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import logging
 import threading
 from collections.abc import Iterator
@@ -430,3 +431,58 @@ def test_plain_http_is_refused_for_a_remote_host() -> None:
     with pytest.raises(ValidationError):
         LegallyMailClient(LEGALLYMAIL_TOKEN, base_url="http://legallymail.com/api")
     assert LegallyMailClient(LEGALLYMAIL_TOKEN).base_url == "https://legallymail.com/api"
+
+
+# -- downloads ------------------------------------------------------------------------------------------
+
+
+def test_download_streams_certificates_and_actas_with_the_bearer_token(
+    client: LegallyMailClient, sandbox: Sandbox
+) -> None:
+    uuid = client.request_signature(PDF, [{"name": "Ana", "email": "ana@example.com"}], document_name="c.pdf").uuid
+    sms = client.send_certified_sms("+34600000000", "hi").uuid
+    sandbox.clock.advance(2 * sandbox.step_seconds)
+    signature = client.get_signature(uuid)
+    sandbox.clear_requests()
+    for url in (signature.download_acta_url, signature.download_original_url,
+                client.get_sms(sms).download_certificate_url):
+        buffer = io.BytesIO()
+        result = client.download(url or "", buffer)
+        assert buffer.getvalue().startswith(b"%PDF-") and result.bytes_written == len(buffer.getvalue())
+        assert result.content_type == "application/pdf"
+    original = io.BytesIO()
+    client.download(signature.download_original_url or "", original)
+    assert original.getvalue() == PDF
+    files = [r for r in sandbox.requests if r.path.startswith("/legallymail/files/")]
+    assert len(files) == 4
+    for req in files:
+        assert_bearer_only(req)
+
+
+def test_download_of_a_certificate_not_there_yet_is_not_found(client: LegallyMailClient, sandbox: Sandbox) -> None:
+    uuid = client.request_signature(PDF, [{"name": "Ana", "email": "ana@example.com"}], document_name="c.pdf").uuid
+    url = client.get_signature(uuid).download_acta_url
+    buffer = io.BytesIO()
+    with pytest.raises(NotFoundError):
+        client.download(url or "", buffer)
+    assert buffer.getvalue() == b""
+
+
+def test_email_certificate_url_with_query_downloads(client: LegallyMailClient, sandbox: Sandbox) -> None:
+    sent = client.send_certified_email(["ana@example.com"], "S", "m")
+    sandbox.clock.advance(sandbox.step_seconds)
+    [cert] = client.get_email(sent.tracking_id or "").recipients[0].certificates
+    buffer = io.BytesIO()
+    client.download(cert.pdf_download_url or "", buffer)
+    req = sandbox.requests[-1]
+    assert req.path == "/legallymail/files/emails/download-certificate"
+    assert req.query == {"id": sent.tracking_ids["ana@example.com"], "status": "delivered"}
+    assert buffer.getvalue().startswith(b"%PDF-")
+
+
+@pytest.mark.parametrize("url", ["https://evil.example.com/legallymail/files/x.pdf", "ftp://127.0.0.1/x", ""])
+def test_download_never_sends_the_token_to_another_host(client: LegallyMailClient, sandbox: Sandbox,
+                                                        url: str) -> None:
+    with pytest.raises(ValidationError):
+        client.download(url, io.BytesIO())
+    assert len(sandbox.requests) == 0
