@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -29,6 +31,32 @@ class SandboxClock(waiting.WallClock):
     async def async_sleep(self, seconds: float) -> None:
         self.sleep(seconds)
         await asyncio.sleep(0)
+
+    def wall_time(self, when: float) -> datetime:
+        # Simulated seconds map onto real ones from now on.
+        return datetime.now(timezone.utc) + timedelta(seconds=when - self.now())
+
+
+class FastSandboxClock(SandboxClock):
+    """Sandbox time running ``speed`` times faster than real time, for dag.test() runs where
+    Airflow itself waits in real time (reschedule dates) and the trigger really sleeps."""
+
+    def __init__(self, sandbox: Sandbox, speed: float) -> None:
+        super().__init__(sandbox)
+        self.speed = speed
+        sandbox.clock.set(sandbox.clock.now())  # rebase, so the new speed applies from now on
+        sandbox.clock.speed = speed
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        time.sleep(max(seconds, 0.0) / self.speed)
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        await asyncio.sleep(max(seconds, 0.0) / self.speed)
+
+    def wall_time(self, when: float) -> datetime:
+        return datetime.now(timezone.utc) + timedelta(seconds=(when - self.now()) / self.speed)
 
 
 class DictStateStore:
@@ -62,3 +90,20 @@ def mensatek_conn(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> str:
         "host": sandbox.mensatek_url,
     }))
     return "mensatek_default"
+
+
+@pytest.fixture
+def legallymail_conn(sandbox: Sandbox, sandbox_clock: SandboxClock, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The default LegallyMail connection pointed at the sandbox, its process-wide rate limiter on the
+    sandbox clock (so a test sees the limiter space requests in simulated minutes)."""
+    from airflow_provider_mensatek.clients import polling
+    from airflow_provider_mensatek.clients._transport import credential_key, resolve_base_url
+
+    monkeypatch.setenv("AIRFLOW_CONN_LEGALLYMAIL_DEFAULT", json.dumps({
+        "conn_type": "legallymail", "password": sandbox.legallymail_token, "host": sandbox.legallymail_url}))
+    base_url = resolve_base_url(sandbox.legallymail_url, default=sandbox.legallymail_url)
+    key = credential_key("legallymail", base_url, sandbox.legallymail_token)
+    limiter = polling.RateLimiter(polling.LEGALLYMAIL_REQUESTS_PER_MINUTE, clock=sandbox_clock.now,
+                                  sleep=sandbox_clock.sleep)
+    monkeypatch.setitem(polling._LIMITERS, key, limiter)
+    return "legallymail_default"

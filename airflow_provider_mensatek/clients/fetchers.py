@@ -13,10 +13,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from airflow_provider_mensatek.clients.errors import MensatekError, NotFoundError, ValidationError
-from airflow_provider_mensatek.clients.statuses import classify
+from airflow_provider_mensatek.clients.statuses import aggregate, classify
 from airflow_provider_mensatek.clients.waiting import Fetch, Observation
 
 Answer = tuple[str, Observation | MensatekError]
+
+#: The most a LegallyMail list call returns (``limit`` 1-25, documented).
+MAX_LIST_LIMIT = 25
 
 
 def _as_message_id(key: str) -> int:
@@ -38,5 +41,106 @@ def mensatek_certified_email(client: Any) -> Fetch:
                 continue
             status = classify("mensatek.certified_email", report.status_code, report.status_text)
             yield key, Observation(key, status, report.to_dict())
+
+    return fetch
+
+
+def mensatek_sms(client: Any) -> Fetch:
+    """GetReportSMS, one call per id; an id sent to several phones is judged on all of them."""
+
+    def fetch(keys: Sequence[str]) -> Iterator[Answer]:
+        for key in keys:
+            try:
+                report = client.get_sms_report(_as_message_id(key))
+            except NotFoundError as exc:
+                yield key, exc
+                continue
+            parts = [(entry.phone, classify("mensatek.sms", entry.status_code, entry.status_text))
+                     for entry in report.entries]
+            yield key, Observation(key, aggregate("mensatek.sms", parts), report.to_dict())
+
+    return fetch
+
+
+def legallymail_email(client: Any) -> Fetch:
+    """Certified emails by tracking id (a whole send, or one recipient of it).
+
+    Coalesced: with several ids due, one ``GET /emails?limit=25`` answers every
+    recent single-recipient send; each ``GET /email`` answers for every recipient
+    of its send (whichever recipient's id was asked), so a multi-recipient send
+    costs one call however many of its recipients are waited for.
+    """
+
+    # Ids learnt to belong to a multi-recipient send -> that send's tracking id, so the
+    # list call is skipped for them (its rows only carry the send's overall status).
+    send_of: dict[str, str] = {}
+
+    def fetch(keys: Sequence[str]) -> Iterator[Answer]:
+        served: set[str] = set()
+        if len([k for k in keys if k not in send_of]) > 1:
+            for summary in client.list_emails(MAX_LIST_LIMIT):
+                tid = summary.tracking_id
+                if tid in keys and not summary.is_multi_recipient:
+                    served.add(tid)
+                    yield tid, Observation(tid, summary.state, summary.to_dict())
+        for key in keys:
+            if key in served:
+                continue
+            try:
+                email = client.get_email(send_of.get(key, key))
+            except NotFoundError as exc:
+                yield key, exc
+                continue
+            parts = []
+            for recipient in email.recipients:
+                parts.append((recipient.email, recipient.state))
+                if recipient.tracking_id:
+                    served.add(recipient.tracking_id)
+                    if email.tracking_id and len(email.recipients) > 1:
+                        send_of[recipient.tracking_id] = email.tracking_id
+                    yield recipient.tracking_id, Observation(recipient.tracking_id, recipient.state,
+                                                             recipient.to_dict())
+            if email.tracking_id and email.tracking_id not in served:
+                served.add(email.tracking_id)
+                whole = aggregate("legallymail.email", parts) if parts else email.state
+                yield email.tracking_id, Observation(email.tracking_id, whole, email.to_dict())
+
+    return fetch
+
+
+def legallymail_signature(client: Any) -> Fetch:
+    """Signature requests by uuid; with several due, one ``GET /signatures?limit=25`` serves the recent ones."""
+
+    def fetch(keys: Sequence[str]) -> Iterator[Answer]:
+        served: set[str] = set()
+        if len(keys) > 1:
+            for summary in client.list_signatures(MAX_LIST_LIMIT):
+                if summary.uuid in keys:
+                    served.add(summary.uuid)
+                    yield summary.uuid, Observation(summary.uuid, summary.state, summary.to_dict())
+        for key in keys:
+            if key in served:
+                continue
+            try:
+                signature = client.get_signature(key)
+            except NotFoundError as exc:
+                yield key, exc
+                continue
+            yield key, Observation(key, signature.state, signature.to_dict())
+
+    return fetch
+
+
+def legallymail_sms(client: Any) -> Fetch:
+    """Certified SMS by uuid (``GET /sms``; the API has no list call for SMS)."""
+
+    def fetch(keys: Sequence[str]) -> Iterator[Answer]:
+        for key in keys:
+            try:
+                sms = client.get_sms(key)
+            except NotFoundError as exc:
+                yield key, exc
+                continue
+            yield key, Observation(key, sms.state, sms.to_dict())
 
     return fetch

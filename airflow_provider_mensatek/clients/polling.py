@@ -153,21 +153,31 @@ class MessageSchedule:
 class PollSchedule:
     """When each message is next due, plus a vendor-wide "not before" (Retry-After, 429).
 
-    Everything is JSON-able through :meth:`to_dict` / :meth:`from_dict`.
+    Jitter is drawn once per wait (``seed``), not per message: the messages of
+    one wait checked in the same round stay due together, so a list call can
+    keep answering for all of them; different waits (sensors started together)
+    still spread apart. Everything is JSON-able through :meth:`to_dict` /
+    :meth:`from_dict`.
     """
 
     policy: PollPolicy
     started_at: float
     messages: dict[str, MessageSchedule] = field(default_factory=dict)
     not_before: float = 0.0
+    seed: float = 0.0
 
     @classmethod
     def start(cls, policy: PollPolicy, keys: Iterable[str], now: float,
               rng: random.Random | None = None) -> PollSchedule:
-        schedule = cls(policy=policy, started_at=now)
+        schedule = cls(policy=policy, started_at=now, seed=(rng or _RANDOM).random())
+        first = now + policy.first_delay(schedule._jitter(0))
         for key in keys:
-            schedule.messages[str(key)] = MessageSchedule(next_at=now + policy.first_delay(rng))
+            schedule.messages[str(key)] = MessageSchedule(next_at=first)
         return schedule
+
+    def _jitter(self, checks: int) -> random.Random:
+        # Same wait and same check count -> same jitter, in this process or the next.
+        return random.Random(f"{self.seed}:{checks}")
 
     # -- questions -----------------------------------------------------------
 
@@ -201,14 +211,14 @@ class PollSchedule:
 
     # -- updates -------------------------------------------------------------
 
-    def checked(self, key: str, now: float, *, final: bool, rng: random.Random | None = None) -> None:
-        """Record a check of ``key``; a final answer means it is never queried again."""
+    def checked(self, key: str, now: float, *, final: bool) -> None:
+        """Record a check of ``key`` answered at ``now``; a final answer means it is never queried again."""
         message = self.messages[key]
         message.checks += 1
         if final:
             message.done = True
             return
-        message.next_at = now + self.policy.interval_after(message.checks, rng)
+        message.next_at = now + self.policy.interval_after(message.checks, self._jitter(message.checks))
 
     def retry_after(self, now: float, seconds: float | None) -> None:
         """The vendor said "slow down": nothing is checked before ``now + seconds``.
@@ -226,6 +236,7 @@ class PollSchedule:
             "policy": self.policy.to_dict(),
             "started_at": self.started_at,
             "not_before": self.not_before,
+            "seed": self.seed,
             "messages": {k: asdict(m) for k, m in self.messages.items()},
         }
 
@@ -235,6 +246,7 @@ class PollSchedule:
             policy=PollPolicy.from_dict(data["policy"]),
             started_at=float(data["started_at"]),
             not_before=float(data.get("not_before", 0.0)),
+            seed=float(data.get("seed", 0.0)),
             messages={str(k): MessageSchedule(**v) for k, v in dict(data.get("messages", {})).items()},
         )
 

@@ -14,7 +14,7 @@ continues rather than failing on a vendor addition) and logged as a warning.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -117,6 +117,9 @@ MENSATEK_SMS: dict[str, StatusRule] = {
     "0": _r(S.PENDING, _AWAITING),
     "1": _r(S.SCHEDULED, "Scheduled"),
     "2": _r(S.PENDING, _AWAITING),
+    # Not in the table: a cancelled scheduled SMS needs a final state; the sandbox
+    # reports 3, as for certified email (an assumption, see sandbox/mensatek_channels.py).
+    "3": _r(S.CANCELLED, "Cancelled (assumed code)"),
     "10": _r(S.PENDING, _AWAITING),
     "11": _r(S.DELIVERED, "Delivered to the phone"),
     "13": _r(S.DELIVERED, "Delivered to the phone (certified SMS: being certified)"),
@@ -287,3 +290,33 @@ def parse_target(value: Any) -> DeliveryStatus:
     if status not in TARGETS:
         raise ValidationError(f"target must be one of {sorted(t.value for t in TARGETS)}, got {value!r}")
     return status
+
+
+def no_report_yet(channel: str, text: str = "No report yet") -> VendorStatus:
+    """A message the vendor knows but reports nothing about yet (an SMS report without entries)."""
+    return VendorStatus(channel=channel, code=None, text=text, status=S.PENDING, terminal=False, failure=False)
+
+
+def aggregate(channel: str, parts: Sequence[tuple[str, VendorStatus]]) -> VendorStatus:
+    """One status for a message with several recipients (an SMS to many phones, a multi-recipient send).
+
+    A failed recipient fails the message (named in the text); otherwise the
+    message has reached what every recipient has reached, and is final when
+    every recipient is.
+    """
+    if not parts:
+        return no_report_yet(channel)
+    failed = [(label, s) for label, s in parts if s.failure]
+    if failed:
+        first = failed[0][1]
+        text = "; ".join(f"{lbl}: {s.text or s.code}" for lbl, s in failed)
+        return VendorStatus(channel=channel, code=first.code, text=text, status=first.status, terminal=True,
+                            failure=True, reached=frozenset.intersection(*(s.reached for _, s in parts)))
+    reached = frozenset.intersection(*(s.reached for _, s in parts))
+    least = min(parts, key=lambda p: len(p[1].reached))[1]
+    return VendorStatus(
+        channel=channel, code=",".join(str(s.code) for _, s in parts),
+        text="; ".join(f"{label}: {s.text or s.code}" for label, s in parts),
+        status=least.status, terminal=all(s.terminal for _, s in parts), failure=False, reached=reached,
+        known=all(s.known for _, s in parts),
+    )

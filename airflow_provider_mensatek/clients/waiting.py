@@ -12,12 +12,14 @@ next reschedule or a trigger carries on exactly where the last one stopped.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_mensatek.clients.errors import (
@@ -44,6 +46,10 @@ class WallClock:
 
     async def async_sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(seconds, 0.0))
+
+    def wall_time(self, when: float) -> datetime:
+        """The real (UTC) time at which this clock shows ``when``: what a reschedule date needs."""
+        return datetime.fromtimestamp(when, tz=timezone.utc)
 
 
 #: The clock every sensor and trigger of this provider reads (looked up at call time).
@@ -85,7 +91,15 @@ class WaitOutcome:
 
 
 def normalise_ids(ids: Any) -> list[str]:
-    """One id or a list of ids (ints or strings) as unique string keys, order kept."""
+    """One id or a list of ids (ints or strings) as unique string keys, order kept.
+
+    A JSON list in a string is a list: that is what ``{{ ti.xcom_pull(...) | tojson }}`` renders.
+    """
+    if isinstance(ids, str) and ids.strip().startswith("["):
+        try:
+            ids = json.loads(ids)
+        except ValueError:
+            raise ValidationError(f"Message ids look like a JSON list but are not valid JSON: {ids!r}") from None
     if isinstance(ids, str | int) and not isinstance(ids, bool):
         items: list[Any] = [ids]
     elif isinstance(ids, Iterable) and not isinstance(ids, Mapping | bytes):
@@ -121,29 +135,33 @@ class DeliveryWaiter:
         min_fraction: float,
         schedule: PollSchedule,
         reports: Mapping[str, Mapping[str, Any]] | None = None,
-        rng: random.Random | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.fetch = fetch
+        #: Reads the time of each answer: a rate limiter may hold a round for minutes, and a
+        #: message's next check counts from when it was really checked.
+        self.clock = clock
         self.target = parse_target(target)
         self.min_fraction = check_fraction(min_fraction)
         self.schedule = schedule
         self.reports: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (reports or {}).items()}
-        self._rng = rng
 
     # -- construction / persistence -------------------------------------------
 
     @classmethod
     def start(cls, fetch: Fetch, ids: Any, *, target: DeliveryStatus | str, min_fraction: float,
-              policy: PollPolicy, now: float, rng: random.Random | None = None) -> DeliveryWaiter:
+              policy: PollPolicy, now: float, rng: random.Random | None = None,
+              clock: Callable[[], float] | None = None) -> DeliveryWaiter:
         keys = normalise_ids(ids)
         return cls(fetch, target=target, min_fraction=min_fraction,
-                   schedule=PollSchedule.start(policy, keys, now, rng), rng=rng)
+                   schedule=PollSchedule.start(policy, keys, now, rng), clock=clock)
 
     @classmethod
     def resume(cls, fetch: Fetch, state: Mapping[str, Any], *, target: DeliveryStatus | str,
-               min_fraction: float, rng: random.Random | None = None) -> DeliveryWaiter:
+               min_fraction: float, clock: Callable[[], float] | None = None) -> DeliveryWaiter:
         return cls(fetch, target=target, min_fraction=min_fraction,
-                   schedule=PollSchedule.from_dict(state["schedule"]), reports=state.get("reports"), rng=rng)
+                   schedule=PollSchedule.from_dict(state["schedule"]), reports=state.get("reports"),
+                   clock=clock)
 
     def state(self) -> dict[str, Any]:
         return {"schedule": self.schedule.to_dict(), "reports": self.reports}
@@ -163,40 +181,42 @@ class DeliveryWaiter:
         return self.evaluate()
 
     def _round(self, due: list[str], now: float) -> None:
-        seen: set[str] = set()
-        answers: Iterator[tuple[str, Observation | MensatekError]] = iter(self.fetch(due))
+        answers: dict[str, Observation | MensatekError] = {}
+        stop: MensatekError | None = None
         try:
-            for key, answer in answers:
-                if key not in self.schedule.messages or self.schedule.messages[key].done:
-                    continue
-                seen.add(key)
-                self._record(key, answer, now)
-        except RateLimitedError as exc:
-            log.warning("Rate limited by %s; no status checks for %s s", exc.vendor,
-                        f"{exc.retry_after:.0f}" if exc.retry_after is not None else "a while")
-            self.schedule.retry_after(now, exc.retry_after)
+            for key, answer in self.fetch(due):
+                if key in self.schedule.messages and not self.schedule.messages[key].done:
+                    answers[key] = answer
+        except (RateLimitedError, TransientError) as exc:
+            stop = exc
+        # Every message of the round counts from the round's end, so a rate limiter
+        # holding the round never shortens a message's gap, and the messages
+        # checked together stay due together (one list call keeps serving them).
+        end = max(self.clock(), now) if self.clock else now
+        for key, answer in answers.items():
+            self._record(key, answer, end)
+        if isinstance(stop, RateLimitedError):
+            log.warning("Rate limited by %s; no status checks for %s s", stop.vendor,
+                        f"{stop.retry_after:.0f}" if stop.retry_after is not None else "a while")
+            self.schedule.retry_after(end, stop.retry_after)
+            # The unanswered messages were not checked: they are simply held back.
             return
-        except TransientError as exc:
-            # Nothing changed at the vendor: count the round against the due
-            # messages so the backoff still grows, and try again later.
-            log.warning("Status check failed (%s); will retry on the normal schedule", exc)
-            if exc.retry_after is not None:
-                self.schedule.retry_after(now, exc.retry_after)
-            for key in due:
-                if key not in seen:
-                    self.schedule.checked(key, now, final=False, rng=self._rng)
-            return
+        if isinstance(stop, TransientError):
+            log.warning("Status check failed (%s); will retry on the normal schedule", stop)
+            if stop.retry_after is not None:
+                self.schedule.retry_after(end, stop.retry_after)
         for key in due:
-            if key not in seen:
-                # A coalesced answer that did not mention it: it still counts as
-                # a check, so a message the vendor never reports cannot loop.
-                self.schedule.checked(key, now, final=False, rng=self._rng)
+            if key not in answers:
+                # Unanswered (a failed round, or a coalesced answer that did not mention
+                # it): it still counts as a check, so the backoff grows and a message the
+                # vendor never reports cannot loop.
+                self.schedule.checked(key, end, final=False)
 
     def _record(self, key: str, answer: Observation | MensatekError, now: float) -> None:
         message = self.schedule.messages[key]
         if isinstance(answer, MensatekError):
             if answer.retryable:
-                self.schedule.checked(key, now, final=False, rng=self._rng)
+                self.schedule.checked(key, now, final=False)
                 return
             # The vendor will never know this message (unknown id, no permission).
             self.reports[key] = {"id": key, "status": DeliveryStatus.FAILED.value, "terminal": True,
@@ -206,7 +226,7 @@ class DeliveryWaiter:
             return
         status = answer.status
         final = status.has_reached(self.target) or status.terminal
-        self.schedule.checked(key, now, final=final, rng=self._rng)
+        self.schedule.checked(key, now, final=final)
         self.reports[key] = {"id": key, **status.to_dict(), **dict(answer.report), "checks": message.checks}
 
     # -- verdict ---------------------------------------------------------------

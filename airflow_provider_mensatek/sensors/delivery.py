@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf, timezone
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import (
     AirflowException,
     AirflowFailException,
@@ -45,7 +45,11 @@ from airflow_provider_mensatek.clients.waiting import (
 from airflow_provider_mensatek.triggers.delivery import (
     EVENT_ERROR,
     DeliveryStatusTrigger,
+    LegallyMailEmailTrigger,
+    LegallyMailSignatureTrigger,
+    LegallyMailSmsTrigger,
     MensatekCertifiedEmailTrigger,
+    MensatekSmsDeliveryTrigger,
     make_fetch,
 )
 
@@ -158,7 +162,7 @@ class DeliveryStatusSensor(BaseSensorOperator):
         self.log.info("Next status check in %.0f s", wake - now)
         if self.reschedule:
             self._save(context, waiter)
-            raise AirflowRescheduleException(timezone.utcnow() + timedelta(seconds=max(wake - now, 0.0)))
+            raise AirflowRescheduleException(clock.wall_time(wake))
         self._save(context, waiter)
         clock.sleep(wake - now)
 
@@ -198,10 +202,11 @@ class DeliveryStatusSensor(BaseSensorOperator):
         identity = self._identity(keys, target.value)
         if isinstance(stored, Mapping) and stored.get("identity") == identity:
             self.log.info("Continuing the stored polling schedule (no fresh burst of checks)")
-            waiter = DeliveryWaiter.resume(fetch, stored["state"], target=target, min_fraction=fraction)
+            waiter = DeliveryWaiter.resume(fetch, stored["state"], target=target, min_fraction=fraction,
+                                           clock=waiting.CLOCK.now)
         else:
             waiter = DeliveryWaiter.start(fetch, keys, target=target, min_fraction=fraction, policy=policy,
-                                          now=waiting.CLOCK.now())
+                                          now=waiting.CLOCK.now(), clock=waiting.CLOCK.now)
         self._waiter = waiter
         return waiter
 
@@ -259,3 +264,96 @@ class MensatekCertifiedEmailSensor(DeliveryStatusSensor):
                  mensatek_conn_id: str = "mensatek_default", **kwargs: Any) -> None:
         super().__init__(message_ids=message_ids, target=target, conn_id=mensatek_conn_id, **kwargs)
         self.mensatek_conn_id = mensatek_conn_id
+
+
+class MensatekSmsDeliverySensor(DeliveryStatusSensor):
+    """Wait for Mensatek SMS to be delivered (or certified, accepted, signed for certified SMS / contracts).
+
+    Reads ``GetReportSMS``. An id sent to several phones has reached the target when every phone has; a
+    phone that fails (50 "the phone does not exist", 53 expired, 54 blacklist …) fails the id, named with
+    the vendor's text. Codes Mensatek keeps retrying (134, 135, 123 …) keep the wait going. The default
+    policy waits 5 minutes, then backs off to hourly: Mensatek treats polling loops as an attack.
+
+    :param message_ids: ``idMensaje`` value(s) of the SMS send -> ``Idmensaje``, one report call per id.
+    :param target: default ``delivered`` (11, 13, 70, 106 …); ``certified`` for certified SMS (14).
+    :param mensatek_conn_id: the ``mensatek`` connection.
+
+    See :class:`DeliveryStatusSensor` for ``min_fraction``, ``poll_policy``, ``deferrable`` and the XCom.
+    """
+
+    vendor = "mensatek"
+    channel = "mensatek.sms"
+    trigger_class = MensatekSmsDeliveryTrigger
+
+    def __init__(self, *, message_ids: Any, target: str = "delivered",
+                 mensatek_conn_id: str = "mensatek_default", **kwargs: Any) -> None:
+        super().__init__(message_ids=message_ids, target=target, conn_id=mensatek_conn_id, **kwargs)
+        self.mensatek_conn_id = mensatek_conn_id
+
+
+class _LegallyMailSensor(DeliveryStatusSensor):
+    vendor = "legallymail"
+
+    def __init__(self, *, message_ids: Any, target: str, legallymail_conn_id: str = "legallymail_default",
+                 **kwargs: Any) -> None:
+        super().__init__(message_ids=message_ids, target=target, conn_id=legallymail_conn_id, **kwargs)
+        self.legallymail_conn_id = legallymail_conn_id
+
+
+class LegallyMailEmailSensor(_LegallyMailSensor):
+    """Wait for LegallyMail certified emails to be delivered or read.
+
+    Ids are ``tracking_id`` values: a whole send's, or single recipients'. Several ids due at once cost one
+    ``GET /emails?limit=25`` plus one ``GET /email`` per multi-recipient send (it answers for all its
+    recipients). Every request takes a slot of the process-wide limiter of the token (10 per minute).
+    A bounced or failed recipient fails the wait, named with the vendor's ``error_details``.
+
+    :param message_ids: tracking id(s) -> ``tracking_id``.
+    :param target: default ``delivered`` (delivery certificate); ``read`` for the read certificate.
+    :param legallymail_conn_id: the ``legallymail`` connection.
+
+    See :class:`DeliveryStatusSensor` for ``min_fraction``, ``poll_policy``, ``deferrable`` and the XCom.
+    """
+
+    channel = "legallymail.email"
+    trigger_class = LegallyMailEmailTrigger
+
+    def __init__(self, *, message_ids: Any, target: str = "delivered", **kwargs: Any) -> None:
+        super().__init__(message_ids=message_ids, target=target, **kwargs)
+
+
+class LegallyMailSignatureSensor(_LegallyMailSensor):
+    """Wait for LegallyMail signature requests to be signed (by every signer).
+
+    Several uuids due at once cost one ``GET /signatures?limit=25`` (the 25 most recent requests), then
+    ``GET /signature`` for those not in it. A rejected or expired request fails the wait.
+
+    :param message_ids: signature request uuid(s) -> ``uuid``.
+    :param target: default ``signed``.
+    :param legallymail_conn_id: the ``legallymail`` connection.
+
+    See :class:`DeliveryStatusSensor` for ``min_fraction``, ``poll_policy``, ``deferrable`` and the XCom.
+    """
+
+    channel = "legallymail.signature"
+    trigger_class = LegallyMailSignatureTrigger
+
+    def __init__(self, *, message_ids: Any, target: str = "signed", **kwargs: Any) -> None:
+        super().__init__(message_ids=message_ids, target=target, **kwargs)
+
+
+class LegallyMailSmsSensor(_LegallyMailSensor):
+    """Wait for LegallyMail certified SMS to be delivered (or certified: ``ts_confirmed_at``).
+
+    :param message_ids: SMS uuid(s) -> ``uuid`` of ``GET /sms``, one call per id.
+    :param target: default ``delivered``; ``certified`` waits for the time-stamp confirmation.
+    :param legallymail_conn_id: the ``legallymail`` connection.
+
+    See :class:`DeliveryStatusSensor` for ``min_fraction``, ``poll_policy``, ``deferrable`` and the XCom.
+    """
+
+    channel = "legallymail.sms"
+    trigger_class = LegallyMailSmsTrigger
+
+    def __init__(self, *, message_ids: Any, target: str = "delivered", **kwargs: Any) -> None:
+        super().__init__(message_ids=message_ids, target=target, **kwargs)

@@ -48,6 +48,36 @@ def _certified_email(conn_id: str) -> tuple[Fetch, Any]:
     return fetchers.mensatek_certified_email(client), client
 
 
+@channel("mensatek.sms")
+def _mensatek_sms(conn_id: str) -> tuple[Fetch, Any]:
+    client = _mensatek_client(conn_id)
+    return fetchers.mensatek_sms(client), client
+
+
+def _legallymail_client(conn_id: str) -> Any:
+    from airflow_provider_mensatek.hooks.legallymail import LegallyMailHook
+
+    return LegallyMailHook(legallymail_conn_id=conn_id).get_conn()
+
+
+@channel("legallymail.email")
+def _legallymail_email(conn_id: str) -> tuple[Fetch, Any]:
+    client = _legallymail_client(conn_id)
+    return fetchers.legallymail_email(client), client
+
+
+@channel("legallymail.signature")
+def _legallymail_signature(conn_id: str) -> tuple[Fetch, Any]:
+    client = _legallymail_client(conn_id)
+    return fetchers.legallymail_signature(client), client
+
+
+@channel("legallymail.sms")
+def _legallymail_sms(conn_id: str) -> tuple[Fetch, Any]:
+    client = _legallymail_client(conn_id)
+    return fetchers.legallymail_sms(client), client
+
+
 def make_fetch(channel_name: str, conn_id: str) -> tuple[Fetch, Any]:
     """The fetch function and the client behind it (close the client when done)."""
     return CHANNELS[channel_name](conn_id)
@@ -88,7 +118,8 @@ class DeliveryStatusTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         clock = waiting.CLOCK
         fetch, client = await asyncio.to_thread(make_fetch, self.channel, self.conn_id)
-        waiter = DeliveryWaiter.resume(fetch, self.state, target=self.target, min_fraction=self.min_fraction)
+        waiter = DeliveryWaiter.resume(fetch, self.state, target=self.target, min_fraction=self.min_fraction,
+                                       clock=clock.now)
         try:
             while True:
                 try:
@@ -117,3 +148,27 @@ class MensatekCertifiedEmailTrigger(DeliveryStatusTrigger):
     """Waits for Mensatek certified emails (``GetReportEMAILCERTIFICADO``, one call per id)."""
 
     channel = "mensatek.certified_email"
+
+
+class MensatekSmsDeliveryTrigger(DeliveryStatusTrigger):
+    """Waits for Mensatek SMS sends (``GetReportSMS``, one call per id, every phone of the id)."""
+
+    channel = "mensatek.sms"
+
+
+class LegallyMailEmailTrigger(DeliveryStatusTrigger):
+    """Waits for LegallyMail certified emails (``GET /emails`` once for many, ``GET /email`` per send)."""
+
+    channel = "legallymail.email"
+
+
+class LegallyMailSignatureTrigger(DeliveryStatusTrigger):
+    """Waits for LegallyMail signature requests (``GET /signatures`` once for many, ``GET /signature``)."""
+
+    channel = "legallymail.signature"
+
+
+class LegallyMailSmsTrigger(DeliveryStatusTrigger):
+    """Waits for LegallyMail certified SMS (``GET /sms`` per id)."""
+
+    channel = "legallymail.sms"

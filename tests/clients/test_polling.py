@@ -65,7 +65,7 @@ def test_schedule_continues_after_a_json_round_trip() -> None:
     assert schedule.due(1299) == []
     first = min(m.next_at for m in schedule.messages.values())
     assert first >= 1300
-    schedule.checked("1", first, final=False, rng=rng)
+    schedule.checked("1", first, final=False)
     schedule.checked("2", first, final=True)
     restored = PollSchedule.from_dict(json.loads(json.dumps(schedule.to_dict())))
     assert restored == schedule
@@ -97,3 +97,15 @@ def test_max_checks_gives_up_on_a_message() -> None:
     assert schedule.due(100.0) == []
     assert schedule.next_wake() is None
     assert schedule.exhausted() == ["a"]
+
+
+def test_one_wait_shares_its_jitter_different_waits_spread_apart() -> None:
+    rng = random.Random(11)
+    one = PollSchedule.start(MENSATEK_POLICY, ["a", "b", "c"], now=0.0, rng=rng)
+    assert len({m.next_at for m in one.messages.values()}) == 1
+    for key in one.messages:
+        one.checked(key, 400.0, final=False)
+    assert len({m.next_at for m in one.messages.values()}) == 1
+    others = {PollSchedule.start(MENSATEK_POLICY, ["a"], now=0.0, rng=rng).messages["a"].next_at
+              for _ in range(10)}
+    assert len(others) == 10
