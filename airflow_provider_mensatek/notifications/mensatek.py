@@ -7,26 +7,48 @@ so it can name the DAG, task, run and log URL.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
+import jinja2
 from airflow.sdk import BaseNotifier, Context
 
 from airflow_provider_mensatek.clients.sms_encoding import analyse_sms, truncate_to_segments
 
-#: Works for task callbacks (with ``ti``) and DAG callbacks (without); ``is defined``
-#: keeps it safe under Airflow's StrictUndefined.
+#: Works for task callbacks (with ``ti``) and DAG callbacks (with the last task, or
+#: without one, and a ``reason``); ``is defined`` keeps it safe under StrictUndefined.
 DEFAULT_SMS_MESSAGE = (
-    "Airflow {{ dag.dag_id }}{% if ti is defined and ti %}.{{ ti.task_id }} {{ ti.state }}{% endif %}"
+    "Airflow {{ dag.dag_id }}{% if ti is defined and ti %}.{{ ti.task_id }}{% endif %}"
+    "{% if ti is defined and ti and ti.state %} {{ ti.state.value | default(ti.state) }}"
+    "{% elif reason is defined %} {{ reason }}{% endif %}"
     " run {{ run_id }}{% if ti is defined and ti %} {{ ti.log_url }}{% endif %}"
 )
 DEFAULT_EMAIL_SUBJECT = "Airflow: {{ dag.dag_id }} {% if ti is defined and ti %}{{ ti.task_id }} {% endif %}" \
                         "({{ run_id }})"
 DEFAULT_EMAIL_HTML = (
     "<p>DAG <b>{{ dag.dag_id }}</b>, run <code>{{ run_id }}</code>"
-    "{% if ti is defined and ti %}, task <b>{{ ti.task_id }}</b>: {{ ti.state }}."
+    "{% if ti is defined and ti %}, task <b>{{ ti.task_id }}</b>: {{ ti.state.value | default(ti.state) }}."
     " <a href=\"{{ ti.log_url }}\">Log</a>{% endif %}</p>"
 )
+
+
+class _MensatekNotifier(BaseNotifier):
+    """Renders a fresh copy on every call and copes with ``dag.test()``'s serialized DAG."""
+
+    def __call__(self, *args: Any) -> None:
+        # BaseNotifier renders its template fields in place, for good: one instance
+        # shared by several tasks (default_args) or by a task and its DAG would send
+        # the first rendering forever. Each call renders its own copy.
+        BaseNotifier.__call__(copy.copy(self), *args)
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        dag = context.get("dag")
+        if jinja_env is None and dag is not None and not hasattr(dag, "get_template_env"):
+            # dag.test() (Airflow 3.3) hands DAG-level callbacks a SerializedDAG, which
+            # has no template environment; the default sandboxed one renders the same fields.
+            jinja_env = self.get_template_env()
+        super().render_template_fields(context, jinja_env)
 
 
 def _reference(context: Context, suffix: str) -> str:
@@ -35,7 +57,7 @@ def _reference(context: Context, suffix: str) -> str:
     return ".".join(str(p) for p in parts if p)[:100]
 
 
-class MensatekSmsNotifier(BaseNotifier):
+class MensatekSmsNotifier(_MensatekNotifier):
     """Send an SMS through Mensatek (``EnviarSMS``) from a DAG or task callback.
 
     A long text is cut to ``max_segments`` SMS parts (one by default) and
@@ -78,7 +100,7 @@ class MensatekSmsNotifier(BaseNotifier):
                       result.accepted)
 
 
-class MensatekEmailNotifier(BaseNotifier):
+class MensatekEmailNotifier(_MensatekNotifier):
     """Send an email through Mensatek (``EnviarEMAIL``) from a DAG or task callback.
 
     :param sender_email: sender address of a validated domain -> ``Emailremitente``.

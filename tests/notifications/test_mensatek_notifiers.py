@@ -73,3 +73,23 @@ def test_email_notifier(conn: Sandbox) -> None:
                           template_id=1234567)(task_context())
     params = conn.requests_to("EnviarEMAIL")[1].params
     assert params["Plantilla"] == "1234567" and "Mensaje" not in params
+
+
+def test_one_notifier_instance_renders_each_call_afresh(conn: Sandbox) -> None:
+    notifier = MensatekSmsNotifier(sender="AIRFLOW", recipients="34600000001")
+    notifier(task_context())
+    notifier(task_context(ti=SimpleNamespace(task_id="export", state="failed", log_url="http://x.example/l")))
+    texts = [r.param("Mensaje") for r in conn.requests_to("EnviarSMS")]
+    assert texts[1] == "Airflow nightly.export failed run scheduled__2026-11-24 http://x.example/l"
+    assert notifier.message.startswith("Airflow {{ dag.dag_id }}")  # the template itself is untouched
+
+
+def test_dag_callback_with_a_serialized_dag_and_a_reason(conn: Sandbox) -> None:
+    # dag.test() passes DAG-level callbacks a SerializedDAG, which has no get_template_env.
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(DAG("nightly", schedule=None)))
+    assert not hasattr(dag, "get_template_env")
+    ctx = {"dag": dag, "run_id": "r1", "reason": "task_failure"}
+    MensatekSmsNotifier(sender="AIRFLOW", recipients="34600000001")(ctx)
+    assert conn.requests_to("EnviarSMS")[0].param("Mensaje") == "Airflow nightly task_failure run r1"
