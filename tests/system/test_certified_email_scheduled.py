@@ -9,8 +9,11 @@ from airflow_provider_mensatek.sandbox import Sandbox
 from tests.conftest import MENSATEK_TOKEN, MENSATEK_USER
 
 
-def test_example_dag_schedules_reschedules_and_cancels(run_dag, sandbox: Sandbox) -> None:
+def test_example_dag_schedules_reschedules_and_cancels(run_dag, sandbox: Sandbox, capfd, caplog) -> None:
     result = run_dag("example_dags/certified_email_scheduled.py")
+    out, err = capfd.readouterr()
+    assert "EnviarEMAILCERTIFICADO" in out + err + caplog.text  # the task logs were captured...
+    assert MENSATEK_TOKEN not in out + err + caplog.text  # ...and hold no token
 
     assert result.state == "success", result.task_states
     assert set(result.task_states.values()) == {"success"}
