@@ -77,6 +77,7 @@ def to_storage_path(destination: str | ObjectStoragePath, conn_id: str | None = 
     A bare local path is taken as ``file://``; a ``conn_id`` given here wins
     over one embedded in the URL (``s3://conn@bucket/key``).
     """
+    conn_id = conn_id or None  # a rendered empty template means "no connection"
     if isinstance(destination, ObjectStoragePath):
         return ObjectStoragePath(destination, conn_id=conn_id) if conn_id else destination
     text = str(destination).strip()
