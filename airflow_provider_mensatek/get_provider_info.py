@@ -47,14 +47,24 @@ def get_provider_info() -> dict[str, Any]:
                 "external-doc-url": "https://www.mensatek.com/",
                 "tags": ["service"],
             },
+            {
+                "integration-name": "LegallyMail",
+                "external-doc-url": "https://legallymail.com/",
+                "tags": ["service"],
+            },
         ],
         "hooks": [
             {"integration-name": "Mensatek", "python-modules": [f"{PACKAGE}.hooks.mensatek"]},
+            {"integration-name": "LegallyMail", "python-modules": [f"{PACKAGE}.hooks.legallymail"]},
         ],
         "operators": [
             {
                 "integration-name": "Mensatek",
                 "python-modules": [f"{PACKAGE}.operators.certified_email"],
+            },
+            {
+                "integration-name": "LegallyMail",
+                "python-modules": [f"{PACKAGE}.operators.legallymail"],
             },
         ],
         "connection-types": [
@@ -70,6 +80,33 @@ def get_provider_info() -> dict[str, Any]:
                         "login": "API User (panel: Your Data -> Configure Account)",
                         "password": "API Token",
                         "host": "https://api.mensatek.com/v7 (default; http:// only for 127.0.0.1)",
+                    },
+                },
+            },
+            {
+                "hook-class-name": f"{PACKAGE}.hooks.legallymail.LegallyMailHook",
+                "hook-name": "LegallyMail",
+                "connection-type": "legallymail",
+                "conn-fields": {
+                    "requests_per_minute": {
+                        "label": "Requests per minute",
+                        "description": "Shared by every task of this token in a worker process; LegallyMail "
+                        "allows 10 per minute per IP (HTTP 429 beyond).",
+                        "schema": {"type": ["number", "null"], "default": 10},
+                    },
+                    "max_recipients": {
+                        "label": "Recipients per email",
+                        "description": "LegallyMail's default limit is 10; raise only if support raised it.",
+                        "schema": {"type": ["integer", "null"], "default": 10},
+                    },
+                    **_timeouts_fields(),
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login", "extra"],
+                    "relabeling": {"password": "API Token", "host": "Base URL"},
+                    "placeholders": {
+                        "password": "API token (LegallyMail panel)",
+                        "host": "https://legallymail.com/api (default; http:// only for 127.0.0.1)",
                     },
                 },
             },

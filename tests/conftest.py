@@ -21,6 +21,7 @@ os.environ.update(airflow_environment(
 import pytest  # noqa: E402
 
 from airflow_provider_mensatek.clients import MensatekClient, RetrySettings, reset_auth_failures
+from airflow_provider_mensatek.clients.polling import reset_limiters
 from airflow_provider_mensatek.sandbox import (
     DEFAULT_LEGALLYMAIL_TOKEN,
     DEFAULT_MENSATEK_TOKEN,
@@ -61,10 +62,13 @@ def sandbox(_sandbox_server: Sandbox) -> Iterator[Sandbox]:
 
 
 @pytest.fixture(autouse=True)
-def _forget_auth_failures() -> Iterator[None]:
+def _forget_process_wide_state() -> Iterator[None]:
+    """Auth-failure memory and rate limiters are process-wide by design; tests start clean."""
     reset_auth_failures()
+    reset_limiters()
     yield
     reset_auth_failures()
+    reset_limiters()
 
 
 @pytest.fixture

@@ -62,6 +62,7 @@ def test_connection_types_are_known_to_airflow() -> None:
     )
     hooks = {h["connection_type"]: h for h in json.loads(out.stdout)}
     assert hooks["mensatek"]["class"] == "airflow_provider_mensatek.hooks.mensatek.MensatekHook"
+    assert hooks["legallymail"]["class"] == "airflow_provider_mensatek.hooks.legallymail.LegallyMailHook"
 
 
 def _distribution_name() -> str:
