@@ -72,7 +72,7 @@ with DAG(
         task_id="send_sms",
         sender="{{ params.sms_sender }}",
         recipients="{{ params.phones | tojson }}",
-        message="Hola {Variable_1}, su factura del {{ ds }}: "
+        message="Hola, su factura del {{ ds }}: "
                 "(SMSFILE:{{ ti.xcom_pull(task_ids='upload_invoice')['name'] }})",
         max_segments=2,
         retries=2,

@@ -692,6 +692,7 @@ class MensatekClient:
             voice_sender=voice_sender, unicode=unicode, ignore_blacklist=ignore_blacklist, fix_utf8=fix_utf8,
             max_segments=max_segments, extra_params=extra_params,
         )
+        log.info("EnviarSMS: %s per recipient", analysis.describe())
         record = self.call("send_sms", params, kind=SEND, reference=reference)
         return mensatek_sms.parse_sms_send(record, params, analysis, reference)
 

@@ -12,7 +12,6 @@ so next to it.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -29,6 +28,7 @@ from airflow_provider_mensatek.clients.mensatek import (
     decode_json_array,
     merge_extra_params,
 )
+from airflow_provider_mensatek.clients.mensatek_sms import vendor_json
 from airflow_provider_mensatek.clients.sms_encoding import normalise_phone
 from airflow_provider_mensatek.clients.validation import (
     as_list,
@@ -144,7 +144,7 @@ def forbidden_interval(value: Any) -> str:
         if not str(action).isdigit():
             raise ValidationError(f"forbidden_interval #{i + 1} action must be a number, got {action!r}")
         out.append({"HoraInicio": str(start).strip(), "HoraFin": str(end).strip(), "Accion": str(action)})
-    return json.dumps(out)
+    return vendor_json(out)
 
 
 def _common_params(params: dict[str, Any], *, send_at: Any, forbidden: Any, reference: str | None,
@@ -234,7 +234,7 @@ def build_email_params(
                          enumerate(as_list(recipients, "recipients"))]
     params: dict[str, Any] = {
         "Emailremitente": check_email(sender_email, what="sender email"),
-        "Destinatarios": json.dumps(vendor_recipients, ensure_ascii=False),
+        "Destinatarios": vendor_json(vendor_recipients),
         "Asunto": subject,
     }
     if html:
@@ -252,7 +252,7 @@ def build_email_params(
                  for a in as_list(attachments, "attachments")]
         # The attachment example of this document was lost; the same vendor's
         # certified email uses Nombre + base64 Contenido.
-        params["Adjuntos"] = json.dumps([{"Nombre": f.name, "Contenido": f.base64} for f in files])
+        params["Adjuntos"] = vendor_json([{"Nombre": f.name, "Contenido": f.base64} for f in files])
     for key, flag, what in (("Seguimientoaperturas", track_opens, "track_opens"),
                             ("Seguimientoclicks", track_clicks, "track_clicks")):
         if flag is not None:
@@ -355,7 +355,7 @@ def build_rcs_params(
                          enumerate(as_list(recipients, "recipients"))]
     params: dict[str, Any] = {
         "Plantilla": _template_id(template_id),
-        "Destinatarios": json.dumps(vendor_recipients, ensure_ascii=False),
+        "Destinatarios": vendor_json(vendor_recipients),
     }
     if agent is not None:
         params["Agente"] = require_text(agent, "agent", max_len=100)

@@ -62,6 +62,11 @@ UPLOAD_MODES = ("FILES", "BASE64")
 # -- EnviarSMS -------------------------------------------------------------------
 
 
+def vendor_json(value: Any) -> str:
+    """An array parameter as the vendor samples encode it: compact, UTF-8 kept as is."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def normalise_sms_recipient(item: Any, index: int) -> dict[str, str]:
     """One recipient as ``{"Movil": "346…", "Variable_1": …}``.
 
@@ -167,7 +172,7 @@ def build_sms_params(
                          for i, r in enumerate(as_list(recipients, "recipients"))]
     params: dict[str, Any] = {
         "Remitente": check_sender(sender),
-        "Destinatarios": json.dumps(vendor_recipients, ensure_ascii=False),
+        "Destinatarios": vendor_json(vendor_recipients),
         "Mensaje": message,
         "Unicode": "1" if analysis.unicode else "0",
     }
@@ -372,4 +377,5 @@ __all__ = [
     "build_sms_params",
     "check_library_name",
     "normalise_sms_recipient",
+    "vendor_json",
 ]

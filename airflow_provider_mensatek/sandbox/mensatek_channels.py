@@ -249,7 +249,7 @@ def report_sms(app: MensatekApp, req: RecordedRequest) -> SandboxResponse:
 @mensatek_function("GetPlantillasSMS")
 def sms_templates(app: MensatekApp, req: RecordedRequest) -> SandboxResponse:
     templates = _store(app, "sms_templates", lambda: {
-        "Recordatorio": "Hola, le recordamos su cita el {Variable_1}.",
+        "Recordatorio": "Hola, le recordamos su cita de mañana.",
         "Factura": "Su factura esta disponible: (SMSFILE:factura.pdf)",
     })
     return app.answer(Res=1, Total=len(templates), Plantillas=json.dumps(templates, ensure_ascii=False))

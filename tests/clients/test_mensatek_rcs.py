@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pytest
@@ -34,21 +33,29 @@ def test_send_rcs_checks_variables_with_one_call_then_sends_the_documented_param
     assert request.basic_auth == (MENSATEK_USER, MENSATEK_TOKEN)
     assert request.params == {
         "Plantilla": WELCOME,
-        "Destinatarios": json.dumps([
-            {"Nombre": "Pedro Pérez", "Telefono": "34600000001",
-             "Variables": [{"Nombre": "Importe", "Valor": "12,50 €"}]},
-            {"Telefono": "34600000002", "Variables": [{"Nombre": "Destinatario", "Valor": "Ana"},
-                                                      {"Nombre": "Importe", "Valor": "7"}], "Referencia": "R-2"},
-        ], ensure_ascii=False),
+        "Destinatarios": '[{"Nombre":"Pedro Pérez","Telefono":"34600000001",'
+                         '"Variables":[{"Nombre":"Importe","Valor":"12,50 €"}]},'
+                         '{"Telefono":"34600000002","Variables":[{"Nombre":"Destinatario","Valor":"Ana"},'
+                         '{"Nombre":"Importe","Valor":"7"}],"Referencia":"R-2"}]',
         "Agente": "sandbox-agent",
         "Fecha": when.strftime("%Y-%m-%d %H:%M"),
-        "Intervaloprohibido": json.dumps([{"HoraInicio": "22:00", "HoraFin": "9:00", "Accion": "1"}]),
+        "Intervaloprohibido": '[{"HoraInicio":"22:00","HoraFin":"9:00","Accion":"1"}]',
         "Referenciausuario": "rcs-1",
         "Report": "0",
         "Resp": "JSON",
     }
     assert [r.address for r in result.sent] == ["34600000001", "34600000002"]
     assert len(result.message_ids) == 2
+
+
+def test_recipients_encode_exactly_like_the_vendor_sample(sandbox: Sandbox, mensatek_client: MensatekClient) -> None:
+    mensatek_client.send_rcs("1234568", [{"Nombre": "Pedro Pérez", "Telefono": "34600000001", "Variables": [
+        {"Nombre": "Reason", "Valor": "Verification"}, {"Nombre": "Code", "Valor": "847291"}]}],
+        check_variables=False)
+    # Byte for byte the Destinatarios of the EnviarRCS request sample.
+    assert sandbox.requests[0].params["Destinatarios"] == (
+        '[{"Nombre":"Pedro Pérez","Telefono":"34600000001","Variables":[{"Nombre":"Reason","Valor":"Verification"},'
+        '{"Nombre":"Code","Valor":"847291"}]}]')
 
 
 def test_missing_and_unknown_variables_stop_the_send_after_one_call(

@@ -53,8 +53,8 @@ def test_send_sms_with_every_option_sends_the_documented_parameters(
     assert request.content_type.startswith("application/json")
     assert request.params == {
         "Remitente": "MIEMPRESA",
-        "Destinatarios": json.dumps([{"Movil": "34600000002", "Variable_1": "Pedro"},
-                                     {"Movil": "34600000003", "Variable_1": "Ana", "Variable_2": "23"}]),
+        "Destinatarios": '[{"Movil":"34600000002","Variable_1":"Pedro"},'
+                         '{"Movil":"34600000003","Variable_1":"Ana","Variable_2":"23"}]',
         "Mensaje": "Hola, le recordamos su cita",
         "Unicode": "0",
         "Fecha": when[:16].replace("T", " "),
@@ -74,6 +74,14 @@ def test_send_sms_with_every_option_sends_the_documented_parameters(
     assert result.credits_left == 1000 - 3
     assert result.send_at == when[:16].replace("T", " ")
     assert json.loads(json.dumps(result.to_dict()))["message_id"] == first.message_id
+
+
+def test_recipients_encode_exactly_like_the_vendor_sample(sandbox: Sandbox, mensatek_client: MensatekClient) -> None:
+    mensatek_client.send_sms("MIEMPRESA", [{"Movil": "34600000000", "Variable_1": "Pedro"},
+                                           {"Movil": "34600000001", "Variable_1": "Ana"}], "Hola")
+    # Byte for byte the Destinatarios of the EnviarSMS request sample.
+    assert sandbox.requests[0].params["Destinatarios"] == (
+        '[{"Movil":"34600000000","Variable_1":"Pedro"},{"Movil":"34600000001","Variable_1":"Ana"}]')
 
 
 def test_unicode_is_switched_on_only_when_a_character_needs_it(
