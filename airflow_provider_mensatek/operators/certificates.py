@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -16,11 +16,14 @@ from airflow_provider_mensatek.certificates.archive import (
     render_layout,
     static_layout_prefix,
 )
-from airflow_provider_mensatek.certificates.store import to_storage_path
+from airflow_provider_mensatek.certificates.legallymail import archive_legallymail, check_kind
+from airflow_provider_mensatek.certificates.store import ArchiveOutcome, to_storage_path
 from airflow_provider_mensatek.clients.certificates import DEFAULT_LIMITS, ArchiveLimits
 from airflow_provider_mensatek.clients.errors import CertificateNotReadyError, ValidationError
+from airflow_provider_mensatek.clients.legallymail import check_identifier
 from airflow_provider_mensatek.clients.validation import check_message_id
 from airflow_provider_mensatek.operators._base import MensatekBaseOperator, vendor_errors
+from airflow_provider_mensatek.operators.legallymail import LegallyMailBaseOperator
 
 #: A certificate can lag the delivery report by a long time (DESIGN.md): retry
 #: politely for about an hour unless the DAG says otherwise.
@@ -64,7 +67,80 @@ def _with_retry_defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-class MensatekDownloadCertificatesOperator(MensatekBaseOperator):
+def parse_ids(raw: Any, check: Callable[[Any], Any], what: str) -> list[Any]:
+    """One id, a list, a comma-separated string or a rendered JSON list -> checked, deduplicated ids."""
+    if isinstance(raw, str):
+        stripped = raw.strip()
+        # A rendered XCom list arrives as text unless render_template_as_native_obj is set.
+        raw = json.loads(stripped) if stripped.startswith("[") else [p for p in stripped.split(",") if p.strip()]
+    if not isinstance(raw, Sequence):
+        raw = [raw]
+    ids = [check(item) for item in raw]
+    if not ids:
+        raise ValidationError(f"{what} is empty: nothing to archive")
+    return list(dict.fromkeys(ids))
+
+
+class _ArchiveCertificates:
+    """The part both vendors' operators share: per-id loop, not-ready handling, lineage, XCom."""
+
+    destination: Any
+    storage_conn_id: str | None
+    layout: str
+    outlets: Any
+    log: Any
+
+    def _archive_all(
+        self, context: Context, vendor: str, kind: str, ids: list[Any], make_client: Callable[[], Any],
+        archive_one: Callable[[Any, Any, Any], ArchiveOutcome],
+    ) -> dict[str, Any]:
+        # Everything that can be refused locally is, before the first request.
+        with vendor_errors():
+            for ident in ids:
+                render_layout(self.layout, vendor=vendor, kind=kind, id=ident)
+            destination = to_storage_path(self.destination, self.storage_conn_id)
+        client = make_client()
+        archives: list[dict[str, Any]] = []
+        not_ready: list[Any] = []
+        try:
+            for ident in ids:
+                try:
+                    with vendor_errors():
+                        outcome = archive_one(client, ident, destination)
+                except CertificateNotReadyError as exc:
+                    self.log.info("%s %s: %s", kind, ident, exc.message)
+                    not_ready.append(ident)
+                    continue
+                self.log.info("%s %s: %s at %s", kind, ident, outcome.status, outcome.manifest_path)
+                archives.append({"id": ident, **outcome.to_dict()})
+        finally:
+            client.close()
+        self._record_asset_events(context, archives)
+        if not_ready:
+            raise CertificateNotReadyError(
+                f"Certificates not generated yet for {kind} {not_ready} ({len(archives)} other(s) archived); "
+                "the task will be retried", vendor=vendor, function=kind, code="not-ready",
+            )
+        return {"vendor": vendor, "kind": kind, "archives": archives}
+
+    def _record_asset_events(self, context: Context, archives: list[dict[str, Any]]) -> None:
+        written = [a for a in archives if a["status"] != "unchanged"]
+        events = context.get("outlet_events")
+        if not written or events is None:
+            return
+        for outlet in self.outlets or []:
+            if isinstance(outlet, Asset):
+                events[outlet].extra = {"manifests": [a["manifest_path"] for a in written]}
+
+
+def _declare_outlets(kwargs: dict[str, Any], destination: Any, layout: str, vendor: str, kind: str) -> None:
+    if "outlets" not in kwargs:
+        asset = certificate_asset(destination, layout, vendor, kind)
+        if asset is not None:
+            kwargs["outlets"] = [asset]
+
+
+class MensatekDownloadCertificatesOperator(_ArchiveCertificates, MensatekBaseOperator):
     """Download the certificate ZIP (PDFs + CSV) of Mensatek certified emails and archive it.
 
     For every message id the vendor's ZIP is streamed to a temporary file,
@@ -125,11 +201,7 @@ class MensatekDownloadCertificatesOperator(MensatekBaseOperator):
         limits: ArchiveLimits = DEFAULT_LIMITS,
         **kwargs: Any,
     ) -> None:
-        vendor, kind = MENSATEK_CERTIFIED_EMAIL
-        if "outlets" not in kwargs:
-            asset = certificate_asset(destination, layout, vendor, kind)
-            if asset is not None:
-                kwargs["outlets"] = [asset]
+        _declare_outlets(kwargs, destination, layout, *MENSATEK_CERTIFIED_EMAIL)
         super().__init__(**_with_retry_defaults(kwargs))
         self.message_ids = message_ids
         self.destination = destination
@@ -138,59 +210,85 @@ class MensatekDownloadCertificatesOperator(MensatekBaseOperator):
         self.overwrite = overwrite
         self.limits = limits
 
-    def _ids(self) -> list[int]:
-        raw = self.message_ids
-        if isinstance(raw, str):
-            stripped = raw.strip()
-            # A rendered XCom list arrives as text unless render_template_as_native_obj is set.
-            raw = json.loads(stripped) if stripped.startswith("[") else [s for s in stripped.split(",") if s]
-        if isinstance(raw, int) or not isinstance(raw, Sequence):
-            raw = [raw]
-        ids = [check_message_id(item) for item in raw]
-        if not ids:
-            raise ValidationError("message_ids is empty: nothing to archive")
-        return list(dict.fromkeys(ids))
-
     def execute(self, context: Context) -> dict[str, Any]:
         vendor, kind = MENSATEK_CERTIFIED_EMAIL
         with vendor_errors():
-            ids = self._ids()
-            for mid in ids:
-                render_layout(self.layout, vendor=vendor, kind=kind, id=mid)
-            destination = to_storage_path(self.destination, self.storage_conn_id)
-        client = self.get_client()
-        archives: list[dict[str, Any]] = []
-        not_ready: list[int] = []
-        try:
-            for mid in ids:
-                try:
-                    with vendor_errors():
-                        outcome = archive_mensatek_certified_email(
-                            client, mid, destination, layout=self.layout, overwrite=self.overwrite,
-                            limits=self.limits,
-                        )
-                except CertificateNotReadyError:
-                    self.log.info("Certificate of message %s is not generated yet", mid)
-                    not_ready.append(mid)
-                    continue
-                self.log.info("Message %s: %s at %s", mid, outcome.status, outcome.manifest_path)
-                archives.append({"id": mid, **outcome.to_dict()})
-        finally:
-            client.close()
-        self._record_asset_events(context, archives)
-        if not_ready:
-            raise CertificateNotReadyError(
-                f"Certificates not generated yet for message(s) {not_ready} "
-                f"({len(archives)} other(s) archived); the task will be retried",
-                function="GetCertificadoEMAILCERTIFICADO", code=-5,
-            )
-        return {"vendor": vendor, "kind": kind, "archives": archives}
+            ids = parse_ids(self.message_ids, check_message_id, "message_ids")
 
-    def _record_asset_events(self, context: Context, archives: list[dict[str, Any]]) -> None:
-        written = [a for a in archives if a["status"] != "unchanged"]
-        if not written:
-            return
-        events = context.get("outlet_events")
-        for outlet in self.outlets or []:
-            if isinstance(outlet, Asset) and events is not None:
-                events[outlet].extra = {"manifests": [a["manifest_path"] for a in written]}
+        def archive_one(client: Any, ident: Any, destination: Any) -> ArchiveOutcome:
+            return archive_mensatek_certified_email(client, ident, destination, layout=self.layout,
+                                                    overwrite=self.overwrite, limits=self.limits)
+
+        return self._archive_all(context, vendor, kind, ids, self.get_client, archive_one)
+
+
+class LegallyMailDownloadCertificatesOperator(_ArchiveCertificates, LegallyMailBaseOperator):
+    """Archive LegallyMail evidence: certified-email certificates, signature actas, certified-SMS certificates.
+
+    Every PDF comes through the LegallyMail client (only URLs on the API's
+    own host receive the token), is checked (not an error body, PDF magic,
+    size) and compared with the sha256 the API publishes for it, then is
+    written with the same atomic, manifest-last protocol as the Mensatek
+    operator. Per ``kind`` (see :mod:`airflow_provider_mensatek.certificates.legallymail`):
+
+    * ``certified_email``: ids are tracking ids (``GET /email?tracking_id=``);
+      files ``recipients/<email>/<delivered|read>.pdf``;
+    * ``signature``: ids are signature uuids (``GET /signature?uuid=``);
+      files ``document/<name>``, ``acta.pdf`` and ``signature.json``;
+    * ``certified_sms``: ids are SMS uuids (``GET /sms?uuid=``); file ``certificate.pdf``.
+
+    Each id costs one status call plus one download per file; LegallyMail
+    allows 10 requests per minute per IP and the client's shared limiter
+    paces them. Not there yet (no certificate, not signed, no time stamp)
+    raises the retryable :class:`CertificateNotReadyError` after archiving the
+    ids that were ready (``retries=6``, ``retry_delay=10 min`` unless set); a
+    final failure (bounced, rejected, expired) fails the task.
+
+    :param kind: ``certified_email``, ``signature`` or ``certified_sms``.
+    :param ids: one id or a list (templated; a rendered JSON list is accepted).
+    :param destination: data lake root: URL, absolute path or ``ObjectStoragePath``. Templated.
+    :param storage_conn_id: Airflow connection for the storage (or embedded in the URL).
+    :param layout: folder of one set below ``destination``; ``{vendor}``, ``{kind}``,
+        ``{id}``; default ``{vendor}/{kind}/{id}``. Templated.
+    :param overwrite: replace a set whose content differs (the earlier manifest is kept).
+    :param limits: :class:`ArchiveLimits` (``max_entry_bytes`` bounds each PDF).
+    :param legallymail_conn_id: the LegallyMail connection (default ``legallymail_default``).
+
+    Returns (XCom) the same shape as :class:`MensatekDownloadCertificatesOperator`.
+    """
+
+    template_fields: Sequence[str] = ("ids", "destination", "layout", "storage_conn_id")
+    ui_color = "#d8e7f5"
+
+    def __init__(
+        self,
+        *,
+        kind: str,
+        ids: Any,
+        destination: str | ObjectStoragePath,
+        storage_conn_id: str | None = None,
+        layout: str = DEFAULT_LAYOUT,
+        overwrite: bool = False,
+        limits: ArchiveLimits = DEFAULT_LIMITS,
+        **kwargs: Any,
+    ) -> None:
+        _declare_outlets(kwargs, destination, layout, "legallymail", kind)
+        super().__init__(**_with_retry_defaults(kwargs))
+        self.kind = kind
+        self.ids = ids
+        self.destination = destination
+        self.storage_conn_id = storage_conn_id
+        self.layout = layout
+        self.overwrite = overwrite
+        self.limits = limits
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        with vendor_errors():
+            kind = check_kind(self.kind)
+            ids = parse_ids(self.ids, lambda value: check_identifier(value, "id"), "ids")
+
+        def archive_one(client: Any, ident: Any, destination: Any) -> ArchiveOutcome:
+            return archive_legallymail(client, kind, ident, destination, layout=self.layout,
+                                       overwrite=self.overwrite, limits=self.limits)
+
+        return self._archive_all(context, "legallymail", kind, ids, self.get_client, archive_one)

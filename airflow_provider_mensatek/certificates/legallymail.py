@@ -1,0 +1,202 @@
+"""Archive LegallyMail evidence: certified-email certificates, signature actas, certified-SMS certificates.
+
+Every PDF is fetched through :meth:`LegallyMailClient.download` (same host as
+the API only, so the token never leaves; shared rate limiter; streamed into a
+temporary file), checked (not an error body, PDF magic, size), compared with
+the sha256 the API published for it when there is one, and only then written
+with the same atomic, manifest-last protocol as the Mensatek archives.
+
+What is archived, per kind (folder ``legallymail/<kind>/<id>/`` by default):
+
+* ``certified_email`` (tracking id): ``recipients/<email>/<type>.pdf`` for
+  every certificate of every recipient (``delivered``, ``read``), plus any
+  send-level certificate as ``<type>.pdf``;
+* ``signature`` (uuid): ``document/<document_name>`` (the document as sent
+  for signature, ``download_original_url``), ``acta.pdf`` (the signature
+  record, ``download_acta_url``) and ``signature.json`` (the API's record of
+  the request: signers, times, hashes);
+* ``certified_sms`` (uuid): ``certificate.pdf``.
+
+Not there yet (no certificate, not signed, no time stamp) raises
+:class:`CertificateNotReadyError` (retry later); a final failure (bounced,
+rejected, expired, failed) raises :class:`CertificateError` (nothing will
+ever come).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_mensatek import __version__
+from airflow_provider_mensatek.certificates.archive import DEFAULT_LAYOUT, render_layout
+from airflow_provider_mensatek.certificates.store import ArchiveOutcome, archive_certificate_set
+from airflow_provider_mensatek.clients.certificates import (
+    DEFAULT_LIMITS,
+    ArchiveLimits,
+    CertificateSet,
+    CheckedFile,
+    build_manifest,
+    check_bytes,
+    check_pdf,
+)
+from airflow_provider_mensatek.clients.errors import CertificateError, CertificateNotReadyError, ValidationError
+from airflow_provider_mensatek.clients.legallymail import LegallyMailClient
+
+VENDOR = "legallymail"
+KINDS = ("certified_email", "signature", "certified_sms")
+_SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9@._+-]")
+
+
+@dataclass
+class _Plan:
+    """What to fetch for one id, and what to say about it in the manifest."""
+
+    ids: dict[str, str]
+    recipients: list[str]
+    vendor_status: Any
+    downloads: list[tuple[str, str, str | None]] = field(default_factory=list)  # path, url, vendor sha256
+    records: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+def _folder_name(text: str) -> str:
+    return _UNSAFE_CHARS.sub("_", text).strip("._") or "unknown"
+
+
+def _not_ready(kind: str, ident: str, why: str) -> CertificateNotReadyError:
+    return CertificateNotReadyError(f"{kind} {ident}: {why}; ask again later", vendor=VENDOR,
+                                    function=kind, code="not-ready")
+
+
+def _never(kind: str, ident: str, why: str) -> CertificateError:
+    return CertificateError(f"{kind} {ident}: {why}; there is no certificate to archive", vendor=VENDOR,
+                            function=kind, code="no-certificate")
+
+
+def _plan_email(client: LegallyMailClient, tracking_id: str) -> _Plan:
+    status = client.get_email(tracking_id)
+    plan = _Plan(ids={"tracking_id": tracking_id}, recipients=[r.email for r in status.recipients],
+                 vendor_status=status.to_dict())
+    for cert in status.certificates:
+        if cert.pdf_download_url:
+            plan.downloads.append((f"{_folder_name(cert.certificate_type or 'certificate')}.pdf",
+                                   cert.pdf_download_url, cert.file_hash))
+    for rec in status.recipients:
+        for cert in rec.certificates:
+            if cert.pdf_download_url:
+                kind = _folder_name(cert.certificate_type or "certificate")
+                path = f"recipients/{_folder_name(rec.email)}/{kind}.pdf"
+                plan.downloads.append((path, cert.pdf_download_url, cert.file_hash))
+    if not plan.downloads:
+        states = [r.state for r in status.recipients] or [status.state]
+        if all(s.terminal and s.failure for s in states):
+            raise _never("certified_email", tracking_id, f"it ended as {status.status!r}")
+        raise _not_ready("certified_email", tracking_id, f"no certificate yet (status {status.status!r})")
+    return plan
+
+
+def _plan_signature(client: LegallyMailClient, uuid: str) -> _Plan:
+    status = client.get_signature(uuid)
+    record = status.to_dict()
+    plan = _Plan(ids={"uuid": uuid}, recipients=[s.email for s in status.signers if s.email] or
+                 [e for e in [status.signer_email] if e], vendor_status=record)
+    if status.status != "signed":
+        if status.state.terminal and status.state.failure:
+            raise _never("signature", uuid, f"the request ended as {status.status!r}")
+        raise _not_ready("signature", uuid, f"not signed yet (status {status.status!r})")
+    if not status.download_acta_url:
+        raise _not_ready("signature", uuid, "signed, but the acta is not published yet")
+    if status.download_original_url:
+        plan.downloads.append((f"document/{_folder_name(status.document_name or 'document.pdf')}",
+                               status.download_original_url, status.document_hash))
+    plan.downloads.append(("acta.pdf", status.download_acta_url, status.signed_document_hash))
+    plan.records.append(("signature.json", json.dumps(record, indent=2, sort_keys=True,
+                                                      ensure_ascii=False).encode("utf-8")))
+    return plan
+
+
+def _plan_sms(client: LegallyMailClient, uuid: str) -> _Plan:
+    status = client.get_sms(uuid)
+    plan = _Plan(ids={"uuid": uuid}, recipients=[status.recipient] if status.recipient else [],
+                 vendor_status=status.to_dict())
+    if not status.download_certificate_url:
+        if status.state.terminal and status.state.failure:
+            raise _never("certified_sms", uuid, f"it ended as {status.status!r}")
+        raise _not_ready("certified_sms", uuid, f"not time-stamped yet (status {status.status!r})")
+    plan.downloads.append(("certificate.pdf", status.download_certificate_url, None))
+    return plan
+
+
+_PLANNERS = {"certified_email": _plan_email, "signature": _plan_signature, "certified_sms": _plan_sms}
+
+
+def check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise ValidationError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}", vendor=VENDOR)
+    return kind
+
+
+def archive_legallymail(
+    client: LegallyMailClient,
+    kind: str,
+    ident: str,
+    destination: ObjectStoragePath,
+    *,
+    layout: str = DEFAULT_LAYOUT,
+    overwrite: bool = False,
+    limits: ArchiveLimits = DEFAULT_LIMITS,
+    now: datetime | None = None,
+) -> ArchiveOutcome:
+    """Archive the evidence of one LegallyMail certified email, signature request or certified SMS."""
+    target = destination / render_layout(layout, vendor=VENDOR, kind=check_kind(kind), id=ident)
+    plan = _PLANNERS[kind](client, ident)
+    downloaded_at = now or datetime.now(timezone.utc)
+    with tempfile.TemporaryDirectory(prefix="legallymail-certificates-") as work:
+        files: list[CheckedFile] = []
+        local: dict[str, Path] = {}
+        vendor_hashes: dict[str, str] = {}
+        for index, (path, url, vendor_hash) in enumerate(plan.downloads):
+            spool = Path(work) / f"{index}.pdf"
+            with spool.open("w+b") as handle:
+                client.download(url, handle, max_bytes=limits.max_entry_bytes)
+                checked = check_pdf(handle, path, vendor=VENDOR, function="download",
+                                    max_bytes=limits.max_entry_bytes, redact=client.transport.redact)
+            if vendor_hash and _SHA256_RE.match(vendor_hash):
+                if vendor_hash.lower() != checked.sha256:
+                    raise CertificateError(
+                        f"{checked.path}: sha256 {checked.sha256} differs from the {vendor_hash.lower()} the "
+                        "API published for it; nothing was archived", vendor=VENDOR, function="download",
+                        code="hash-mismatch",
+                    )
+                vendor_hashes[checked.path] = vendor_hash.lower()
+            files.append(checked)
+            local[checked.path] = spool
+        for index, (path, data) in enumerate(plan.records):
+            spool = Path(work) / f"record-{index}"
+            spool.write_bytes(data)
+            checked = check_bytes(data, path, vendor=VENDOR)
+            files.append(checked)
+            local[checked.path] = spool
+
+        @contextmanager
+        def opener(checked: CheckedFile) -> Iterator[IO[bytes]]:
+            with local[checked.path].open("rb") as handle:
+                yield handle
+
+        certificate_set = CertificateSet(files=files, opener=opener)
+        manifest = build_manifest(
+            vendor=VENDOR, kind=kind, ids=plan.ids, files=files, provider_version=__version__,
+            downloaded_at=downloaded_at, recipients=plan.recipients, vendor_status=plan.vendor_status,
+            extra={"vendor_sha256": vendor_hashes} if vendor_hashes else None,
+        )
+        return archive_certificate_set(target, certificate_set, manifest, overwrite=overwrite)
