@@ -157,8 +157,11 @@ class MensatekDownloadCertificatesOperator(_ArchiveCertificates, MensatekBaseOpe
     that were ready, so an Airflow retry picks up the rest; the retries are
     cheap because ids already archived are no-ops. Unless the task or its
     DAG's ``default_args`` set them, ``retries=6`` and ``retry_delay=10 min``
-    apply. Checks that fail (a hostile or corrupt archive, different content
-    already archived without ``overwrite``) fail the task without retries.
+    apply; with ``retry_policy=MensatekRetryPolicy()``
+    (:mod:`airflow_provider_mensatek.retry_policy`) the wait between tries
+    follows that policy instead. Checks that fail (a hostile or corrupt
+    archive, different content already archived without ``overwrite``) fail
+    the task without retries.
 
     :param message_ids: one message id or a list (vendor ``Idmensaje``,
         ``GetCertificadoEMAILCERTIFICADO``); templated, e.g. from the send
