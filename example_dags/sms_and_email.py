@@ -5,7 +5,8 @@
    extension).
 2. ``send_sms`` texts the customers a link to that file, refusing to cost more
    than two SMS parts each; the text is checked (GSM or Unicode, parts) before
-   anything is sent.
+   anything is sent. ``{{Variable_1}}`` is filled per recipient by Mensatek,
+   ``{{ ds }}`` by Airflow: the operator keeps them apart.
 3. ``send_email`` sends a panel template whose ``###Motivo###`` is filled per
    recipient, never during the night (forbidden interval 22:00-08:00).
 4. ``send_rcs`` sends an RCS template after checking, in one call, that every
@@ -72,7 +73,7 @@ with DAG(
         task_id="send_sms",
         sender="{{ params.sms_sender }}",
         recipients="{{ params.phones | tojson }}",
-        message="Hola, su factura del {{ ds }}: "
+        message="Hola {{Variable_1}}, su factura del {{ ds }}: "
                 "(SMSFILE:{{ ti.xcom_pull(task_ids='upload_invoice')['name'] }})",
         max_segments=2,
         retries=2,

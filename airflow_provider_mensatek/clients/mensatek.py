@@ -676,7 +676,9 @@ class MensatekClient:
         have arrived.
 
         ``recipients``: numbers, or dicts with ``Movil`` and ``Variable_1`` …
-        ``Variable_10`` (or ``variables``: a list of up to ten values).
+        ``Variable_10`` (or ``variables``: a list of up to ten values), which
+        fill ``{{Variable_1}}`` … in the message; every one used must be given
+        for every recipient, and the cost is counted per recipient's text.
         ``group_with`` (Idmensaje) adds this send to an earlier message id;
         ``fail2voice`` with ``voice_language`` / ``voice_sender`` calls numbers
         that cannot get an SMS; ``unicode=None`` picks Unicode only when a
@@ -686,15 +688,16 @@ class MensatekClient:
         """
         from airflow_provider_mensatek.clients import mensatek_sms
 
-        params, analysis = mensatek_sms.build_sms_params(
+        params, analysis, total_segments = mensatek_sms.build_sms_params(
             sender, recipients, message, send_at=send_at, reference=reference, report=report,
             group_with=group_with, fail2voice=fail2voice, voice_language=voice_language,
             voice_sender=voice_sender, unicode=unicode, ignore_blacklist=ignore_blacklist, fix_utf8=fix_utf8,
             max_segments=max_segments, extra_params=extra_params,
         )
-        log.info("EnviarSMS: %s per recipient", analysis.describe())
+        log.info("EnviarSMS: %d SMS part(s) in all; costliest recipient: %s", total_segments,
+                 analysis.describe())
         record = self.call("send_sms", params, kind=SEND, reference=reference)
-        return mensatek_sms.parse_sms_send(record, params, analysis, reference)
+        return mensatek_sms.parse_sms_send(record, params, analysis, total_segments, reference)
 
     @staticmethod
     def estimate_sms(message: str, recipients: int, *, unicode: bool | None = None,

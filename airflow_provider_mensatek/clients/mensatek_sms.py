@@ -29,6 +29,7 @@ from airflow_provider_mensatek.clients.sms_encoding import (
     SmsAnalysis,
     analyse_sms,
     check_sender,
+    non_gsm_characters,
     normalise_phone,
 )
 from airflow_provider_mensatek.clients.statuses import classify
@@ -43,6 +44,10 @@ from airflow_provider_mensatek.clients.validation import (
 )
 
 MAX_VARIABLES = 10  # "from Variable_1 to Variable_10"
+#: Per-recipient placeholders. The SMS document's Appendix 1 (message codes) was lost;
+#: the same API's certified-email document writes them ``{{Variable_1}}`` for the same
+#: ``Variable_N`` recipient keys, so SMS messages are read the same way (assumption).
+SMS_PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _VARIABLE_KEY_RE = re.compile(r"^variable_([0-9]+)$", re.IGNORECASE)
 _PHONE_KEYS = {"movil", "mobile", "phone"}
 # BCP 47 language tag as the Voice API lists them (e.g. es-ES).
@@ -127,6 +132,50 @@ def _variables_by_number(value: Any, where: str) -> dict[int, Any]:
     raise ValidationError(f"{where}: 'variables' must be a list of values or a dict")
 
 
+def check_sms_placeholders(message: str, recipients: Sequence[Mapping[str, str]]) -> None:
+    """Every ``{{Variable_N}}`` in the message is an SMS variable and is given for every recipient."""
+    used: dict[str, str] = {}
+    for name in SMS_PLACEHOLDER_RE.findall(message):
+        match = _VARIABLE_KEY_RE.match(name)
+        if not match or not 1 <= int(match.group(1)) <= MAX_VARIABLES:
+            raise ValidationError(f"{{{{{name}}}}} in the SMS message is not an SMS variable: recipients can "
+                                  f"only fill {{{{Variable_1}}}} … {{{{Variable_{MAX_VARIABLES}}}}}")
+        used.setdefault(f"variable_{int(match.group(1))}", name)
+    problems = []
+    for i, rec in enumerate(recipients):
+        keys = {k.lower() for k in rec}
+        missing = [name for key, name in used.items() if key not in keys]
+        if missing:
+            problems.append(f"recipient #{i + 1} ({rec['Movil']}) lacks {', '.join(missing)}")
+    if problems:
+        raise ValidationError("Variables used in the SMS message are not given for every recipient: "
+                              + "; ".join(problems[:10])
+                              + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""))
+
+
+def render_sms(message: str, recipient: Mapping[str, str]) -> str:
+    """The text one recipient gets, with its variables filled in."""
+    values = {k.lower(): v for k, v in recipient.items()}
+    return SMS_PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1).lower(), m.group(0)), message)
+
+
+def analyse_campaign(message: str, recipients: Sequence[Mapping[str, str]],
+                     unicode: bool | None) -> tuple[SmsAnalysis, int]:
+    """The costliest recipient's analysis and the parts of the whole send.
+
+    Variables change the length per recipient, and one character outside GSM
+    in any recipient's text switches the whole send (one ``Unicode`` flag) to
+    Unicode.
+    """
+    texts = [render_sms(message, r) for r in recipients] if SMS_PLACEHOLDER_RE.search(message) else [message]
+    if unicode is None:
+        unicode = any(non_gsm_characters(t) for t in texts)
+    analyses = [analyse_sms(t, unicode=unicode) for t in texts]
+    worst = max(analyses, key=lambda a: (a.segments, a.units))
+    total = sum(a.segments for a in analyses) if len(analyses) > 1 else worst.segments * len(recipients)
+    return worst, total
+
+
 def _flag(value: Any, what: str) -> str:
     if not isinstance(value, bool):
         raise ValidationError(f"{what} must be True or False, got {value!r}")
@@ -150,16 +199,20 @@ def build_sms_params(
     fix_utf8: bool = False,
     max_segments: int | None = None,
     extra_params: Mapping[str, Any] | None = None,
-) -> tuple[dict[str, Any], SmsAnalysis]:
+) -> tuple[dict[str, Any], SmsAnalysis, int]:
     """Validate an SMS send and build the ``EnviarSMS`` parameters (no HTTP).
 
-    Returns the parameters and the local analysis of the message (encoding,
-    parts). ``unicode=None`` sends ``Unicode=1`` only when a character needs
-    it; ``max_segments`` refuses a message that would cost more parts.
+    Returns the parameters, the analysis of the costliest recipient's text
+    (encoding, parts) and the parts of the whole send. ``unicode=None`` sends
+    ``Unicode=1`` only when a character needs it; ``max_segments`` refuses a
+    send in which any recipient's text would cost more parts.
     """
     fn = FUNCTIONS["send_sms"]
     message = require_text(message, "SMS message")
-    analysis = analyse_sms(message, unicode=unicode)
+    vendor_recipients = [normalise_sms_recipient(r, i)
+                         for i, r in enumerate(as_list(recipients, "recipients"))]
+    check_sms_placeholders(message, vendor_recipients)
+    analysis, total_segments = analyse_campaign(message, vendor_recipients, unicode)
     if max_segments is not None:
         limit = check_int_range(max_segments, "max_segments", 1, 255)
         if analysis.segments > limit:
@@ -168,8 +221,6 @@ def build_sms_params(
                 + (" or remove the characters that force Unicode" if analysis.unicode_characters else ""),
                 function=fn,
             )
-    vendor_recipients = [normalise_sms_recipient(r, i)
-                         for i, r in enumerate(as_list(recipients, "recipients"))]
     params: dict[str, Any] = {
         "Remitente": check_sender(sender),
         "Destinatarios": vendor_json(vendor_recipients),
@@ -200,7 +251,7 @@ def build_sms_params(
     if _flag(fix_utf8, "fix_utf8") == "1":
         params["Fixutf8"] = "1"
     merge_extra_params(params, extra_params, fn)
-    return params, analysis
+    return params, analysis, total_segments
 
 
 @dataclass(frozen=True)
@@ -217,11 +268,13 @@ class SmsSendResult(_Jsonable):
     reference: str | None
     send_at: str | None
     encoding: str
+    #: SMS parts of the costliest recipient's text, and of the whole send (local estimate).
     segments: int
+    segments_total: int
 
 
 def parse_sms_send(record: Mapping[str, Any], params: Mapping[str, Any], analysis: SmsAnalysis,
-                   reference: str | None) -> SmsSendResult:
+                   total_segments: int, reference: str | None) -> SmsSendResult:
     return SmsSendResult(
         message_id=as_int(record.get("idmensaje"), as_int(record.get("msgid"))),
         accepted=as_int(record.get("res"), 0) or 0,
@@ -234,6 +287,7 @@ def parse_sms_send(record: Mapping[str, Any], params: Mapping[str, Any], analysi
         send_at=params.get("Fecha"),
         encoding=analysis.encoding,
         segments=analysis.segments,
+        segments_total=total_segments,
     )
 
 

@@ -27,10 +27,17 @@ class MensatekSendSmsOperator(MensatekBaseOperator):
     is refused instead of sent. The send is made at most once per task instance
     (see :class:`MensatekSendCertifiedEmailOperator`).
 
+    Per-recipient placeholders ``{{Variable_1}}`` … ``{{Variable_10}}`` in
+    ``message`` reach Mensatek intact while Airflow macros in the same text
+    render: ``"Hola {{Variable_1}} ({{ ds }})"``. Each placeholder used must be
+    given for every recipient, and the parts are counted on each recipient's
+    own text.
+
     :param sender: sender name or number -> ``Remitente``.
     :param recipients: numbers and/or dicts (``Movil`` / ``phone``, ``Variable_1`` … ``Variable_10`` or
         ``variables``: a list of up to ten values) -> ``Destinatarios`` (JSON).
-    :param message: the text, which may carry Mensatek codes (files, links, landings) -> ``Mensaje``.
+    :param message: the text, with ``{{Variable_N}}`` placeholders and Mensatek codes (files, links,
+        landings) -> ``Mensaje``.
     :param send_at: schedule for later (aware datetime / ISO string with offset; Europe/Madrid) -> ``Fecha``.
     :param reference: your reference -> ``Referenciausuario``. Default ``<dag>.<task>.<run_id>``.
     :param report: ask for delivery reports (email / webhook) -> ``Report``.
@@ -45,7 +52,8 @@ class MensatekSendSmsOperator(MensatekBaseOperator):
     :param extra_params: further vendor parameters passed as they are (may not override the above).
     :param mensatek_conn_id: the ``mensatek`` connection.
     :return: (XCom) ``{"message_id", "accepted", "recipients", "messages", "not_sent", "credits_used",
-        "credits_left", "reference", "send_at", "encoding", "segments"}``.
+        "credits_left", "reference", "send_at", "encoding", "segments" (costliest recipient),
+        "segments_total" (local estimate of the whole send)}``.
     """
 
     template_fields: Sequence[str] = (
@@ -53,6 +61,7 @@ class MensatekSendSmsOperator(MensatekBaseOperator):
         "voice_sender", "extra_params",
     )
     template_fields_renderers = {"recipients": "json", "extra_params": "json"}
+    vendor_placeholder_fields = ("message",)
     ui_color = "#d8f3dc"
 
     def __init__(

@@ -12,8 +12,9 @@ reports 3 (a sandbox assumption: the SMS table has no cancelled state). The
 number in ``blacklist`` is refused unless ``Obviarlistanegra=1``.
 
 Billing (an assumption; the documents give no tariff): one credit per SMS
-part per recipient (GSM 160/153, Unicode 70/67, GSM extension characters
-count double), one credit per email and per RCS recipient.
+part of each recipient's text, ``{{Variable_N}}`` filled in (GSM 160/153,
+Unicode 70/67, GSM extension characters count double), one credit per email
+and per RCS recipient.
 
 Message codes: Appendix 1 of the SMS document (how a message links a library
 file) was lost; the sandbox reads ``(SMSFILE:<name>)``, modelled on the
@@ -51,6 +52,7 @@ SMS_STATUS_TEXT = {
 # The GSM 03.38 extension table (two septets each), as the SMS document's Appendix 2 describes.
 _GSM_EXTENSION = set("€^{}[]~|\\\f")
 _FILE_CODE_RE = re.compile(r"\(SMSFILE:([^)]+)\)")
+_VARIABLE_RE = re.compile(r"\{\{\s*(Variable_[0-9]+)\s*\}\}", re.IGNORECASE)
 _LIBRARY_NAME_RE = re.compile(r"^[A-Za-z0-9]{1,15}\.([A-Za-z0-9]{1,5})$")
 LIBRARY_EXTENSIONS = {"pdf", "xls", "xlsx", "doc", "docx", "vcf"}
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -83,6 +85,12 @@ def sms_parts(text: str, unicode: bool) -> int:
     return 1 if units <= single else -(-units // part)
 
 
+def render_sms(message: str, recipient: dict[str, Any]) -> str:
+    """``{{Variable_N}}`` filled from the recipient (the certified-email convention; see the client)."""
+    values = {str(k).lower(): str(v) for k, v in recipient.items()}
+    return _VARIABLE_RE.sub(lambda m: values.get(m.group(1).lower(), m.group(0)), message)
+
+
 @dataclass
 class SmsBatch:
     id: int
@@ -91,7 +99,6 @@ class SmsBatch:
     reference: str | None
     created: datetime
     send_at: datetime | None
-    parts: int
     recipients: list[dict[str, Any]] = field(default_factory=list)
     cancelled_at: datetime | None = None
     cost: float = 0.0
@@ -149,7 +156,6 @@ def send_sms(app: MensatekApp, req: RecordedRequest) -> SandboxResponse:
             return app.error(-3, "Idmensaje no corresponde a un envío de esta cuenta")
         sender = group.sender  # "the sender will be forced to that of the first message"
     unicode = _flag(req, "Unicode")
-    parts = sms_parts(str(message), unicode)
     blacklist = {BLACKLISTED} if not _flag(req, "Obviarlistanegra") else set()
     taken = {r["Movil"] for r in group.recipients} if group else set()
     accepted: list[dict[str, Any]] = []
@@ -167,19 +173,19 @@ def send_sms(app: MensatekApp, req: RecordedRequest) -> SandboxResponse:
         accepted.append(rec)
     if not accepted:
         return app.error(-3, "Ningún destinatario válido")
-    cost = float(parts * len(accepted))
+    parts = sum(sms_parts(render_sms(str(message), r), unicode) for r in accepted)
+    cost = float(parts)
     if cost > app.credits:
         return app.error(-2, CreditosNecesarios=cost)
     app.credits -= cost
     if group is None:
         group = SmsBatch(id=app.new_id(), sender=sender, message=str(message),
-                         reference=req.param("Referenciausuario"), created=app.now(), send_at=send_at,
-                         parts=parts)
+                         reference=req.param("Referenciausuario"), created=app.now(), send_at=send_at)
         batches[group.id] = group
     group.recipients.extend({**r, "Movil": str(r.get("Movil", r.get("movil")))} for r in accepted)
     group.cost += cost
     return app.answer(Res=len(accepted), Destinatarios=len(accepted), Msgid=group.id, idMensaje=group.id,
-                      Cred=app.credits, Mensajes=parts * len(accepted), NoEnviados=not_sent,
+                      Cred=app.credits, Mensajes=parts, NoEnviados=not_sent,
                       CreditosUsados=cost)
 
 

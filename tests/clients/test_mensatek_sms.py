@@ -84,6 +84,40 @@ def test_recipients_encode_exactly_like_the_vendor_sample(sandbox: Sandbox, mens
         '[{"Movil":"34600000000","Variable_1":"Pedro"},{"Movil":"34600000001","Variable_1":"Ana"}]')
 
 
+def test_variables_are_checked_and_each_recipients_text_is_counted(
+    sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    message = "Hola {{Variable_1}}, " + "a" * 140  # 147 characters besides the name
+    result = mensatek_client.send_sms("MIEMPRESA", [
+        {"Movil": "34600000001", "Variable_1": "Ana"},  # 150 septets: 1 part
+        {"Movil": "34600000002", "Variable_1": "Maximiliano"},  # 158: 1 part
+        {"Movil": "34600000003", "Variable_1": "Maximiliano Alejandro"},  # 168: 2 parts
+    ], message)
+    assert sandbox.requests[0].params["Mensaje"] == message  # Mensatek fills the placeholders
+    assert (result.segments, result.segments_total, result.encoding) == (2, 4, "GSM")
+    assert result.credits_used == 4 == result.messages  # what the sandbox charged
+    accented = mensatek_client.send_sms("MIEMPRESA", [{"Movil": "34600000001", "Variable_1": "Ramón"}],
+                                        "Hola {{Variable_1}}")
+    assert sandbox.requests[1].params["Unicode"] == "1" and accented.encoding == "UNICODE"
+
+
+@pytest.mark.parametrize(
+    ("message", "recipients", "error"),
+    [("Hola {{Variable_1}} {{Variable_2}}", [{"Movil": "34600000001", "Variable_1": "Ana"}],
+      r"recipient #1 \(34600000001\) lacks Variable_2"),
+     ("Hola {{Nombre}}", ["34600000001"], r"\{\{Nombre\}\} in the SMS message is not an SMS variable"),
+     ("Hola {{Variable_11}}", ["34600000001"], "not an SMS variable"),
+     ("Hola {{Variable_1}}, " + "a" * 150, [{"Movil": "34600000001", "Variable_1": "Maximiliano"}],
+      "2 SMS part")],
+)
+def test_bad_variables_make_no_request(
+    sandbox: Sandbox, mensatek_client: MensatekClient, message: str, recipients: list, error: str
+) -> None:
+    with pytest.raises(ValidationError, match=error):
+        mensatek_client.send_sms("MIEMPRESA", recipients, message, max_segments=1)
+    assert len(sandbox.requests) == 0
+
+
 def test_unicode_is_switched_on_only_when_a_character_needs_it(
     sandbox: Sandbox, mensatek_client: MensatekClient
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from airflow_provider_mensatek.sandbox import Sandbox
 from tests.conftest import MENSATEK_TOKEN, MENSATEK_USER
@@ -23,7 +24,9 @@ def test_example_dag_uploads_texts_emails_and_sends_rcs(run_dag, sandbox: Sandbo
 
     (sms,) = sandbox.requests_to("EnviarSMS")
     assert sms.basic_auth == (MENSATEK_USER, MENSATEK_TOKEN)
-    assert sms.param("Mensaje").endswith(f"(SMSFILE:{name})")
+    # The Mensatek placeholder intact, the Airflow macro rendered.
+    assert re.fullmatch(r"Hola \{\{Variable_1\}\}, su factura del \d{4}-\d{2}-\d{2}: \(SMSFILE:"
+                        + re.escape(name) + r"\)", sms.param("Mensaje"))
     assert json.loads(sms.param("Destinatarios")) == [{"Movil": "34600000001", "Variable_1": "Ana"}]
     assert result.xcoms["send_sms"]["segments"] == 1
 
