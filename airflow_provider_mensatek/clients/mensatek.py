@@ -700,12 +700,17 @@ class MensatekClient:
         return mensatek_sms.parse_sms_send(record, params, analysis, total_segments, reference)
 
     @staticmethod
-    def estimate_sms(message: str, recipients: int, *, unicode: bool | None = None,
+    def estimate_sms(message: str, recipients: Any, *, unicode: bool | None = None,
                      credits_per_segment: float = 1.0) -> SmsCostEstimate:
-        """Encoding, SMS parts and credits of a campaign, computed locally (no HTTP)."""
-        from airflow_provider_mensatek.clients.sms_encoding import estimate_cost
+        """Encoding, SMS parts and credits of a campaign, computed locally (no HTTP).
 
-        return estimate_cost(message, recipients, unicode=unicode, credits_per_segment=credits_per_segment)
+        ``recipients`` is a count, or the recipients themselves so that each
+        one's ``{{Variable_N}}`` values are counted.
+        """
+        from airflow_provider_mensatek.clients import mensatek_sms
+
+        return mensatek_sms.estimate_campaign(message, recipients, unicode=unicode,
+                                              credits_per_segment=credits_per_segment)
 
     def cancel_sms(self, message_id: int) -> CancelResult:
         """Cancel a scheduled SMS; credits come back. "Already cancelled" counts as done (safe to retry)."""

@@ -27,8 +27,10 @@ from airflow_provider_mensatek.clients.mensatek import (
 )
 from airflow_provider_mensatek.clients.sms_encoding import (
     SmsAnalysis,
+    SmsCostEstimate,
     analyse_sms,
     check_sender,
+    estimate_cost,
     non_gsm_characters,
     normalise_phone,
 )
@@ -174,6 +176,19 @@ def analyse_campaign(message: str, recipients: Sequence[Mapping[str, str]],
     worst = max(analyses, key=lambda a: (a.segments, a.units))
     total = sum(a.segments for a in analyses) if len(analyses) > 1 else worst.segments * len(recipients)
     return worst, total
+
+
+def estimate_campaign(message: str, recipients: Any, *, unicode: bool | None = None,
+                      credits_per_segment: float = 1.0) -> SmsCostEstimate:
+    """Credits of sending ``message`` to a number of recipients, or to the recipients given."""
+    if isinstance(recipients, int) and not isinstance(recipients, bool):
+        return estimate_cost(message, recipients, unicode=unicode, credits_per_segment=credits_per_segment)
+    vendor_recipients = [normalise_sms_recipient(r, i) for i, r in enumerate(as_list(recipients, "recipients"))]
+    message = require_text(message, "SMS message")
+    check_sms_placeholders(message, vendor_recipients)
+    analysis, total = analyse_campaign(message, vendor_recipients, unicode)
+    return SmsCostEstimate(analysis=analysis, recipients=len(vendor_recipients),
+                           credits_per_segment=credits_per_segment, credits=total * credits_per_segment)
 
 
 def _flag(value: Any, what: str) -> str:

@@ -337,4 +337,8 @@ def test_sms_templates(sandbox: Sandbox, mensatek_client: MensatekClient) -> Non
 def test_estimate_makes_no_request(sandbox: Sandbox, mensatek_client: MensatekClient) -> None:
     estimate = mensatek_client.estimate_sms("a" * 161, 10)
     assert (estimate.analysis.segments, estimate.credits) == (2, 20)
+    per_recipient = mensatek_client.estimate_sms("{{Variable_1}}" + "a" * 150, [
+        {"Movil": "34600000001", "Variable_1": "Ana"}, {"Movil": "34600000002", "Variable_1": "Maximiliano"}],
+        credits_per_segment=0.5)
+    assert (per_recipient.recipients, per_recipient.analysis.segments, per_recipient.credits) == (2, 2, 1.5)
     assert len(sandbox.requests) == 0
