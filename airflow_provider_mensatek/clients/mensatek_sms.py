@@ -13,7 +13,7 @@ import json
 import mimetypes
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from airflow_provider_mensatek.clients.errors import ValidationError
@@ -63,7 +63,6 @@ LIBRARY_EXTENSIONS = frozenset({"pdf", "xls", "xlsx", "doc", "docx", "vcf"})
 #: Not documented (Res -16 "file too large, consult support"); a sane local cap.
 MAX_LIBRARY_FILE_BYTES = 10 * 1024 * 1024
 UPLOAD_MODES = ("FILES", "BASE64")
-
 
 
 # -- EnviarSMS -------------------------------------------------------------------
@@ -170,12 +169,14 @@ def analyse_campaign(message: str, recipients: Sequence[Mapping[str, str]],
     Unicode.
     """
     texts = [render_sms(message, r) for r in recipients] if SMS_PLACEHOLDER_RE.search(message) else [message]
+    foreign = list(dict.fromkeys(c for t in texts for c in non_gsm_characters(t)))
     if unicode is None:
-        unicode = any(non_gsm_characters(t) for t in texts)
+        unicode = bool(foreign)
     analyses = [analyse_sms(t, unicode=unicode) for t in texts]
     worst = max(analyses, key=lambda a: (a.segments, a.units))
     total = sum(a.segments for a in analyses) if len(analyses) > 1 else worst.segments * len(recipients)
-    return worst, total
+    # Name every character that forced Unicode, whichever recipient's text it came from.
+    return replace(worst, unicode_characters=foreign), total
 
 
 def estimate_campaign(message: str, recipients: Any, *, unicode: bool | None = None,

@@ -99,6 +99,10 @@ def test_variables_are_checked_and_each_recipients_text_is_counted(
     accented = mensatek_client.send_sms("MIEMPRESA", [{"Movil": "34600000001", "Variable_1": "Ramón"}],
                                         "Hola {{Variable_1}}")
     assert sandbox.requests[1].params["Unicode"] == "1" and accented.encoding == "UNICODE"
+    with pytest.raises(ValidationError, match="Unicode forced by 'ó'"):
+        mensatek_client.send_sms("MIEMPRESA", [{"Movil": "34600000001", "Variable_1": "Ramón"},
+                                               {"Movil": "34600000002", "Variable_1": "x" * 80}],
+                                 "Hola {{Variable_1}}", max_segments=1)
 
 
 @pytest.mark.parametrize(
