@@ -60,7 +60,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Mensatek",
-                "python-modules": [f"{PACKAGE}.operators.certified_email"],
+                "python-modules": [
+                    f"{PACKAGE}.operators.certified_email",
+                    f"{PACKAGE}.operators.certificates",
+                ],
             },
             {
                 "integration-name": "LegallyMail",

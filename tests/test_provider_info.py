@@ -24,7 +24,8 @@ def test_provider_info_validates_against_airflow_schema() -> None:
 
 
 def test_entry_point_is_registered() -> None:
-    (ep,) = [e for e in entry_points(group="apache_airflow_provider") if e.value.startswith("airflow_provider_mensatek")]
+    (ep,) = [e for e in entry_points(group="apache_airflow_provider")
+             if e.value.startswith("airflow_provider_mensatek")]
     assert ep.load() is get_provider_info
 
 

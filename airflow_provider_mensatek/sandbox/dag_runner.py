@@ -89,7 +89,8 @@ def run_dag(dag: Any, run_conf: dict[str, Any] | None = None) -> DagRunResult:
         for ti in dagrun.get_task_instances(session=session):
             key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
             result.task_states[key] = str(ti.state) if ti.state else None
-        rows = session.scalars(XComModel.get_many(run_id=dagrun.run_id, dag_ids=dag.dag_id, key="return_value"))
+        query = XComModel.get_many(run_id=dagrun.run_id, dag_ids=dag.dag_id, key="return_value")
+        rows: list[Any] = list(session.scalars(query))
         for row in rows:
             key = row.task_id if row.map_index < 0 else f"{row.task_id}[{row.map_index}]"
             result.xcoms[key] = XComModel.deserialize_value(row)

@@ -21,8 +21,10 @@ from airflow_provider_mensatek.sandbox.dag_runner import (
     DagRunResult,
     load_dag,
     prepare_airflow_home,
-    run_dag as run_dag_object,
     sandbox_connections,
+)
+from airflow_provider_mensatek.sandbox.dag_runner import (
+    run_dag as run_dag_object,
 )
 from tests.conftest import REPO
 
@@ -35,7 +37,9 @@ def airflow_db() -> None:
 
 
 @pytest.fixture
-def run_dag(airflow_db: None, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., DagRunResult]]:
+def run_dag(
+    airflow_db: None, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., DagRunResult]]:
     for key, value in sandbox_connections(sandbox).items():
         monkeypatch.setenv(key, value)
 
