@@ -346,3 +346,16 @@ def test_estimate_makes_no_request(sandbox: Sandbox, mensatek_client: MensatekCl
         credits_per_segment=0.5)
     assert (per_recipient.recipients, per_recipient.analysis.segments, per_recipient.credits) == (2, 2, 1.5)
     assert len(sandbox.requests) == 0
+
+
+def test_the_token_never_appears_in_logs_errors_or_results(
+    sandbox: Sandbox, mensatek_client: MensatekClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    result = mensatek_client.send_sms("MIEMPRESA", "34600000001", "Hola")
+    with pytest.raises(NotFoundError) as info:
+        mensatek_client.delete_file("nada.pdf")
+    assert caplog.records  # the calls were logged
+    for text in (caplog.text, str(info.value), repr(info.value.details), json.dumps(result.to_dict()),
+                 repr(mensatek_client)):
+        assert MENSATEK_TOKEN not in text
