@@ -118,5 +118,5 @@ def test_phone_normalisation(raw: object, expected: str) -> None:
 
 @pytest.mark.parametrize("raw", ["600000", "0600000000", "phone", "+34 600 000 000 000 00", ""])
 def test_bad_phone_numbers_are_refused(raw: str) -> None:
-    with pytest.raises(ValidationError, match="international number|required"):
+    with pytest.raises(ValidationError, match=r"international number|required"):
         normalise_phone(raw)
