@@ -62,6 +62,10 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Mensatek",
                 "python-modules": [
                     f"{PACKAGE}.operators.certified_email",
+                    f"{PACKAGE}.operators.sms",
+                    f"{PACKAGE}.operators.email",
+                    f"{PACKAGE}.operators.rcs",
+                    f"{PACKAGE}.operators.files",
                     f"{PACKAGE}.operators.certificates",
                 ],
             },
@@ -69,6 +73,10 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "LegallyMail",
                 "python-modules": [f"{PACKAGE}.operators.legallymail"],
             },
+        ],
+        "notifications": [
+            f"{PACKAGE}.notifications.mensatek.MensatekSmsNotifier",
+            f"{PACKAGE}.notifications.mensatek.MensatekEmailNotifier",
         ],
         "connection-types": [
             {
