@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,6 +86,16 @@ def mensatek_client(sandbox: Sandbox, sleeps: SleepRecorder) -> Iterator[Mensate
     )
     yield client
     client.close()
+
+
+@pytest.fixture
+def conn(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """``mensatek_default`` pointed at the sandbox (one attempt per call, so fault tests stay exact)."""
+    monkeypatch.setenv("AIRFLOW_CONN_MENSATEK_DEFAULT", json.dumps({
+        "conn_type": "mensatek", "login": DEFAULT_MENSATEK_USER, "password": DEFAULT_MENSATEK_TOKEN,
+        "host": sandbox.mensatek_url, "extra": {"max_retries": 1},
+    }))
+    return sandbox
 
 
 MENSATEK_TOKEN = DEFAULT_MENSATEK_TOKEN

@@ -537,11 +537,15 @@ class MensatekClient:
 
     def cancel_certified_email(self, message_id: int) -> CancelResult:
         """Cancel a scheduled certified email. "Already cancelled" counts as done (safe to retry)."""
+        return self._cancel("cancel_certified_email", message_id, "Certified email")
+
+    def _cancel(self, method: str, message_id: int, what: str) -> CancelResult:
+        """Shared by the channels whose cancel functions answer alike (CancelarSMS's documented codes)."""
         mid = check_message_id(message_id)
         try:
-            record = self.call("cancel_certified_email", {"Idmensaje": mid})
+            record = self.call(method, {"Idmensaje": mid})
         except AlreadyCancelledError as exc:
-            log.info("Certified email %s was already cancelled; nothing to do", mid)
+            log.info("%s %s was already cancelled; nothing to do", what, mid)
             return CancelResult(message_id=mid, cancelled=0, already_cancelled=True,
                                 credits_left=as_float(exc.details.get("cred")), credits_recovered=None)
         return CancelResult(
@@ -714,20 +718,7 @@ class MensatekClient:
 
     def cancel_sms(self, message_id: int) -> CancelResult:
         """Cancel a scheduled SMS; credits come back. "Already cancelled" counts as done (safe to retry)."""
-        mid = check_message_id(message_id)
-        try:
-            record = self.call("cancel_sms", {"Idmensaje": mid})
-        except AlreadyCancelledError as exc:
-            log.info("SMS %s was already cancelled; nothing to do", mid)
-            return CancelResult(message_id=mid, cancelled=0, already_cancelled=True,
-                                credits_left=as_float(exc.details.get("cred")), credits_recovered=None)
-        return CancelResult(
-            message_id=as_int(record.get("idmensaje"), mid) or mid,
-            cancelled=as_int(record.get("res"), 0) or 0,
-            already_cancelled=False,
-            credits_left=as_float(record.get("cred")),
-            credits_recovered=as_float(record.get("credr")),
-        )
+        return self._cancel("cancel_sms", message_id, "SMS")
 
     def reschedule_sms(self, message_id: int, send_at: Any) -> RescheduleResult:
         """Move a scheduled SMS to a new (future) date (ReprogramarSMS)."""

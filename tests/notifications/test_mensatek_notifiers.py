@@ -11,9 +11,6 @@ from airflow.sdk import DAG
 
 from airflow_provider_mensatek.notifications import MensatekEmailNotifier, MensatekSmsNotifier
 from airflow_provider_mensatek.sandbox import Sandbox
-from tests.operators.test_certified_email_operators import conn
-
-__all__ = ["conn"]
 
 LOG_URL = "http://airflow.example/dags/nightly/runs/scheduled__2026-11-24/tasks/load?try_number=1"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from types import SimpleNamespace
 from typing import Any
 
 import pendulum
@@ -23,40 +22,8 @@ from airflow_provider_mensatek.operators.certified_email import (
     MensatekSendCertifiedEmailOperator,
 )
 from airflow_provider_mensatek.sandbox import Fault, Sandbox
-from tests.conftest import MENSATEK_TOKEN, MENSATEK_USER
-
-
-class FakeTaskStateStore:
-    """The task state store's interface (get/set/delete), kept in a dict across 'tries'."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return json.loads(json.dumps(self.data[key])) if key in self.data else default
-
-    def set(self, key: str, value: Any, **_: Any) -> None:
-        self.data[key] = json.loads(json.dumps(value))  # must be JSON, as in Airflow
-
-    def delete(self, key: str) -> None:
-        self.data.pop(key, None)
-
-
-@pytest.fixture
-def conn(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
-    monkeypatch.setenv("AIRFLOW_CONN_MENSATEK_DEFAULT", json.dumps({
-        "conn_type": "mensatek", "login": MENSATEK_USER, "password": MENSATEK_TOKEN, "host": sandbox.mensatek_url,
-        "extra": {"max_retries": 1},
-    }))
-    return sandbox
-
-
-def context(store: FakeTaskStateStore | None) -> dict[str, Any]:
-    ti = SimpleNamespace(dag_id="avisos", task_id="enviar", run_id="manual__2026-11-24", map_index=-1)
-    ctx: dict[str, Any] = {"ti": ti}
-    if store is not None:
-        ctx["task_state_store"] = store
-    return ctx
+from tests.conftest import MENSATEK_TOKEN
+from tests.operator_support import FakeTaskStateStore, context
 
 
 def send_op(**overrides: Any) -> MensatekSendCertifiedEmailOperator:

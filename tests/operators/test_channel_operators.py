@@ -20,9 +20,7 @@ from airflow_provider_mensatek.operators.sms import (
 )
 from airflow_provider_mensatek.sandbox import Sandbox
 from tests.conftest import MENSATEK_TOKEN
-from tests.operators.test_certified_email_operators import FakeTaskStateStore, conn, context
-
-__all__ = ["conn"]  # the connection fixture, shared with the certified-email operator tests
+from tests.operator_support import FakeTaskStateStore, context
 
 PDF = b"%PDF-1.4 test\n%%EOF\n"
 

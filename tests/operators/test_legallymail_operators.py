@@ -23,7 +23,7 @@ from airflow_provider_mensatek.operators.legallymail import (
 from airflow_provider_mensatek.sandbox import Fault, Sandbox
 from tests.conftest import LEGALLYMAIL_TOKEN
 from tests.legallymail_support import PDF
-from tests.operators.test_certified_email_operators import FakeTaskStateStore, context
+from tests.operator_support import FakeTaskStateStore, context
 
 
 @pytest.fixture(autouse=True)
