@@ -374,6 +374,9 @@ def _parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
 def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes; with Nagle on, a kept-alive
+        # connection waits for the client's delayed ACK (~40 ms) on every answer.
+        disable_nagle_algorithm = True
         server_version = "MensatekSandbox/1"
 
         def log_message(self, format: str, *args: Any) -> None:
