@@ -31,6 +31,12 @@ def _timeouts_fields() -> dict[str, Any]:
             "they certainly did not arrive.",
             "schema": {"type": ["integer", "null"], "default": 4},
         },
+        "max_retry_wait": {
+            "label": "Longest Retry-After waited in a task (s)",
+            "description": "A longer Retry-After fails the call with a rate-limit error, so the task's "
+            "retry_policy (MensatekRetryPolicy) reschedules it instead of holding a worker slot.",
+            "schema": {"type": ["number", "null"], "default": 120},
+        },
     }
 
 

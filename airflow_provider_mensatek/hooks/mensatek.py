@@ -19,7 +19,11 @@ def settings_from_extra(extra: dict[str, Any]) -> tuple[Timeouts, RetrySettings]
         connect=float(extra.get("connect_timeout") or defaults_t.connect),
         read=float(extra.get("read_timeout") or defaults_t.read),
     )
-    retry = RetrySettings(max_attempts=int(extra.get("max_retries") or defaults_r.max_attempts))
+    max_wait = extra.get("max_retry_wait")
+    retry = RetrySettings(
+        max_attempts=int(extra.get("max_retries") or defaults_r.max_attempts),
+        max_retry_wait=float(max_wait) if max_wait is not None else defaults_r.max_retry_wait,
+    )
     return timeouts, retry
 
 
