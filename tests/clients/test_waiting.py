@@ -177,3 +177,11 @@ def test_bad_ids_make_no_request(sandbox: Sandbox, mensatek_client: MensatekClie
         DeliveryWaiter.start(mensatek_certified_email(mensatek_client), [1], target="certified",
                              min_fraction=0, policy=MENSATEK_POLICY, now=0.0)
     assert len(sandbox.requests) == 0
+
+
+def test_ids_from_a_templated_xcom_json_list() -> None:
+    from airflow_provider_mensatek.clients.waiting import normalise_ids
+
+    assert normalise_ids("[108366001, 108366002]") == ["108366001", "108366002"]
+    assert normalise_ids(108366001) == ["108366001"]
+    assert normalise_ids(["a", "a", "b"]) == ["a", "b"]

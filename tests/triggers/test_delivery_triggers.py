@@ -13,7 +13,15 @@ from airflow_provider_mensatek.clients import MensatekClient
 from airflow_provider_mensatek.clients.polling import MENSATEK_POLICY, PollPolicy
 from airflow_provider_mensatek.clients.waiting import DeliveryWaiter
 from airflow_provider_mensatek.sandbox import Fault, Sandbox
-from airflow_provider_mensatek.triggers.delivery import DeliveryStatusTrigger, MensatekCertifiedEmailTrigger
+from airflow_provider_mensatek.triggers.delivery import (
+    CHANNELS,
+    DeliveryStatusTrigger,
+    LegallyMailEmailTrigger,
+    LegallyMailSignatureTrigger,
+    LegallyMailSmsTrigger,
+    MensatekCertifiedEmailTrigger,
+    MensatekSmsDeliveryTrigger,
+)
 from tests.conftest import MENSATEK_USER
 from tests.sandbox_clock import SandboxClock
 
@@ -39,15 +47,26 @@ def events(trigger: DeliveryStatusTrigger) -> list[dict[str, Any]]:
     return asyncio.run(collect())
 
 
-def test_serialisation_round_trips_exactly() -> None:
-    trigger = make_trigger([108366001, 108366002], MENSATEK_POLICY, 1_700_000_000.0, target="read")
+ALL_TRIGGERS = [MensatekCertifiedEmailTrigger, MensatekSmsDeliveryTrigger, LegallyMailEmailTrigger,
+                LegallyMailSignatureTrigger, LegallyMailSmsTrigger]
+
+
+def test_every_trigger_has_a_channel() -> None:
+    assert sorted(cls.channel for cls in ALL_TRIGGERS) == sorted(CHANNELS)
+
+
+@pytest.mark.parametrize("cls", ALL_TRIGGERS)
+def test_serialisation_round_trips_exactly(cls: type[DeliveryStatusTrigger]) -> None:
+    trigger = cls(message_ids=["108366001", "108366002"], target="read", min_fraction=0.5,
+                  state=start_state([108366001, 108366002], MENSATEK_POLICY, 1_700_000_000.0),
+                  conn_id="some_conn")
     classpath, kwargs = trigger.serialize()
     # Through JSON, as the triggerer stores it.
     kwargs = json.loads(json.dumps(kwargs))
     module, _, name = classpath.rpartition(".")
     cls = getattr(__import__(module, fromlist=[name]), name)
     rebuilt = cls(**kwargs)
-    assert type(rebuilt) is MensatekCertifiedEmailTrigger
+    assert type(rebuilt) is cls
     assert rebuilt.serialize() == (classpath, kwargs) == trigger.serialize()
 
 
@@ -98,3 +117,28 @@ def test_trigger_honours_retry_after(
     assert event["status"] == "success"
     first, second = (r.at.timestamp() for r in sandbox.requests_to(REPORT))
     assert second - first == pytest.approx(1200, abs=1)
+
+
+def test_legallymail_signature_trigger_coalesces_and_respects_the_rate_limit(
+    sandbox: Sandbox, sandbox_clock: SandboxClock, legallymail_conn: str,
+) -> None:
+    from airflow_provider_mensatek.clients.polling import LEGALLYMAIL_POLICY
+    from airflow_provider_mensatek.hooks.legallymail import LegallyMailHook
+    from airflow_provider_mensatek.sandbox.pdf import make_pdf
+
+    client = LegallyMailHook().get_conn()
+    # 30 requests: more than the 25 one list call returns, so the oldest need GET /signature.
+    uuids = [client.request_signature(make_pdf(["C"]), [{"name": "F", "email": f"f{i}@example.com"}],
+                                      document_name="c.pdf").uuid for i in range(30)]
+    sandbox.clear_requests()
+    state = DeliveryWaiter.start(lambda keys: iter(()), uuids, target="signed", min_fraction=1,
+                                 policy=LEGALLYMAIL_POLICY, now=sandbox_clock.now()).state()
+    [event] = events(LegallyMailSignatureTrigger(message_ids=uuids, target="signed", min_fraction=1, state=state,
+                                                 conn_id=legallymail_conn))
+    assert event["status"] == "success"
+    lists = [r for r in sandbox.requests if r.path.endswith("/signatures")]
+    singles = [r for r in sandbox.requests if r.path.endswith("/signature")]
+    assert len(lists) == 1
+    assert sorted(r.query["uuid"] for r in singles) == sorted(uuids[:5])
+    times = sorted(r.at.timestamp() for r in sandbox.requests)
+    assert max(sum(1 for u in times if t <= u < t + 60) for t in times) <= 10
