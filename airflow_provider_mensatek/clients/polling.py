@@ -45,6 +45,9 @@ class PollPolicy:
         never advanced. Spreads sensors started together (a campaign) apart.
     :param max_checks: checks per message before giving up (None: no cap; the
         sensor ``timeout`` still applies).
+    :param initial_spread: the first check falls at a random point of
+        ``[initial_delay, initial_delay + initial_spread]`` (at least the ``jitter``
+        share of ``initial_delay``), so waits started together do not all ask at once.
     """
 
     initial_delay: float
@@ -53,9 +56,10 @@ class PollPolicy:
     multiplier: float = 2.0
     jitter: float = 0.1
     max_checks: int | None = None
+    initial_spread: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("initial_delay", "min_interval", "max_interval"):
+        for name in ("initial_delay", "min_interval", "max_interval", "initial_spread"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
                 raise ValidationError(f"PollPolicy.{name} must be a number >= 0 (seconds), got {value!r}")
@@ -76,7 +80,7 @@ class PollPolicy:
     def first_delay(self, rng: random.Random | None = None) -> float:
         """Seconds from the start of the wait to a message's first check (never less than initial_delay)."""
         uniform = (rng or _RANDOM).uniform
-        return self.initial_delay * (1 + uniform(0, self.jitter))
+        return self.initial_delay + uniform(0, max(self.initial_spread, self.initial_delay * self.jitter))
 
     def interval_after(self, checks: int, rng: random.Random | None = None) -> float:
         """Gap after the ``checks``-th check of a message (1-based), jittered down but never below min."""
@@ -110,8 +114,11 @@ class PollPolicy:
 #: for the same report count as spam. Certified email certification and SMS
 #: delivery take minutes; so: nothing before 5 minutes, then doubling to one
 #: check per hour. 100 checks at the ceiling covers the 72 h after which an SMS
-#: to a switched-off phone expires (status 53/101/103/113).
-MENSATEK_POLICY = PollPolicy(initial_delay=300, min_interval=300, max_interval=3600, max_checks=100)
+#: to a switched-off phone expires (status 53/101/103/113). A campaign's
+#: messages are sent in the same minute: their first checks are spread over
+#: 5 more minutes, so 1,000 of them do not make 1,000 report calls in one minute.
+MENSATEK_POLICY = PollPolicy(initial_delay=300, min_interval=300, max_interval=3600, max_checks=100,
+                             initial_spread=300)
 
 #: LegallyMail documents 10 requests per minute per IP (HTTP 429 beyond). The
 #: shared per-credential limiter keeps the process under that; the per-message

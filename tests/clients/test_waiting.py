@@ -156,7 +156,7 @@ def test_state_round_trip_continues_the_backoff(sandbox: Sandbox, mensatek_clien
     fetch = mensatek_certified_email(mensatek_client)
     waiter = DeliveryWaiter.start(fetch, mid, target="certified", min_fraction=1, policy=MENSATEK_POLICY,
                                   now=now(sandbox))
-    sandbox.clock.advance(400)
+    sandbox.clock.advance(600)
     first = waiter.poll(now(sandbox))
     state = json.loads(json.dumps(waiter.state()))
     resumed = DeliveryWaiter.resume(fetch, state, target="certified", min_fraction=1)
