@@ -189,3 +189,12 @@ def test_execute_complete(sandbox: Sandbox) -> None:
         sensor.execute_complete(ctx, {"status": "failed", "message": "1: 50 Rebotado", "result": {}})
     with pytest.raises(AirflowFailException, match="Authentication"):
         sensor.execute_complete(ctx, {"status": "error", "message": "Authentication error", "result": None})
+
+
+def test_an_unknown_id_fails_naming_it_with_the_vendor_answer(
+    sandbox: Sandbox, sandbox_clock: SandboxClock, mensatek_conn: str,
+) -> None:
+    sensor = MensatekCertifiedEmailSensor(task_id="wait", message_ids=[999], poll_policy={"initial_delay": 0})
+    with pytest.raises(AirflowFailException, match=r"999: -2 No permission to query this message \[failed\]"):
+        sensor.execute(context())
+    assert len(sandbox.requests_to(REPORT)) == 1

@@ -120,3 +120,12 @@ def test_many_sms_stay_within_ten_requests_a_minute(
     per_id = {u: len([r for r in gets(sandbox, "sms") if r.query.get("uuid") == u]) for u in uuids}
     assert min(per_id.values()) >= 1
     json.dumps(result)
+
+
+def test_unknown_tracking_id_fails_after_one_request(
+    sandbox: Sandbox, sandbox_clock: SandboxClock, legallymail_conn: str,
+) -> None:
+    with pytest.raises(AirflowFailException, match=r"cm_nope: 404"):
+        LegallyMailEmailSensor(task_id="wait", message_ids="cm_nope").execute(context())
+    assert [(r.method, r.path, r.query) for r in sandbox.requests] == [
+        ("GET", "/legallymail/api/email", {"tracking_id": "cm_nope"})]
