@@ -119,6 +119,11 @@ def normalise_ids(ids: Any) -> list[str]:
 
 
 def check_fraction(value: Any) -> float:
+    if isinstance(value, str):  # a templated field renders to text
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
         raise ValidationError(f"min_fraction must be a number in (0, 1], got {value!r}")
     return float(value)

@@ -185,3 +185,13 @@ def test_ids_from_a_templated_xcom_json_list() -> None:
     assert normalise_ids("[108366001, 108366002]") == ["108366001", "108366002"]
     assert normalise_ids(108366001) == ["108366001"]
     assert normalise_ids(["a", "a", "b"]) == ["a", "b"]
+
+
+def test_min_fraction_from_a_template() -> None:
+    from airflow_provider_mensatek.clients.errors import ValidationError
+    from airflow_provider_mensatek.clients.waiting import check_fraction
+
+    assert check_fraction("0.75") == 0.75
+    for bad in ("most", "0", "2", True, None):
+        with pytest.raises(ValidationError):
+            check_fraction(bad)
