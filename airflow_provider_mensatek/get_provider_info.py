@@ -80,6 +80,14 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [f"{PACKAGE}.operators.legallymail"],
             },
         ],
+        "sensors": [
+            {"integration-name": "Mensatek", "python-modules": [f"{PACKAGE}.sensors.delivery"]},
+            {"integration-name": "LegallyMail", "python-modules": [f"{PACKAGE}.sensors.delivery"]},
+        ],
+        "triggers": [
+            {"integration-name": "Mensatek", "python-modules": [f"{PACKAGE}.triggers.delivery"]},
+            {"integration-name": "LegallyMail", "python-modules": [f"{PACKAGE}.triggers.delivery"]},
+        ],
         "notifications": [
             f"{PACKAGE}.notifications.mensatek.MensatekSmsNotifier",
             f"{PACKAGE}.notifications.mensatek.MensatekEmailNotifier",
