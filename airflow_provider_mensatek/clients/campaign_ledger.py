@@ -1,0 +1,185 @@
+"""The campaign send ledger: at most once per batch across retries, crashes and re-run DAG runs.
+
+Storage layout, under the ledger directory (any pathlib-like object:
+``pathlib.Path`` here, ``airflow.sdk.ObjectStoragePath`` on the Airflow side)::
+
+    <ledger>/<batch_id>/<seq>-<event>-<random>.json   one JSON line per record
+
+**Why one object per record.** Mapped batch tasks run on different workers
+and write the same ledger at the same time. Object stores (S3, GCS) have no
+append, and a read-modify-write of one ``ledger.jsonl`` loses records when two
+workers interleave (the last PUT wins) unless every store offers conditional
+writes. A new object per record never conflicts; each object is complete
+when it appears (an object PUT is atomic; on a local file system the record is
+written under a temporary name and renamed). Reading the records of one
+batch lists only that batch's folder. :func:`export_jsonl` concatenates every
+record into one JSON Lines file for the audit trail.
+
+Records of one batch are ordered by ``seq`` (the count of records found when
+it was written), not by wall clock: the tries of one batch run one after the
+other, but possibly on workers whose clocks disagree.
+
+**Decision rule** (:func:`decide`), on the last *send-state* record of a batch:
+
+* none, ``failed_not_sent`` (the vendor or our validation answered: nothing
+  went out) or ``cleared`` (a person checked the vendor panel) -> send;
+* ``accepted`` -> do not send; return the recorded result;
+* ``in_flight`` (the worker stopped mid-send) or ``ambiguous`` (the request
+  may have arrived) -> blocked until a person clears the batch.
+
+``cancelled`` / ``rescheduled`` records (campaign control) are audit entries
+and never make a batch sendable again.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow_provider_mensatek.clients.errors import MensatekError
+
+IN_FLIGHT = "in_flight"
+ACCEPTED = "accepted"
+AMBIGUOUS = "ambiguous"
+FAILED_NOT_SENT = "failed_not_sent"
+CLEARED = "cleared"
+CANCELLED = "cancelled"
+RESCHEDULED = "rescheduled"
+SEND_EVENTS = frozenset({IN_FLIGHT, ACCEPTED, AMBIGUOUS, FAILED_NOT_SENT, CLEARED})
+CONTROL_EVENTS = frozenset({CANCELLED, RESCHEDULED})
+BLOCKING = frozenset({IN_FLIGHT, AMBIGUOUS})
+
+SEND = "send"
+REPLAY = "replay"
+BLOCKED = "blocked"
+
+
+class LedgerBlockedError(MensatekError):
+    """A batch may already have been sent (in flight or ambiguous): a person must check and clear it."""
+
+
+class LedgerError(MensatekError):
+    """The ledger refuses an operation (e.g. clearing a batch that was accepted)."""
+
+
+def utc_now() -> str:
+    return datetime.now(tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str
+    record: dict[str, Any] | None = None
+
+
+def decide(records: Iterable[Mapping[str, Any]], fingerprint: str | None = None) -> Decision:
+    """What to do with a batch given its ledger records (oldest first). See the module docstring."""
+    last: Mapping[str, Any] | None = None
+    for record in records:
+        if record.get("event") in SEND_EVENTS:
+            last = record
+    if last is None or last["event"] in (FAILED_NOT_SENT, CLEARED):
+        return Decision(SEND, dict(last) if last else None)
+    if last["event"] == ACCEPTED:
+        recorded = last.get("fingerprint")
+        if fingerprint is not None and recorded is not None and recorded != fingerprint:
+            # Same batch id, other recipients: the source changed after this batch went out.
+            return Decision(BLOCKED, {**last, "detail": "the batch's recipients changed since it was accepted "
+                                                        f"(fingerprint {recorded} -> {fingerprint})"})
+        return Decision(REPLAY, dict(last))
+    return Decision(BLOCKED, dict(last))
+
+
+def blocked_message(batch_id: str, record: Mapping[str, Any], ledger: str) -> str:
+    event = record.get("event")
+    detail = record.get("detail") or ("the worker stopped during the send" if event == IN_FLIGHT else "")
+    return (
+        f"Batch {batch_id} (reference {record.get('reference')!r}) is {event} since {record.get('at')}"
+        + (f": {detail}" if detail else "")
+        + ". It may have been sent; not sending it again automatically. Check the vendor panel for the "
+        f"reference, then either leave it, or clear it to allow one resend: python -m "
+        f"airflow_provider_mensatek.campaigns ledger clear {ledger} {batch_id} --by <you> --note <why>"
+    )
+
+
+class Ledger:
+    """One campaign's ledger directory. ``root`` is pathlib-like (``/``, ``open``, ``iterdir``, ``rename``)."""
+
+    def __init__(self, root: Any) -> None:
+        self.root = root
+
+    def __repr__(self) -> str:
+        return f"Ledger({str(self.root)!r})"
+
+    def records(self, batch_id: str) -> list[dict[str, Any]]:
+        folder = self.root / batch_id
+        if not folder.exists():
+            return []
+        out = []
+        for path in folder.iterdir():
+            if path.name.endswith(".json") and not path.name.startswith("."):
+                out.append(json.loads(path.read_text()))
+        return sorted(out, key=lambda r: (r.get("seq", 0), r.get("at", "")))
+
+    def batch_ids(self) -> list[str]:
+        if not self.root.exists():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if not p.name.startswith(".") and p.is_dir())
+
+    def all_records(self) -> Iterator[dict[str, Any]]:
+        for batch_id in self.batch_ids():
+            yield from self.records(batch_id)
+
+    def append(self, batch_id: str, event: str, **fields: Any) -> dict[str, Any]:
+        """Write one record (atomically: temporary name, then rename) and return it."""
+        if event not in SEND_EVENTS | CONTROL_EVENTS:
+            raise LedgerError(f"unknown ledger event {event!r}")
+        folder = self.root / batch_id
+        folder.mkdir(parents=True, exist_ok=True)
+        seq = sum(1 for p in folder.iterdir() if p.name.endswith(".json") and not p.name.startswith(".")) + 1
+        record = {"seq": seq, "batch_id": batch_id, "event": event, "at": utc_now(), **fields}
+        name = f"{seq:06d}-{event}-{uuid.uuid4().hex[:8]}.json"
+        temporary = folder / f".{name}.tmp"
+        with temporary.open("w") as handle:
+            handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+        temporary.rename(folder / name)
+        return record
+
+    def state(self, batch_id: str) -> str | None:
+        last = None
+        for record in self.records(batch_id):
+            if record.get("event") in SEND_EVENTS:
+                last = record["event"]
+        return last
+
+    def clear(self, batch_id: str, *, by: str, note: str) -> dict[str, Any]:
+        """Allow one resend of a blocked batch, after a person checked the vendor panel.
+
+        Only ``in_flight`` / ``ambiguous`` batches can be cleared; the earlier
+        records stay (the ledger is the audit trail).
+        """
+        if not by or not note:
+            raise LedgerError("clearing a batch needs who clears it (--by) and why (--note), for the audit trail")
+        records = self.records(batch_id)
+        state = next((r["event"] for r in reversed(records) if r.get("event") in SEND_EVENTS), None)
+        if state not in BLOCKING:
+            raise LedgerError(f"batch {batch_id} is {state or 'not in the ledger'}; only in_flight or ambiguous "
+                              "batches can be cleared (an accepted batch was sent and stays sent)")
+        reference = records[-1].get("reference")
+        return self.append(batch_id, CLEARED, reference=reference, cleared_by=by, note=note, previous=state)
+
+
+def export_jsonl(ledger: Ledger, target: Any) -> int:
+    """Every record, batch by batch, as one JSON Lines file (written atomically). Returns the count."""
+    temporary = target.parent / f".{target.name}.tmp"
+    count = 0
+    with temporary.open("w") as handle:
+        for record in ledger.all_records():
+            handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+            count += 1
+    temporary.rename(target)
+    return count

@@ -1,0 +1,605 @@
+"""Campaigns at scale, Airflow-free: batch planning, at-most-once batch sends, campaign control, summary.
+
+A campaign lives in one folder (any pathlib-like object; ``ObjectStoragePath``
+on the Airflow side)::
+
+    <campaign>/plan.json          the plan (written last: its presence means complete)
+    <campaign>/batches/<id>.json  each batch's recipients (vendor shape + source line + source row)
+    <campaign>/rejected.jsonl     invalid and duplicate rows, with line number and reason
+    <campaign>/ledger/            the send ledger (see campaign_ledger)
+    <campaign>/summary.json       totals, written by the summary step
+    <campaign>/not_sent.csv       every recipient not sent, with the reason, to fix and resend
+    <campaign>/ledger.jsonl       the ledger exported as one audit file
+
+The plan passed between tasks (XCom) holds batch ids, references, counts and
+fingerprints, never the recipients: a mapped send task reads its own batch
+file, so XCom stays small whatever the campaign size.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_mensatek.clients.campaign_ledger import (
+    ACCEPTED,
+    AMBIGUOUS,
+    BLOCKED,
+    CANCELLED,
+    FAILED_NOT_SENT,
+    IN_FLIGHT,
+    REPLAY,
+    RESCHEDULED,
+    SEND_EVENTS,
+    Ledger,
+    LedgerBlockedError,
+    blocked_message,
+    decide,
+)
+from airflow_provider_mensatek.clients.errors import (
+    AlreadyCancelledError,
+    AlreadySentError,
+    AmbiguousSendError,
+    AuthenticationError,
+    MensatekError,
+    NotFoundError,
+    ValidationError,
+)
+from airflow_provider_mensatek.clients.recipients import (
+    CERTIFIED_EMAIL,
+    CHANNELS,
+    EMAIL,
+    LEGALLYMAIL_CERTIFIED_EMAIL,
+    SMS,
+    Recipient,
+    RecipientReader,
+    RejectedRow,
+)
+
+log = logging.getLogger("airflow_provider_mensatek.clients.campaigns")
+
+#: Mensatek documents no recipient limit per send; 1,000 keeps one request well under a
+#: minute and a lost batch small (assumption; configurable per campaign).
+DEFAULT_MENSATEK_BATCH_SIZE = 1000
+MAX_MENSATEK_BATCH_SIZE = 10_000
+#: Mensatek documents no request rate limit. Parallel sends within a task are capped
+#: here so a campaign never looks like an attack (assumption; the anti-spam note in
+#: the SMS document threatens to limit a connection that misbehaves).
+MAX_MENSATEK_PARALLEL = 4
+#: Referenciausuario holds up to 100 characters.
+MAX_REFERENCE_LEN = 100
+
+PLAN_NAME = "plan.json"
+BATCHES_DIR = "batches"
+REJECTED_NAME = "rejected.jsonl"
+LEDGER_DIR = "ledger"
+SUMMARY_NAME = "summary.json"
+NOT_SENT_NAME = "not_sent.csv"
+LEDGER_EXPORT_NAME = "ledger.jsonl"
+
+
+# -- files ---------------------------------------------------------------------------
+
+
+def write_atomic(path: Any, text: str) -> None:
+    """Write under a temporary name beside ``path``, then rename: readers never see half a file."""
+    temporary = path.parent / f".{path.name}.tmp"
+    with temporary.open("w") as handle:
+        handle.write(text)
+    temporary.rename(path)
+
+
+def read_json(path: Any) -> Any:
+    with path.open("r") as handle:
+        return json.load(handle)
+
+
+# -- planning ------------------------------------------------------------------------
+
+
+def batch_size_for(channel: str, requested: int | None, *, legallymail_max_recipients: int = 10) -> int:
+    """The batch size of a channel: LegallyMail's recipient limit per send, a configurable size for Mensatek."""
+    if channel == LEGALLYMAIL_CERTIFIED_EMAIL:
+        if requested is not None and requested > legallymail_max_recipients:
+            raise ValidationError(f"batch_size {requested} exceeds LegallyMail's {legallymail_max_recipients} "
+                                  "recipients per send (the connection extra max_recipients)",
+                                  vendor="legallymail")
+        size = requested or legallymail_max_recipients
+    else:
+        size = requested or DEFAULT_MENSATEK_BATCH_SIZE
+        if size > MAX_MENSATEK_BATCH_SIZE:
+            raise ValidationError(f"batch_size must be at most {MAX_MENSATEK_BATCH_SIZE}, got {size}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValidationError(f"batch_size must be a whole number >= 1, got {size!r}")
+    return size
+
+
+def batch_reference(campaign_reference: str, number: int) -> str:
+    """``<campaign reference>-<batch number, 5 digits>``, within the vendor's 100 characters."""
+    suffix = f"-{number:05d}"
+    return campaign_reference[: MAX_REFERENCE_LEN - len(suffix)] + suffix
+
+
+def fingerprint(keys: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for key in keys:
+        digest.update(key.encode("utf-8") + b"\n")
+    return digest.hexdigest()[:16]
+
+
+def check_campaign_reference(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"campaign_reference is required (text), got {value!r}")
+    text = value.strip()
+    if any(c in text for c in "/\\\n\r"):
+        raise ValidationError(f"campaign_reference may not contain slashes or line breaks: {text!r}")
+    return text
+
+
+@dataclass
+class Batch:
+    number: int
+    batch_id: str
+    reference: str
+    recipients: list[Recipient]
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(r.key for r in self.recipients)
+
+    def entry(self, campaign: str, channel: str) -> dict[str, Any]:
+        """The JSON-able plan entry one mapped send task receives."""
+        return {"campaign": campaign, "channel": channel, "number": self.number, "batch_id": self.batch_id,
+                "reference": self.reference, "recipients": len(self.recipients),
+                "fingerprint": self.fingerprint, "first_line": self.recipients[0].line,
+                "last_line": self.recipients[-1].line}
+
+
+def plan_batches(recipients: Iterable[Recipient], campaign_reference: str, size: int) -> Iterator[Batch]:
+    """Consecutive batches of ``size`` recipients, numbered from 1, with deterministic ids and references."""
+    pending: list[Recipient] = []
+    number = 0
+    for recipient in recipients:
+        pending.append(recipient)
+        if len(pending) == size:
+            number += 1
+            yield Batch(number, f"{number:05d}", batch_reference(campaign_reference, number), pending)
+            pending = []
+    if pending:
+        number += 1
+        yield Batch(number, f"{number:05d}", batch_reference(campaign_reference, number), pending)
+
+
+def plan_campaign(
+    rows: Iterable[tuple[int, Any]],
+    campaign: Any,
+    *,
+    channel: str,
+    campaign_reference: str,
+    columns: Any = None,
+    batch_size: int | None = None,
+    max_invalid: int | None = 0,
+    legallymail_max_recipients: int = 10,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """Read, validate and batch the recipients into the campaign folder; return the JSON-able plan.
+
+    Raises :class:`~airflow_provider_mensatek.clients.recipients.TooManyInvalidRowsError`
+    (nothing sent, no plan written) above ``max_invalid``. Re-planning a
+    campaign whose ledger already has records is allowed only with the same
+    batches (same recipients in the same order): a changed source on a
+    started campaign is refused, so a re-run cannot send other people under
+    the batch ids the ledger recorded.
+    """
+    reference = check_campaign_reference(campaign_reference)
+    if channel not in CHANNELS:
+        raise ValidationError(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
+    size = batch_size_for(channel, batch_size, legallymail_max_recipients=legallymail_max_recipients)
+    campaign.mkdir(parents=True, exist_ok=True)
+    (campaign / BATCHES_DIR).mkdir(parents=True, exist_ok=True)
+    rejected_tmp = campaign / f".{REJECTED_NAME}.tmp"
+    entries: list[dict[str, Any]] = []
+    with rejected_tmp.open("w") as rejected_out:
+        def keep(row: RejectedRow) -> None:
+            rejected_out.write(json.dumps(row.to_dict(), ensure_ascii=False, default=str) + "\n")
+
+        reader = RecipientReader(channel, columns, max_invalid, on_rejected=keep)
+        mapping = reader.mapping.to_dict()
+        for batch in plan_batches(reader.recipients(rows), reference, size):
+            write_atomic(campaign / BATCHES_DIR / f"{batch.batch_id}.json", json.dumps(
+                {"batch_id": batch.batch_id, "reference": batch.reference, "fingerprint": batch.fingerprint,
+                 "recipients": [r.to_dict() for r in batch.recipients]}, ensure_ascii=False, default=str))
+            entries.append(batch.entry(str(campaign), channel))
+    rejected_tmp.rename(campaign / REJECTED_NAME)
+    plan = {
+        "campaign": str(campaign), "campaign_reference": reference, "channel": channel, "source": source,
+        "columns": mapping, "batch_size": size, "rows": reader.read,
+        "valid": sum(e["recipients"] for e in entries), "invalid": reader.invalid,
+        "duplicates": reader.duplicates, "first_rejected": [r.to_dict() for r in reader.first_rejected[:10]],
+        "batches": entries,
+    }
+    _refuse_changed_started_campaign(campaign, plan)
+    write_atomic(campaign / PLAN_NAME, json.dumps(plan, ensure_ascii=False, indent=1, default=str))
+    return plan
+
+
+def _refuse_changed_started_campaign(campaign: Any, plan: Mapping[str, Any]) -> None:
+    ledger = Ledger(campaign / LEDGER_DIR)
+    started = ledger.batch_ids()
+    if not started:
+        return
+    previous = read_json(campaign / PLAN_NAME) if (campaign / PLAN_NAME).exists() else {"batches": []}
+    before = {e["batch_id"]: e["fingerprint"] for e in previous["batches"]}
+    now = {e["batch_id"]: e["fingerprint"] for e in plan["batches"]}
+    changed = sorted(b for b in started if before.get(b) != now.get(b))
+    if changed or plan["channel"] != previous.get("channel"):
+        raise ValidationError(
+            f"The campaign at {campaign} has already sent batches and its recipients or channel changed "
+            f"(batches {', '.join(changed[:10]) or 'all'}). Not re-planning: use a new campaign folder and "
+            "reference for a different recipient list."
+        )
+
+
+def load_batch(campaign: Any, batch_id: str) -> dict[str, Any]:
+    data: dict[str, Any] = read_json(campaign / BATCHES_DIR / f"{batch_id}.json")
+    return data
+
+
+# -- sending one batch -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What one batch send produced, in channel-neutral terms (recorded in the ledger)."""
+
+    message_ids: list[Any]
+    sent: int
+    not_sent: int
+    duplicates: int
+    credits_used: float | None
+    credits_left: float | None
+    #: Recipients (dedupe keys) the vendor did not take, when the answer names them.
+    refused: list[str]
+    #: recipient key -> message id, where the answer gives one per recipient.
+    ids_by_key: dict[str, Any]
+    result: dict[str, Any]
+
+
+def send_channel(client: Any, channel: str, recipients: list[dict[str, Any]], message: Mapping[str, Any],
+                 reference: str) -> SendOutcome:
+    """One vendor send for a batch. ``message``: the channel's arguments besides recipients/reference.
+
+    certified_email: ``sender``, ``subject``, ``message`` + MensatekClient.send_certified_email options;
+    sms: ``sender``, ``message`` + send_sms options; email: ``sender``, ``subject``, ``message`` (HTML)
+    + send_email options; legallymail_certified_email: ``subject``, ``message`` + send_certified_email
+    options (LegallyMail takes no reference and no send date).
+    """
+    options = dict(message)
+    try:
+        if channel == CERTIFIED_EMAIL:
+            r = client.send_certified_email(options.pop("sender"), recipients, options.pop("subject"),
+                                            options.pop("message"), reference=reference, **options)
+            ids = {x.email.lower(): x.message_id for x in r.recipients if x.message_id is not None}
+            return SendOutcome(r.message_ids, r.sent, r.not_sent, r.duplicates, r.credits_used, r.credits_left,
+                               [k for k in (v["Email"].lower() for v in recipients) if k not in ids], ids,
+                               r.to_dict())
+        if channel == SMS:
+            s = client.send_sms(options.pop("sender"), recipients, options.pop("message"), reference=reference,
+                                **options)
+            return SendOutcome([s.message_id] if s.message_id is not None else [], s.accepted, s.not_sent, 0,
+                               s.credits_used, s.credits_left, [], {}, s.to_dict())
+        if channel == EMAIL:
+            e = client.send_email(options.pop("sender"), recipients, options.pop("subject"),
+                                  html=options.pop("message", None), reference=reference, **options)
+            ids = {x.address.lower(): x.message_id for x in e.sent if x.message_id is not None}
+            return SendOutcome(e.message_ids, len(e.sent), len(e.not_sent), e.duplicates, None, None,
+                               [x.address.lower() for x in e.not_sent], ids, e.to_dict())
+        if channel == LEGALLYMAIL_CERTIFIED_EMAIL:
+            if options.get("send_at"):
+                raise ValidationError("LegallyMail sends immediately: it has no send date", vendor="legallymail")
+            options.pop("send_at", None)
+            lm = client.send_certified_email([v["email"] for v in recipients], options.pop("subject"),
+                                             options.pop("message"), **options)
+            ok = {x.email.lower(): x.tracking_id for x in lm.recipients
+                  if x.tracking_id and (x.status or "").lower() not in ("failed", "error")}
+            return SendOutcome([lm.tracking_id] if lm.tracking_id else list(ok.values()), lm.success_count,
+                               lm.fail_count, 0, None, None,
+                               [v["email"].lower() for v in recipients if v["email"].lower() not in ok], ok,
+                               lm.to_dict())
+    except KeyError as exc:
+        raise ValidationError(f"the {channel} campaign message needs {exc.args[0]!r}") from None
+    except TypeError as exc:
+        raise ValidationError(f"unsupported option for a {channel} campaign: {exc}") from None
+    raise ValidationError(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
+
+
+@dataclass
+class BatchSender:
+    """Sends batches of one campaign at most once each, recording every step in the ledger.
+
+    :param client: a MensatekClient (or a LegallyMailClient for ``legallymail_certified_email``),
+        shared by every batch of the task: one HTTP session, never one per recipient.
+    :param message: the channel's message arguments (see :func:`send_channel`).
+    :param context: who sent (e.g. dag/run/try), stored in each record for the audit trail.
+    """
+
+    campaign: Any
+    client: Any
+    channel: str
+    message: Mapping[str, Any]
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.ledger = Ledger(self.campaign / LEDGER_DIR)
+
+    def send(self, entry: Mapping[str, Any], *, recorded: Callable[[], None] | None = None) -> dict[str, Any]:
+        """Send one plan entry, or return what the ledger recorded. Raises LedgerBlockedError when blocked.
+
+        ``recorded`` is called right after the ``in_flight`` record is written
+        (tests use it to stop a worker at the worst moment).
+        """
+        batch_id, reference = str(entry["batch_id"]), str(entry["reference"])
+        batch = load_batch(self.campaign, batch_id)
+        if batch["fingerprint"] != entry.get("fingerprint", batch["fingerprint"]):
+            raise ValidationError(f"batch {batch_id} on storage does not match the plan given to this task "
+                                  "(re-planned since?); refusing to send")
+        decision = decide(self.ledger.records(batch_id), batch["fingerprint"])
+        if decision.action == REPLAY and decision.record is not None:
+            log.info("Batch %s (reference %r) was accepted at %s: not sending it again", batch_id, reference,
+                     decision.record.get("at"))
+            return outcome_dict(decision.record, replayed=True)
+        if decision.action == BLOCKED and decision.record is not None:
+            raise LedgerBlockedError(blocked_message(batch_id, decision.record, str(self.ledger.root)),
+                                     vendor=self._vendor, code=decision.record.get("event"))
+        recipients = [r["vendor"] for r in batch["recipients"]]
+        common = {"reference": reference, "fingerprint": batch["fingerprint"], "recipients": len(recipients),
+                  "channel": self.channel, **({"context": dict(self.context)} if self.context else {})}
+        self.ledger.append(batch_id, IN_FLIGHT, **common)
+        if recorded is not None:
+            recorded()
+        try:
+            out = send_channel(self.client, self.channel, recipients, self.message, reference)
+        except AmbiguousSendError as exc:
+            self.ledger.append(batch_id, AMBIGUOUS, **common, detail=str(exc))
+            raise
+        except MensatekError as exc:
+            self.ledger.append(batch_id, FAILED_NOT_SENT, **common, detail=str(exc),
+                               error=type(exc).__name__)
+            raise
+        except Exception as exc:
+            # Not one of ours: we cannot tell whether the request left, so treat it as ambiguous.
+            self.ledger.append(batch_id, AMBIGUOUS, **common, detail=f"{type(exc).__name__}: {exc}")
+            raise
+        record = self.ledger.append(
+            batch_id, ACCEPTED, **common, message_ids=out.message_ids, sent=out.sent, not_sent=out.not_sent,
+            duplicates=out.duplicates, credits_used=out.credits_used, credits_left=out.credits_left,
+            refused=out.refused, ids_by_key=out.ids_by_key, result=out.result,
+        )
+        return outcome_dict(record, replayed=False)
+
+    @property
+    def _vendor(self) -> str:
+        return "legallymail" if self.channel == LEGALLYMAIL_CERTIFIED_EMAIL else "mensatek"
+
+    def send_all(self, entries: Iterable[Mapping[str, Any]], *, max_parallel: int = 1) -> list[dict[str, Any]]:
+        """Every batch, sequentially (default) or with up to ``max_parallel`` requests at a time.
+
+        A blocked or failed batch does not stop the others: each outcome says
+        what happened, and :func:`send_all_failed` tells the caller to fail.
+        LegallyMail's 10 requests/minute hold whatever ``max_parallel`` is: its
+        client waits on the process-wide limiter before every request.
+        """
+        limit = MAX_MENSATEK_PARALLEL if self.channel != LEGALLYMAIL_CERTIFIED_EMAIL else 10
+        if isinstance(max_parallel, bool) or not isinstance(max_parallel, int) or not 1 <= max_parallel <= limit:
+            raise ValidationError(f"max_parallel must be between 1 and {limit} for {self.channel}, "
+                                  f"got {max_parallel!r}")
+
+        def one(entry: Mapping[str, Any]) -> dict[str, Any]:
+            try:
+                return self.send(entry)
+            except AuthenticationError:
+                raise
+            except MensatekError as exc:
+                state = self.ledger.state(str(entry["batch_id"]))
+                return {"batch_id": entry["batch_id"], "reference": entry["reference"], "state": state,
+                        "error": str(exc), "replayed": False, "sent": 0, "message_ids": []}
+
+        if max_parallel == 1:
+            return [one(e) for e in entries]
+        with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="campaign-send") as pool:
+            return list(pool.map(one, entries))
+
+
+def send_all_failed(outcomes: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [o for o in outcomes if o.get("state") != ACCEPTED]
+
+
+def outcome_dict(record: Mapping[str, Any], *, replayed: bool) -> dict[str, Any]:
+    """The small, JSON-able result of a batch send (XCom); the full vendor answer stays in the ledger."""
+    return {
+        "batch_id": record["batch_id"], "reference": record.get("reference"), "state": record["event"],
+        "replayed": replayed, "at": record.get("at"), "sent": record.get("sent", 0),
+        "not_sent": record.get("not_sent", 0), "duplicates": record.get("duplicates", 0),
+        "credits_used": record.get("credits_used"), "credits_left": record.get("credits_left"),
+        "message_ids": list(record.get("message_ids", [])),
+    }
+
+
+# -- campaign control ----------------------------------------------------------------------
+
+CANCEL = "cancel"
+RESCHEDULE = "reschedule"
+
+
+def control_campaign(campaign: Any, client: Any, channel: str, action: str, send_at: Any = None,
+                     ) -> list[dict[str, Any]]:
+    """Cancel or reschedule every scheduled message of the campaign (ids from the ledger's accepted batches).
+
+    Reports per message id: ``cancelled`` (with ``credits_recovered``),
+    ``already_cancelled``, ``already_sent``, ``not_found``, ``rescheduled`` or
+    ``failed`` (with the vendor's reason). An authentication failure stops at
+    once (never repeated: anti-spam). Each batch gets a ledger record of what
+    was done.
+    """
+    if action not in (CANCEL, RESCHEDULE):
+        raise ValidationError(f"action must be 'cancel' or 'reschedule', got {action!r}")
+    if channel not in (CERTIFIED_EMAIL, SMS):
+        raise ValidationError(f"{channel} messages cannot be cancelled or rescheduled: the vendor API has no "
+                              "such function (only certified email and SMS do)")
+    vendor_send_at = None
+    if action == RESCHEDULE:
+        from airflow_provider_mensatek.clients.validation import vendor_datetime
+
+        vendor_send_at = vendor_datetime(send_at, what="send_at")  # refuse a bad date before any HTTP call
+    elif send_at is not None:
+        raise ValidationError("send_at only applies to action='reschedule'")
+    ledger = Ledger(campaign / LEDGER_DIR)
+    results: list[dict[str, Any]] = []
+    for batch_id in ledger.batch_ids():
+        records = ledger.records(batch_id)
+        accepted = next((r for r in reversed(records) if r.get("event") in SEND_EVENTS), None)
+        if accepted is None or accepted["event"] != ACCEPTED:
+            continue
+        per_batch = [_control_one(client, channel, action, mid, send_at) for mid in accepted.get("message_ids", [])]
+        for item in per_batch:
+            item["batch_id"] = batch_id
+        ledger.append(batch_id, CANCELLED if action == CANCEL else RESCHEDULED,
+                      reference=accepted.get("reference"), outcomes=per_batch,
+                      **({"send_at": vendor_send_at} if vendor_send_at else {}))
+        results.extend(per_batch)
+    return results
+
+
+def _control_one(client: Any, channel: str, action: str, message_id: Any, send_at: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {"message_id": message_id}
+    try:
+        if action == CANCEL:
+            cancel = client.cancel_certified_email if channel == CERTIFIED_EMAIL else client.cancel_sms
+            c = cancel(message_id)
+            item.update(outcome="already_cancelled" if c.already_cancelled else "cancelled",
+                        credits_recovered=c.credits_recovered, credits_left=c.credits_left)
+        else:
+            move = client.reschedule_certified_email if channel == CERTIFIED_EMAIL else client.reschedule_sms
+            r = move(message_id, send_at)
+            item.update(outcome="rescheduled", send_at=r.send_at, credits_left=r.credits_left)
+    except AuthenticationError:
+        raise
+    except AlreadySentError:
+        item["outcome"] = "already_sent"
+    except AlreadyCancelledError:
+        item["outcome"] = "already_cancelled"
+    except NotFoundError:
+        item["outcome"] = "not_found"
+    except MensatekError as exc:
+        item.update(outcome="failed", detail=str(exc))
+    return item
+
+
+# -- summary -----------------------------------------------------------------------------
+
+
+def summarize(campaign: Any) -> dict[str, Any]:
+    """Totals of the campaign, written to ``summary.json``, plus ``not_sent.csv`` and ``ledger.jsonl``.
+
+    ``not_sent.csv`` holds every recipient that was not sent, one row each,
+    with its source columns (so a fixed copy can be planned again), its line
+    and the reason: invalid rows, batches that failed or were never sent,
+    batches whose outcome is unknown (check the panel before resending them),
+    and recipients the vendor refused inside an accepted batch. Duplicates are
+    counted but not listed there (their first occurrence was planned).
+    """
+    from airflow_provider_mensatek.clients.campaign_ledger import export_jsonl
+
+    plan = read_json(campaign / PLAN_NAME)
+    ledger = Ledger(campaign / LEDGER_DIR)
+    reasons: dict[str, int] = {}
+    batch_states: dict[str, int] = {}
+    sent = credits_used = 0.0
+    credits_left: tuple[str, Any] | None = None
+    not_sent_rows: list[tuple[int, dict[str, Any], str]] = []
+    vendor_not_sent = 0
+
+    for row in _rejected(campaign):
+        if row["kind"] != "duplicate":
+            not_sent_rows.append((row["line"], row["row"], row["reason"]))
+    for entry in plan["batches"]:
+        batch_id = entry["batch_id"]
+        records = ledger.records(batch_id)
+        last = next((r for r in reversed(records) if r.get("event") in SEND_EVENTS), None)
+        state = last["event"] if last else "not_attempted"
+        batch_states[state] = batch_states.get(state, 0) + 1
+        if last is not None and state == ACCEPTED:
+            sent += last.get("sent", 0)
+            vendor_not_sent += last.get("not_sent", 0)
+            credits_used += last.get("credits_used") or 0
+            if last.get("credits_left") is not None and (credits_left is None or last["at"] > credits_left[0]):
+                credits_left = (last["at"], last["credits_left"])
+            refused = set(last.get("refused", []))
+            if refused:
+                for r in load_batch(campaign, batch_id)["recipients"]:
+                    if r["key"] in refused:
+                        not_sent_rows.append((r["line"], r["row"], "refused by the vendor in an accepted batch "
+                                              f"(reference {last.get('reference')})"))
+            continue
+        reason = {
+            "not_attempted": "batch not sent (its task did not run)",
+            FAILED_NOT_SENT: f"batch failed, nothing sent: {(last or {}).get('detail', '')}",
+            IN_FLIGHT: f"outcome unknown (worker stopped mid-send): check the vendor panel for reference "
+                       f"{entry['reference']} before resending",
+            AMBIGUOUS: f"outcome unknown ({(last or {}).get('detail', '')}): check the vendor panel for "
+                       f"reference {entry['reference']} before resending",
+            "cleared": "cleared for resend, not sent again yet",
+        }[state]
+        for r in load_batch(campaign, batch_id)["recipients"]:
+            not_sent_rows.append((r["line"], r["row"], reason))
+    for _, _, reason in not_sent_rows:
+        short = reason.split(":")[0]
+        reasons[short] = reasons.get(short, 0) + 1
+
+    not_sent_rows.sort(key=lambda t: t[0])
+    _write_not_sent(campaign / NOT_SENT_NAME, not_sent_rows)
+    exported = export_jsonl(ledger, campaign / LEDGER_EXPORT_NAME)
+    summary = {
+        "campaign": plan["campaign"], "campaign_reference": plan["campaign_reference"], "channel": plan["channel"],
+        "recipients": plan["rows"], "valid": plan["valid"], "invalid": plan["invalid"],
+        "duplicates": plan["duplicates"], "batches": len(plan["batches"]), "batch_states": batch_states,
+        "sent": int(sent), "not_sent": len(not_sent_rows), "not_sent_by_vendor_unnamed": max(
+            0, vendor_not_sent - sum(1 for *_, reason in not_sent_rows if reason.startswith("refused"))),
+        "not_sent_reasons": reasons, "credits_used": credits_used,
+        "credits_left": credits_left[1] if credits_left else None,
+        "not_sent_file": str(campaign / NOT_SENT_NAME), "ledger_file": str(campaign / LEDGER_EXPORT_NAME),
+        "ledger_records": exported,
+    }
+    write_atomic(campaign / SUMMARY_NAME, json.dumps(summary, ensure_ascii=False, indent=1))
+    return summary
+
+
+def _rejected(campaign: Any) -> Iterator[dict[str, Any]]:
+    path = campaign / REJECTED_NAME
+    if not path.exists():
+        return
+    with path.open("r") as handle:
+        for text in handle:
+            if text.strip():
+                yield json.loads(text)
+
+
+def _write_not_sent(path: Any, rows: list[tuple[int, dict[str, Any], str]]) -> None:
+    columns: list[str] = []
+    for _, row, _ in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([*columns, "line", "reason"])
+    for line, row, reason in rows:
+        writer.writerow([*(row.get(c, "") for c in columns), line, reason])
+    write_atomic(path, buffer.getvalue())

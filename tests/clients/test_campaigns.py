@@ -1,0 +1,349 @@
+"""Campaign core (no Airflow): recipient sources, batch plans, the send ledger, control and summary."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_mensatek.clients import MensatekClient
+from airflow_provider_mensatek.clients.campaign_ledger import Ledger, LedgerBlockedError, LedgerError
+from airflow_provider_mensatek.clients.campaigns import (
+    BatchSender,
+    control_campaign,
+    plan_campaign,
+    summarize,
+)
+from airflow_provider_mensatek.clients.errors import AmbiguousSendError, InsufficientCreditsError, ValidationError
+from airflow_provider_mensatek.clients.legallymail import LegallyMailClient
+from airflow_provider_mensatek.clients.recipients import (
+    RecipientReader,
+    TooManyInvalidRowsError,
+    rows_from_csv,
+    rows_from_json_lines,
+    rows_from_list,
+)
+from airflow_provider_mensatek.sandbox import Fault, Sandbox
+from tests.conftest import LEGALLYMAIL_TOKEN
+
+CSV_TEXT = (
+    "name,email,phone,importe\n"
+    "Ana,ana@example.com,+34 600 000 001,10\n"
+    "Bea,not-an-email,600,20\n"                      # line 3: invalid email
+    "Carlos,carlos@example.com,34600000003,30\n"
+    "Dani,dani@example.com\n"                         # line 5: too few fields
+    "Ana bis,ANA@example.com,34600000009,40\n"        # line 6: duplicate of line 2
+    "\n"
+    "Eva,eva@example.com,34600000005,50\n"            # line 8
+)
+FUTURE = "2099-06-01T09:00:00+02:00"
+MESSAGE = {"sender": "avisos@example.com", "subject": "Aviso {{Nombre}}", "message": "Importe {{Variable_1}}",
+           "send_at": FUTURE}
+
+
+def certified_plan(tmp_path: Path, text: str = CSV_TEXT, **kwargs: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {"channel": "certified_email", "campaign_reference": "nov-avisos",
+                               "columns": {"variables": {"Variable_1": "importe"}}, "max_invalid": 5}
+    options.update(kwargs)
+    return plan_campaign(rows_from_csv(io.StringIO(text)), tmp_path / "campaign", **options)
+
+
+def sent_emails(sandbox: Sandbox) -> Counter[str]:
+    return Counter(m.email.lower() for m in sandbox.mensatek.certified.values())
+
+
+# -- sources ------------------------------------------------------------------------------
+
+
+def test_csv_rows_are_validated_with_their_file_line_numbers(sandbox: Sandbox) -> None:
+    reader = RecipientReader("certified_email", {"variables": ["importe"]}, max_invalid=None)
+    valid = list(reader.recipients(rows_from_csv(io.StringIO(CSV_TEXT))))
+
+    assert [r.line for r in valid] == [2, 4, 8]
+    assert valid[0].vendor == {"Nombre": "Ana", "Email": "ana@example.com", "importe": "10"}
+    rejected = [(r.line, r.kind, r.reason) for r in reader.first_rejected]
+    assert rejected[0][:2] == (3, "invalid") and "not-an-email" in rejected[0][2]
+    assert rejected[1] == (5, "invalid", "has 2 fields, the header has 4")
+    assert rejected[2] == (6, "duplicate", "duplicate of line 2 (ana@example.com)")
+    assert (reader.read, reader.invalid, reader.duplicates) == (6, 2, 1)
+    assert len(sandbox.requests) == 0
+
+
+def test_sms_channel_uses_the_phone_column_and_the_phone_validator() -> None:
+    reader = RecipientReader("sms", {"variables": {"Variable_1": "importe"}}, max_invalid=None)
+    valid = list(reader.recipients(rows_from_csv(io.StringIO(CSV_TEXT))))
+
+    assert [(r.line, r.vendor["Movil"]) for r in valid][:2] == [(2, "34600000001"), (4, "34600000003")]
+    assert valid[0].vendor["Variable_1"] == "10"
+    assert [(r.line, r.kind) for r in reader.first_rejected] == [(3, "invalid"), (5, "invalid")]
+    assert "not an international number" in reader.first_rejected[0].reason
+
+
+def test_json_lines_bad_json_is_an_invalid_row_with_its_line() -> None:
+    text = '{"email": "a@example.com"}\n{not json\n\n{"email": "b@example.com", "name": "Bea"}\n'
+    reader = RecipientReader("email", None, max_invalid=None)
+    valid = list(reader.recipients(rows_from_json_lines(io.StringIO(text))))
+
+    assert [(r.line, r.key) for r in valid] == [(1, "a@example.com"), (4, "b@example.com")]
+    assert reader.first_rejected[0].line == 2 and "not valid JSON" in reader.first_rejected[0].reason
+
+
+def test_list_source_accepts_strings_dicts_and_a_json_xcom_string() -> None:
+    reader = RecipientReader("legallymail_certified_email", None, max_invalid=None)
+    items = json.dumps(["a@example.com", {"email": "b@example.com"}, 42])
+    valid = list(reader.recipients(rows_from_list(items)))
+
+    assert [v.vendor for v in valid] == [{"email": "a@example.com"}, {"email": "b@example.com"}]
+    assert reader.first_rejected[0].line == 3
+
+
+def test_max_invalid_stops_the_plan_before_anything_is_sent(tmp_path: Path, sandbox: Sandbox) -> None:
+    with pytest.raises(TooManyInvalidRowsError, match=r"More than 1 invalid.*line 3: .*not-an-email"):
+        certified_plan(tmp_path, max_invalid=1)
+
+    assert not (tmp_path / "campaign" / "plan.json").exists()
+    assert len(sandbox.requests) == 0
+
+
+# -- plans ------------------------------------------------------------------------------------
+
+
+def test_plan_is_small_json_with_deterministic_batch_ids_and_references(tmp_path: Path) -> None:
+    plan = certified_plan(tmp_path, batch_size=2)
+
+    assert json.loads(json.dumps(plan)) == plan
+    assert [(b["batch_id"], b["reference"], b["recipients"]) for b in plan["batches"]] == [
+        ("00001", "nov-avisos-00001", 2), ("00002", "nov-avisos-00002", 1)]
+    assert "ana@example.com" not in json.dumps(plan["batches"])  # recipients stay in the batch files
+    assert (plan["rows"], plan["valid"], plan["invalid"], plan["duplicates"]) == (6, 3, 2, 1)
+    again = certified_plan(tmp_path, batch_size=2)
+    assert again["batches"] == plan["batches"]
+    rejected = (tmp_path / "campaign" / "rejected.jsonl").read_text().splitlines()
+    assert [json.loads(r)["line"] for r in rejected] == [3, 5, 6]
+
+
+def test_legallymail_batches_follow_the_recipient_limit(tmp_path: Path) -> None:
+    emails = [f"user{i}@example.com" for i in range(23)]
+    plan = plan_campaign(rows_from_list(emails), tmp_path / "lm", channel="legallymail_certified_email",
+                         campaign_reference="lm")
+    assert [b["recipients"] for b in plan["batches"]] == [10, 10, 3]
+    with pytest.raises(ValidationError, match="exceeds LegallyMail's 10 recipients"):
+        plan_campaign(rows_from_list(emails), tmp_path / "lm2", channel="legallymail_certified_email",
+                      campaign_reference="lm", batch_size=25)
+
+
+def test_a_started_campaign_refuses_a_changed_source(tmp_path: Path, mensatek_client: MensatekClient) -> None:
+    plan = certified_plan(tmp_path, batch_size=2)
+    BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE).send(plan["batches"][0])
+
+    changed = CSV_TEXT.replace("carlos@example.com", "carla@example.com")
+    with pytest.raises(ValidationError, match="already sent batches"):
+        certified_plan(tmp_path, text=changed, batch_size=2)
+    assert certified_plan(tmp_path, batch_size=2)["batches"] == plan["batches"]
+
+
+# -- sending through the ledger ----------------------------------------------------------------
+
+
+def test_batch_send_reaches_the_vendor_once_and_a_repeat_replays_the_ledger(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    plan = certified_plan(tmp_path, batch_size=2)
+    sender = BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE)
+
+    first = sender.send(plan["batches"][0])
+    again = sender.send(plan["batches"][0])
+
+    (request,) = sandbox.requests_to("EnviarEMAILCERTIFICADO")
+    assert request.param("Referenciausuario") == "nov-avisos-00001"
+    assert request.param("Fecha") == "2099-06-01 09:00"
+    assert [r["Email"] for r in request.json_param("Destinatarios")] == ["ana@example.com", "carlos@example.com"]
+    assert request.json_param("Destinatarios")[0]["Variable_1"] == "10"
+    assert first["state"] == "accepted" and first["sent"] == 2 and not first["replayed"]
+    assert again == {**first, "replayed": True}
+    events = [r["event"] for r in Ledger(tmp_path / "campaign" / "ledger").records("00001")]
+    assert events == ["in_flight", "accepted"]
+    assert sent_emails(sandbox) == {"ana@example.com": 1, "carlos@example.com": 1}
+
+
+def test_connection_dropped_after_accept_blocks_the_batch_until_a_person_clears_it(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    plan = certified_plan(tmp_path, batch_size=2)
+    sender = BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE)
+    sandbox.inject("EnviarEMAILCERTIFICADO", Fault("drop_after_accept"))
+
+    with pytest.raises(AmbiguousSendError):
+        sender.send(plan["batches"][0])
+    with pytest.raises(LedgerBlockedError, match=r"00001 .*nov-avisos-00001.* is ambiguous.*ledger clear"):
+        sender.send(plan["batches"][0])
+
+    assert len(sandbox.requests_to("EnviarEMAILCERTIFICADO")) == 1
+    assert sent_emails(sandbox) == {"ana@example.com": 1, "carlos@example.com": 1}
+    ledger = Ledger(tmp_path / "campaign" / "ledger")
+    with pytest.raises(LedgerError, match="needs who clears it"):
+        ledger.clear("00001", by="", note="")
+    ledger.clear("00001", by="ops@example.com", note="not in the panel")
+    assert sender.send(plan["batches"][0])["state"] == "accepted"
+    assert len(sandbox.requests_to("EnviarEMAILCERTIFICADO")) == 2
+    with pytest.raises(LedgerError, match="accepted"):
+        ledger.clear("00001", by="ops@example.com", note="again")
+
+
+def test_worker_dying_after_the_in_flight_record_blocks_the_retry(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    plan = certified_plan(tmp_path, batch_size=2)
+    sender = BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE)
+
+    def die() -> None:
+        raise SystemExit("worker killed")
+
+    with pytest.raises(SystemExit):
+        sender.send(plan["batches"][0], recorded=die)
+    with pytest.raises(LedgerBlockedError, match=r"in_flight.*worker stopped"):
+        sender.send(plan["batches"][0])
+    assert len(sandbox.requests) == 0
+
+
+def test_a_refused_send_records_failed_not_sent_and_may_be_sent_later(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    plan = certified_plan(tmp_path, batch_size=2)
+    sender = BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE)
+    sandbox.mensatek.credits = 0.0
+
+    with pytest.raises(InsufficientCreditsError):
+        sender.send(plan["batches"][0])
+    sandbox.mensatek.credits = 100.0
+    assert sender.send(plan["batches"][0])["sent"] == 2
+    events = [r["event"] for r in Ledger(tmp_path / "campaign" / "ledger").records("00001")]
+    assert events == ["in_flight", "failed_not_sent", "in_flight", "accepted"]
+
+
+def test_sms_campaign_sends_each_batch_with_its_reference(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    plan = plan_campaign(rows_from_csv(io.StringIO(CSV_TEXT)), tmp_path / "sms", channel="sms",
+                         campaign_reference="sms-nov", columns={"variables": {"Variable_1": "importe"}},
+                         max_invalid=5, batch_size=2)
+    sender = BatchSender(tmp_path / "sms", mensatek_client, "sms",
+                         {"sender": "AVISOS", "message": "Importe {{Variable_1}}"})
+    outcomes = sender.send_all(plan["batches"])
+
+    sends = sandbox.requests_to("EnviarSMS")
+    assert [s.param("Referenciausuario") for s in sends] == ["sms-nov-00001", "sms-nov-00002"]
+    assert [m["Movil"] for m in sends[0].json_param("Destinatarios")] == ["34600000001", "34600000003"]
+    assert [o["state"] for o in outcomes] == ["accepted", "accepted"]
+    assert all(len(o["message_ids"]) == 1 for o in outcomes)
+
+
+def test_parallel_sends_stay_within_the_cap_and_send_each_batch_once(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    emails = [{"email": f"p{i}@example.com"} for i in range(40)]
+    plan = plan_campaign(rows_from_list(emails), tmp_path / "par", channel="certified_email",
+                         campaign_reference="par", batch_size=5)
+    sender = BatchSender(tmp_path / "par", mensatek_client, "certified_email",
+                         {"sender": "avisos@example.com", "subject": "Hola", "message": "Texto"})
+    with pytest.raises(ValidationError, match="max_parallel must be between 1 and 4"):
+        sender.send_all(plan["batches"], max_parallel=8)
+    assert len(sandbox.requests) == 0
+
+    outcomes = sender.send_all(plan["batches"], max_parallel=3)
+    assert [o["batch_id"] for o in outcomes] == [f"{n:05d}" for n in range(1, 9)]
+    assert sent_emails(sandbox) == Counter({f"p{i}@example.com": 1 for i in range(40)})
+    assert sorted(r.param("Referenciausuario") for r in sandbox.requests_to("EnviarEMAILCERTIFICADO")) == [
+        f"par-{n:05d}" for n in range(1, 9)]
+
+
+def test_legallymail_campaign_posts_one_send_per_batch(tmp_path: Path, sandbox: Sandbox) -> None:
+    emails = [f"lm{i}@example.com" for i in range(12)]
+    plan = plan_campaign(rows_from_list(emails), tmp_path / "lm", channel="legallymail_certified_email",
+                         campaign_reference="lm")
+    client = LegallyMailClient(LEGALLYMAIL_TOKEN, base_url=sandbox.legallymail_url)
+    sender = BatchSender(tmp_path / "lm", client, "legallymail_certified_email",
+                         {"subject": "Aviso", "message": "<p>Texto</p>"})
+    outcomes = sender.send_all(plan["batches"])
+
+    sends = [r for r in sandbox.requests if r.path.endswith("/send")]
+    assert len(sends) == 2
+    assert [o["state"] for o in outcomes] == ["accepted", "accepted"]
+    assert sum(o["sent"] for o in outcomes) == 12
+
+
+# -- control and summary --------------------------------------------------------------------------
+
+
+def test_cancel_every_scheduled_message_reports_per_id(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    plan = certified_plan(tmp_path, batch_size=2)
+    sender = BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE)
+    sender.send_all(plan["batches"])
+    ids = sorted(sandbox.mensatek.certified)
+    sandbox.clear_requests()
+
+    results = control_campaign(tmp_path / "campaign", mensatek_client, "certified_email", "cancel")
+
+    assert sorted(r["message_id"] for r in results) == ids
+    assert {r["outcome"] for r in results} == {"cancelled"}
+    assert all(r["credits_recovered"] == 1.0 for r in results)
+    assert sorted(int(r.param("Idmensaje")) for r in sandbox.requests_to("CancelarEMAILCERTIFICADO")) == ids
+    again = control_campaign(tmp_path / "campaign", mensatek_client, "certified_email", "cancel")
+    assert {r["outcome"] for r in again} == {"already_cancelled"}
+
+
+def test_reschedule_moves_every_message_and_reports_already_sent(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    plan = certified_plan(tmp_path, batch_size=2)
+    BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE).send(plan["batches"][0])
+    BatchSender(tmp_path / "campaign", mensatek_client, "certified_email",
+                {**MESSAGE, "send_at": None}).send(plan["batches"][1])
+
+    results = control_campaign(tmp_path / "campaign", mensatek_client, "certified_email", "reschedule",
+                               "2099-06-02T10:30:00+02:00")
+
+    by_batch = {(r["batch_id"], r["outcome"]) for r in results}
+    assert by_batch == {("00001", "rescheduled"), ("00002", "already_sent")}
+    for request in sandbox.requests_to("ReprogramarEMAILCERTIFICADO"):
+        assert request.param("Fecha") == "2099-06-02 10:30"
+
+
+def test_control_refuses_channels_without_cancel_before_any_request(tmp_path: Path, sandbox: Sandbox,
+                                                                     mensatek_client: MensatekClient) -> None:
+    with pytest.raises(ValidationError, match="cannot be cancelled"):
+        control_campaign(tmp_path, mensatek_client, "email", "cancel")
+    with pytest.raises(ValidationError, match="send_at"):
+        control_campaign(tmp_path, mensatek_client, "certified_email", "reschedule", None)
+    assert len(sandbox.requests) == 0
+
+
+def test_summary_counts_everything_and_lists_not_sent_recipients_to_resend(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    plan = certified_plan(tmp_path, batch_size=2)
+    sender = BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE)
+    sender.send(plan["batches"][0])
+    sandbox.inject("EnviarEMAILCERTIFICADO", Fault("drop_after_accept"))
+    assert sender.send_all(plan["batches"][1:])[0]["state"] == "ambiguous"
+
+    summary = summarize(tmp_path / "campaign")
+
+    assert (summary["recipients"], summary["sent"], summary["invalid"], summary["duplicates"]) == (6, 2, 2, 1)
+    assert summary["batch_states"] == {"accepted": 1, "ambiguous": 1}
+    assert summary["credits_used"] == 2.0 and summary["credits_left"] == 998.0
+    rows = list(csv.DictReader((tmp_path / "campaign" / "not_sent.csv").open()))
+    assert [(r["line"], r["email"]) for r in rows] == [("3", "not-an-email"), ("5", "dani@example.com"),
+                                                       ("8", "eva@example.com")]
+    assert "check the vendor panel for reference nov-avisos-00002" in rows[2]["reason"]
+    assert summary["not_sent"] == 3
+    assert json.loads((tmp_path / "campaign" / "summary.json").read_text()) == summary
+    exported = (tmp_path / "campaign" / "ledger.jsonl").read_text().splitlines()
+    assert [json.loads(x)["event"] for x in exported] == ["in_flight", "accepted", "in_flight", "ambiguous"]
