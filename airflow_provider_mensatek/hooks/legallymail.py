@@ -6,6 +6,7 @@ from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
 
 from airflow_provider_mensatek.clients.errors import MensatekError, ValidationError
 from airflow_provider_mensatek.clients.legallymail import DEFAULT_MAX_RECIPIENTS, LegallyMailClient
@@ -56,6 +57,10 @@ class LegallyMailHook(BaseHook):
 
     def get_conn(self) -> LegallyMailClient:
         conn = self.get_connection(self.legallymail_conn_id)
+        if conn.password:
+            # Airflow masks connection passwords already; say it explicitly so a
+            # custom secrets backend or a log of the raw extra cannot leak the token.
+            mask_secret(conn.password)
         extra = conn.extra_dejson or {}
         timeouts, retry = settings_from_extra(extra)
         return LegallyMailClient(

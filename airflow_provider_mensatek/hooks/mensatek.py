@@ -6,6 +6,7 @@ from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
 
 from airflow_provider_mensatek.clients._transport import RetrySettings, Timeouts
 from airflow_provider_mensatek.clients.errors import MensatekError
@@ -55,6 +56,10 @@ class MensatekHook(BaseHook):
 
     def get_conn(self) -> MensatekClient:
         conn = self.get_connection(self.mensatek_conn_id)
+        if conn.password:
+            # Airflow masks connection passwords already; say it explicitly so a
+            # custom secrets backend or a log of the raw extra cannot leak the token.
+            mask_secret(conn.password)
         timeouts, retry = settings_from_extra(conn.extra_dejson or {})
         return MensatekClient(
             conn.login or "",
