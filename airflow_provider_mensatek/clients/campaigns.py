@@ -524,11 +524,13 @@ def summarize(campaign: Any) -> dict[str, Any]:
     sent = credits_used = 0.0
     credits_left: tuple[str, Any] | None = None
     not_sent_rows: list[tuple[int, dict[str, Any], str]] = []
+    categories: list[str] = []
     vendor_not_sent = 0
 
     for row in _rejected(campaign):
         if row["kind"] != "duplicate":
             not_sent_rows.append((row["line"], row["row"], row["reason"]))
+            categories.append("invalid")
     for entry in plan["batches"]:
         batch_id = entry["batch_id"]
         records = ledger.records(batch_id)
@@ -547,6 +549,7 @@ def summarize(campaign: Any) -> dict[str, Any]:
                     if r["key"] in refused:
                         not_sent_rows.append((r["line"], r["row"], "refused by the vendor in an accepted batch "
                                               f"(reference {last.get('reference')})"))
+                        categories.append("refused_by_vendor")
             continue
         reason = {
             "not_attempted": "batch not sent (its task did not run)",
@@ -557,11 +560,13 @@ def summarize(campaign: Any) -> dict[str, Any]:
                        f"reference {entry['reference']} before resending",
             "cleared": "cleared for resend, not sent again yet",
         }[state]
+        category = {"not_attempted": "not_attempted", FAILED_NOT_SENT: "failed_not_sent",
+                    IN_FLIGHT: "outcome_unknown", AMBIGUOUS: "outcome_unknown", "cleared": "cleared"}[state]
         for r in load_batch(campaign, batch_id)["recipients"]:
             not_sent_rows.append((r["line"], r["row"], reason))
-    for _, _, reason in not_sent_rows:
-        short = reason.split(":")[0]
-        reasons[short] = reasons.get(short, 0) + 1
+            categories.append(category)
+    for category in categories:
+        reasons[category] = reasons.get(category, 0) + 1
 
     not_sent_rows.sort(key=lambda t: t[0])
     _write_not_sent(campaign / NOT_SENT_NAME, not_sent_rows)

@@ -1,0 +1,370 @@
+"""Campaigns at scale: plan batches, send them (mapped or in one task) at most once, control, summarize.
+
+The campaign folder is an ``ObjectStoragePath`` (``file://`` needs nothing;
+``s3://`` / ``gs://`` need the provider's ``s3`` / ``gcs`` extras). It holds
+the batch files, the send ledger and the summary; see
+:mod:`airflow_provider_mensatek.clients.campaigns`. The logic lives there;
+these operators only open storage and connections and return JSON for XCom.
+
+Typical DAG::
+
+    plan = MensatekPlanCampaignOperator(task_id="plan", recipients_path="file:///lake/avisos.csv",
+                                        campaign_path="file:///lake/campaigns/avisos-2026-11",
+                                        campaign_reference="avisos-2026-11", channel="certified_email")
+    send = MensatekSendCampaignBatchOperator.partial(
+        task_id="send", sender="avisos@example.com", subject="Aviso {{Nombre}}", message="...",
+    ).expand(batch=plan.output)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_mensatek.certificates.store import to_storage_path
+from airflow_provider_mensatek.clients.campaign_ledger import REPLAY, LedgerBlockedError, decide
+from airflow_provider_mensatek.clients.campaigns import (
+    BatchSender,
+    control_campaign,
+    outcome_dict,
+    plan_campaign,
+    read_json,
+    send_all_failed,
+    summarize,
+)
+from airflow_provider_mensatek.clients.errors import ValidationError
+from airflow_provider_mensatek.clients.recipients import (
+    LEGALLYMAIL_CERTIFIED_EMAIL,
+    format_for,
+    rows_from_list,
+    rows_from_stream,
+)
+from airflow_provider_mensatek.operators._base import (
+    MensatekBaseOperator,
+    send_at_most_once,
+    vendor_errors,
+)
+
+#: XCom key under which the plan operator pushes the whole plan (its return value is the batch list,
+#: because Airflow maps only over return values).
+PLAN_KEY = "plan"
+
+
+class _CampaignOperator(MensatekBaseOperator):
+    """Storage and connection plumbing shared by the campaign operators.
+
+    :param storage_conn_id: Airflow connection for the campaign storage (or embed it in the URL).
+    :param legallymail_conn_id: the ``legallymail`` connection, for ``legallymail_certified_email``.
+    """
+
+    def __init__(self, *, storage_conn_id: str | None = None,
+                 legallymail_conn_id: str = "legallymail_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.storage_conn_id = storage_conn_id
+        self.legallymail_conn_id = legallymail_conn_id
+
+    def storage(self, location: Any) -> Any:
+        return to_storage_path(location, self.storage_conn_id)
+
+    def client_for(self, channel: str) -> Any:
+        """One client (one HTTP session) for the whole task, never one per recipient or batch."""
+        if channel == LEGALLYMAIL_CERTIFIED_EMAIL:
+            from airflow_provider_mensatek.hooks.legallymail import LegallyMailHook
+
+            return LegallyMailHook(legallymail_conn_id=self.legallymail_conn_id).get_conn()
+        return self.get_client()
+
+
+class MensatekPlanCampaignOperator(_CampaignOperator):
+    """Read, validate and batch a campaign's recipients; return the plan (small, JSON-able).
+
+    Exactly one source: ``recipients`` (a list or an upstream XCom value) or
+    ``recipients_path`` (a CSV or JSON Lines file at any ObjectStoragePath,
+    read as a stream). Invalid rows and duplicates are written with their line
+    number and reason to ``<campaign_path>/rejected.jsonl`` and counted in the
+    plan; above ``max_invalid`` invalid rows the task fails and nothing is sent.
+
+    :param campaign_path: folder of the campaign (batches, ledger, summary), ObjectStoragePath URL.
+    :param campaign_reference: the campaign's reference; batch ``n`` is sent with
+        ``<campaign_reference>-<nnnnn>`` -> ``Referenciausuario`` (Mensatek).
+    :param channel: ``certified_email`` | ``sms`` | ``email`` | ``legallymail_certified_email``.
+    :param recipients: list of addresses / dicts, or a JSON list string (XCom).
+    :param recipients_path: CSV / JSON Lines file URL (or an upstream XComArg giving one).
+    :param file_format: ``csv`` or ``jsonl``; default from the file extension.
+    :param columns: ``{"name": ..., "email": ..., "phone": ..., "variables": {"Variable_1": "column"}}``.
+    :param batch_size: recipients per send (templated: a rendered number is accepted). Mensatek default
+        1,000 (max 10,000); LegallyMail: the connection's ``max_recipients`` (10 unless the vendor raised
+        it), never more.
+    :param max_invalid: invalid rows tolerated (reported, not sent) before the campaign stops; ``None``
+        = no limit. Default 0.
+    :return: (XCom) the batches, one small JSON entry each (``{"batch_id", "reference", "recipients",
+        "fingerprint", "campaign", "channel", "first_line", "last_line"}``): ``.expand(batch=plan.output)``
+        maps one send task per batch. The whole plan (``rows``, ``valid``, ``invalid``, ``duplicates``,
+        ``first_rejected``, ``batch_size``, ``batches``) is pushed under the XCom key ``plan`` and written to
+        ``<campaign_path>/plan.json``.
+    """
+
+    template_fields: Sequence[str] = ("campaign_path", "campaign_reference", "recipients", "recipients_path",
+                                      "columns", "batch_size", "max_invalid")
+    template_fields_renderers = {"recipients": "json", "columns": "json"}
+    ui_color = "#e8f0ff"
+
+    def __init__(
+        self,
+        *,
+        campaign_path: str,
+        campaign_reference: str,
+        channel: str,
+        recipients: Any = None,
+        recipients_path: Any = None,
+        file_format: str | None = None,
+        columns: dict[str, Any] | None = None,
+        batch_size: int | str | None = None,
+        max_invalid: int | str | None = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.campaign_path = campaign_path
+        self.campaign_reference = campaign_reference
+        self.channel = channel
+        self.recipients = recipients
+        self.recipients_path = recipients_path
+        self.file_format = file_format
+        self.columns = columns
+        self.batch_size = batch_size
+        self.max_invalid = max_invalid
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        with vendor_errors():
+            plan = self._plan()
+        self.log.info("Campaign %s: %d row(s) read, %d valid in %d batch(es), %d invalid, %d duplicate(s)",
+                      plan["campaign_reference"], plan["rows"], plan["valid"], len(plan["batches"]),
+                      plan["invalid"], plan["duplicates"])
+        for rejected in plan["first_rejected"]:
+            self.log.warning("Line %s not sent (%s): %s", rejected["line"], rejected["kind"], rejected["reason"])
+        context["ti"].xcom_push(key=PLAN_KEY, value=plan)
+        batches: list[dict[str, Any]] = plan["batches"]
+        return batches
+
+    def _plan(self) -> dict[str, Any]:
+        if (self.recipients is None) == (not self.recipients_path):
+            raise ValidationError("give exactly one of recipients (a list / XCom) or recipients_path (a file)")
+        legallymail_max = 10
+        if self.channel == LEGALLYMAIL_CERTIFIED_EMAIL:
+            legallymail_max = self.client_for(self.channel).max_recipients
+        options: dict[str, Any] = {
+            "channel": self.channel, "campaign_reference": self.campaign_reference, "columns": self.columns,
+            "batch_size": int(self.batch_size) if self.batch_size not in (None, "") else None,
+            "max_invalid": int(self.max_invalid) if self.max_invalid not in (None, "") else None,
+            "legallymail_max_recipients": legallymail_max,
+        }
+        campaign = self.storage(self.campaign_path)
+        if self.recipients is not None:
+            return plan_campaign(rows_from_list(self.recipients), campaign, source="list", **options)
+        source = self.storage(self.recipients_path)
+        file_format = self.file_format or format_for(source.name)
+        with source.open("r", encoding="utf-8-sig", newline="") as stream:
+            return plan_campaign(rows_from_stream(stream, file_format), campaign, source=str(source), **options)
+
+
+class MensatekSendCampaignBatchOperator(_CampaignOperator):
+    """Send one planned batch, at most once across retries, crashes and re-run DAG runs.
+
+    Meant for ``.partial(...).expand(batch=plan.output)``: one task
+    per batch, spread over the workers. Before sending, the campaign ledger is
+    read: a batch it shows as accepted is not sent again and its recorded
+    result is returned; one shown in flight or ambiguous fails the task
+    without sending (a person checks the vendor panel for the batch reference
+    and clears it: ``python -m airflow_provider_mensatek.campaigns ledger clear``).
+    Inside one task try the task state store (Airflow >= 3.3) guards as well.
+
+    :param batch: one entry of the plan operator's return value (its batch list).
+    :param sender: certified email / email: sender address -> ``Remitente``; SMS: sender name or number
+        -> ``Remitente``; unused for LegallyMail.
+    :param subject: -> ``Asunto`` (Mensatek) / ``subject`` (LegallyMail); placeholders like ``{{Nombre}}``
+        are kept for the vendor.
+    :param message: -> ``Mensaje`` (certified email, SMS, email HTML) / ``message`` (LegallyMail).
+    :param send_at: schedule (aware datetime / ISO with offset) -> ``Fecha`` (Mensatek only).
+    :param options: further keyword arguments of the channel's client send method, e.g.
+        ``{"require_acceptance": True, "acceptance_days": 10}`` for certified email.
+    :return: (XCom) ``{"batch_id", "reference", "state", "replayed", "sent", "not_sent", "duplicates",
+        "credits_used", "credits_left", "message_ids", "at"}``.
+    """
+
+    template_fields: Sequence[str] = ("batch", "sender", "subject", "message", "send_at", "options")
+    template_fields_renderers = {"message": "html", "options": "json"}
+    vendor_placeholder_fields = ("subject", "message")
+    ui_color = "#ffe8cc"
+
+    def __init__(
+        self,
+        *,
+        batch: Any,
+        sender: str | None = None,
+        subject: str | None = None,
+        message: str,
+        send_at: Any = None,
+        options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.batch = batch
+        self.sender = sender
+        self.subject = subject
+        self.message = message
+        self.send_at = send_at
+        self.options = options
+
+    def message_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {"message": self.message, **(self.options or {})}
+        if self.sender:
+            args["sender"] = self.sender
+        if self.subject:
+            args["subject"] = self.subject
+        if self.send_at:
+            args["send_at"] = self.send_at
+        return args
+
+    def sender_for(self, campaign: Any, channel: str, context: Context) -> BatchSender:
+        ti = context["ti"]
+        who = {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id,
+               "map_index": getattr(ti, "map_index", -1), "try_number": getattr(ti, "try_number", None)}
+        return BatchSender(campaign, self.client_for(channel), channel, self.message_args(), who)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        batch = self.batch
+        if not isinstance(batch, Mapping) or "batch_id" not in batch:
+            raise AirflowFailException(f"batch must be one entry of a campaign plan's batches, got {batch!r}")
+        campaign = self.storage(batch["campaign"])
+        sender = self.sender_for(campaign, batch["channel"], context)
+        # The ledger first: it outlives this task instance (a cleared, re-run DAG run).
+        decision = decide(sender.ledger.records(str(batch["batch_id"])), batch.get("fingerprint"))
+        if decision.action == REPLAY and decision.record is not None:
+            self.log.info("Batch %s was accepted at %s: not sending again", batch["batch_id"],
+                          decision.record.get("at"))
+            return outcome_dict(decision.record, replayed=True)
+        try:
+            result: dict[str, Any] = send_at_most_once(context, str(batch["reference"]),
+                                                       lambda: sender.send(batch))
+        except LedgerBlockedError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        self.log.info("Batch %s (reference %r): %s, %s sent, message ids %s", result["batch_id"],
+                      result["reference"], result["state"], result["sent"], result["message_ids"])
+        return result
+
+
+class MensatekSendCampaignOperator(MensatekSendCampaignBatchOperator):
+    """Send every batch of a plan from one task (sequential mode), optionally a few requests at a time.
+
+    Every batch goes through the ledger exactly as with the mapped operator,
+    so a retry or a re-run sends only what was never accepted. Batches that
+    fail or are blocked do not stop the others; the task fails at the end,
+    listing them.
+
+    :param plan: the plan operator's return value (the batch list), or the whole plan dict.
+    :param max_parallel: requests in flight at once within this task. Default 1 (off). At most 4 for
+        Mensatek (which documents no rate limit: a conservative cap); LegallyMail's 10 requests/minute
+        hold whatever this is (its client waits on the process-wide limiter).
+    :return: (XCom) a list of per-batch outcomes (as the mapped operator returns).
+    """
+
+    template_fields: Sequence[str] = ("plan", "sender", "subject", "message", "send_at", "options")
+
+    def __init__(self, *, plan: Any, max_parallel: int = 1, **kwargs: Any) -> None:
+        super().__init__(batch=None, **kwargs)
+        self.plan = plan
+        self.max_parallel = max_parallel
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:  # type: ignore[override]
+        batches = self.plan.get("batches") if isinstance(self.plan, Mapping) else self.plan
+        if not isinstance(batches, list):
+            raise AirflowFailException("plan must be the XCom of MensatekPlanCampaignOperator")
+        if not batches:
+            return []
+        first = batches[0]
+        sender = self.sender_for(self.storage(first["campaign"]), first["channel"], context)
+        with vendor_errors():
+            outcomes = sender.send_all(batches, max_parallel=int(self.max_parallel))
+        failed = send_all_failed(outcomes)
+        self.log.info("%d batch(es) accepted, %d not", len(outcomes) - len(failed), len(failed))
+        if failed:
+            details = "; ".join(f"{o['batch_id']} {o['state']}: {o.get('error')}" for o in failed[:10])
+            raise AirflowFailException(f"{len(failed)} batch(es) not accepted: {details}")
+        return outcomes
+
+
+class MensatekCampaignControlOperator(_CampaignOperator):
+    """Cancel or reschedule every scheduled message of a campaign (ids read from its ledger).
+
+    Certified email (``CancelarEMAILCERTIFICADO`` / ``ReprogramarEMAILCERTIFICADO``, one call per
+    recipient id) and SMS (``CancelarSMS`` / ``ReprogramarSMS``, one call per batch id). Messages
+    already sent or cancelled are reported, not failed; each batch gets a ledger record.
+
+    :param campaign_path: the campaign folder.
+    :param channel: the campaign's channel (default: read from its plan).
+    :param action: ``cancel`` or ``reschedule``.
+    :param send_at: the new date for ``reschedule`` (aware / ISO with offset, future) -> ``Fecha``.
+    :return: (XCom) per message id ``{"batch_id", "message_id", "outcome", "credits_recovered"?,
+        "send_at"?, "credits_left"?, "detail"?}``; outcome is cancelled, already_cancelled,
+        already_sent, not_found, rescheduled or failed.
+    """
+
+    template_fields: Sequence[str] = ("campaign_path", "action", "send_at")
+
+    def __init__(self, *, campaign_path: str, action: str, send_at: Any = None, channel: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.campaign_path = campaign_path
+        self.action = action
+        self.send_at = send_at
+        self.channel = channel
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        campaign = self.storage(self.campaign_path)
+        with vendor_errors():
+            channel = self.channel or read_json(campaign / "plan.json")["channel"]
+            results = control_campaign(campaign, self.client_for(channel), channel, self.action,
+                                       self.send_at or None)
+        counts: dict[str, int] = {}
+        for item in results:
+            counts[item["outcome"]] = counts.get(item["outcome"], 0) + 1
+        self.log.info("Campaign %s %s: %s", self.campaign_path, self.action, counts or "no scheduled messages")
+        return results
+
+
+class MensatekCampaignSummaryOperator(_CampaignOperator):
+    """Totals of a campaign, to XCom and ``summary.json``; ``not_sent.csv`` to fix and resend; ``ledger.jsonl``.
+
+    Run it with ``trigger_rule="all_done"`` so it reports failed batches too. With
+    ``fail_on_unsent_batches`` (default) it then fails after writing everything
+    (the summary is also pushed under the XCom key ``summary``), so a DAG run
+    whose last task is the summary does not end "success" with batches unsent.
+
+    :param campaign_path: the campaign folder.
+    :param fail_on_unsent_batches: fail when any batch is not accepted (failed, blocked, not attempted).
+    :return: (XCom) ``{"recipients", "valid", "invalid", "duplicates", "batches", "batch_states", "sent",
+        "not_sent", "not_sent_reasons", "credits_used", "credits_left", "not_sent_file", "ledger_file", ...}``.
+    """
+
+    template_fields: Sequence[str] = ("campaign_path",)
+
+    def __init__(self, *, campaign_path: str, fail_on_unsent_batches: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.campaign_path = campaign_path
+        self.fail_on_unsent_batches = fail_on_unsent_batches
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        summary = summarize(self.storage(self.campaign_path))
+        self.log.info("Campaign %s: %d recipient row(s), %d sent, %d not sent %s, %d duplicate(s); "
+                      "credits used %s, left %s", summary["campaign_reference"], summary["recipients"],
+                      summary["sent"], summary["not_sent"], summary["not_sent_reasons"], summary["duplicates"],
+                      summary["credits_used"], summary["credits_left"])
+        unsent = {state: n for state, n in summary["batch_states"].items() if state != "accepted"}
+        if unsent and self.fail_on_unsent_batches:
+            context["ti"].xcom_push(key="summary", value=summary)
+            raise AirflowFailException(f"Campaign {summary['campaign_reference']}: batches not sent {unsent}; "
+                                       f"see {summary['not_sent_file']} and the ledger")
+        return summary
