@@ -289,7 +289,7 @@ def send_channel(client: Any, channel: str, recipients: list[dict[str, Any]], me
             ids = {x.email.lower(): x.message_id for x in r.recipients if x.message_id is not None}
             return SendOutcome(r.message_ids, r.sent, r.not_sent, r.duplicates, r.credits_used, r.credits_left,
                                [k for k in (v["Email"].lower() for v in recipients) if k not in ids], ids,
-                               r.to_dict())
+                               _without(r, "recipients", "message_ids"))
         if channel == SMS:
             s = client.send_sms(options.pop("sender"), recipients, options.pop("message"), reference=reference,
                                 **options)
@@ -300,7 +300,8 @@ def send_channel(client: Any, channel: str, recipients: list[dict[str, Any]], me
                                   html=options.pop("message", None), reference=reference, **options)
             ids = {x.address.lower(): x.message_id for x in e.sent if x.message_id is not None}
             return SendOutcome(e.message_ids, len(e.sent), len(e.not_sent), e.duplicates, None, None,
-                               [x.address.lower() for x in e.not_sent], ids, e.to_dict())
+                               [x.address.lower() for x in e.not_sent], ids,
+                               _without(e, "sent", "not_sent", "message_ids"))
         if channel == LEGALLYMAIL_CERTIFIED_EMAIL:
             if options.get("send_at"):
                 raise ValidationError("LegallyMail sends immediately: it has no send date", vendor="legallymail")
@@ -318,6 +319,11 @@ def send_channel(client: Any, channel: str, recipients: list[dict[str, Any]], me
     except TypeError as exc:
         raise ValidationError(f"unsupported option for a {channel} campaign: {exc}") from None
     raise ValidationError(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
+
+
+def _without(result: Any, *bulky: str) -> dict[str, Any]:
+    """A result's scalar fields; per-recipient lists are already in ``ids_by_key`` / ``refused``."""
+    return {k: v for k, v in vars(result).items() if k not in bulky}
 
 
 @dataclass
