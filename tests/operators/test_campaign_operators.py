@@ -34,7 +34,8 @@ class FakeTI(SimpleNamespace):
         self.pushed[key] = json.loads(json.dumps(value))
 
 
-def ctx(store: FakeTaskStateStore | None = None, map_index: int = -1, try_number: int = 1) -> dict[str, Any]:
+def ctx(store: FakeTaskStateStore | None = None, map_index: int = -1, try_number: int = 1) -> Any:
+    """A task context (typed Any: operators declare Airflow's Context TypedDict)."""
     ti = FakeTI(dag_id="campaign", task_id="send", run_id="manual__1", map_index=map_index,
                 try_number=try_number, pushed={})
     out: dict[str, Any] = {"ti": ti}
