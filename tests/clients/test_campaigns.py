@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,15 @@ def certified_plan(tmp_path: Path, text: str = CSV_TEXT, **kwargs: Any) -> dict[
 
 def sent_emails(sandbox: Sandbox) -> Counter[str]:
     return Counter(m.email.lower() for m in sandbox.mensatek.certified.values())
+
+
+def test_campaign_core_imports_no_airflow() -> None:
+    code = (
+        "import sys\n"
+        "import airflow_provider_mensatek.clients.campaigns, airflow_provider_mensatek.clients.recipients\n"
+        "sys.exit(any(m == 'airflow' or m.startswith('airflow.') for m in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 
 
 # -- sources ------------------------------------------------------------------------------
