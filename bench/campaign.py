@@ -49,16 +49,23 @@ def write_csv(path: Path, count: int) -> None:
 
 
 def serve() -> None:
-    """Child process: the sandbox with credits for any campaign size."""
-    from airflow_provider_mensatek.sandbox import Clock, Sandbox
+    """Child process: the sandbox with credits for any campaign size.
+
+    Each stdin line ``<latency ms> <sends>`` starts a new run: the sandbox forgets the
+    previous run's messages and recorded requests, and every send answer then
+    waits that long (a sleep in the server thread, as a remote vendor's
+    processing and network time would be: it costs no CPU here).
+    """
+    from airflow_provider_mensatek.sandbox import Clock, Fault, Sandbox
 
     sandbox = Sandbox(clock=Clock(speed=0.0)).start()
-    sandbox.mensatek.credits = 1e12
     print(json.dumps({"mensatek_url": sandbox.mensatek_url}), flush=True)
-    for _ in sys.stdin:  # one line per finished run: forget its messages and recorded requests
-        credits = sandbox.mensatek.credits
+    for line in sys.stdin:
         sandbox.reset()
-        sandbox.mensatek.credits = credits
+        sandbox.mensatek.credits = 1e12
+        latency_ms, sends = line.split()
+        if float(latency_ms) > 0:
+            sandbox.inject("EnviarEMAILCERTIFICADO", Fault("delay", delay=float(latency_ms) / 1000), times=int(sends))
     sandbox.stop()
 
 
@@ -131,10 +138,11 @@ def measure_provider(url: str, source: str, batch_size: int, campaign: str, max_
             "rss_peak_kib": _status_kib("VmHWM") if hwm else None}
 
 
-CONTENDERS = {"raw": ("raw", 1), "provider": ("provider", 1), "provider x2": ("provider", 2)}
+CONTENDERS = {"raw": ("raw", 1), "provider": ("provider", 1), "provider x2": ("provider", 2),
+              "provider x3": ("provider", 3)}
 
 
-def run(recipients: int, batch_size: int, repeat: int) -> None:
+def run(recipients: int, batch_size: int, repeat: int, latencies: list[float]) -> None:
     python = sys.executable
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
@@ -144,28 +152,32 @@ def run(recipients: int, batch_size: int, repeat: int) -> None:
         write_csv(source, recipients)
         server = subprocess.Popen([python, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   text=True, env=env)
-        results: dict[str, list[dict[str, Any]]] = {name: [] for name in CONTENDERS}
+        all_results: dict[float, dict[str, list[dict[str, Any]]]] = {}
         try:
             assert server.stdout is not None and server.stdin is not None
             url = json.loads(server.stdout.readline())["mensatek_url"]
-            for attempt in range(repeat):
-                for name, (kind, parallel) in CONTENDERS.items():
-                    campaign = str(Path(work) / f"campaign-{attempt}-{parallel}")
-                    out = subprocess.run([python, __file__, "--measure", kind, url, str(source), str(batch_size),
-                                          campaign, str(parallel)], capture_output=True, text=True, env=env,
-                                         check=True, timeout=600)
-                    results[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
-                    server.stdin.write("reset\n")
-                    server.stdin.flush()
+            for latency in latencies:
+                results = all_results[latency] = {name: [] for name in CONTENDERS}
+                for attempt in range(repeat):
+                    for name, (kind, parallel) in CONTENDERS.items():
+                        server.stdin.write(f"{latency} {-(-recipients // batch_size)}\n")
+                        server.stdin.flush()
+                        campaign = str(Path(work) / f"campaign-{latency}-{attempt}-{parallel}")
+                        out = subprocess.run([python, __file__, "--measure", kind, url, str(source),
+                                              str(batch_size), campaign, str(parallel)], capture_output=True,
+                                             text=True, env=env, check=True, timeout=600)
+                        results[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
         finally:
             if server.stdin:
                 server.stdin.close()
             server.wait(timeout=30)
-    report(recipients, batch_size, results)
+    for latency, results in all_results.items():
+        report(recipients, batch_size, latency, results)
 
 
-def report(recipients: int, batch_size: int, results: dict[str, list[dict[str, Any]]]) -> None:
-    print(f"{recipients:,} certified-email recipients, batches of {batch_size:,}, sandbox over loopback HTTP")
+def report(recipients: int, batch_size: int, latency: float, results: dict[str, list[dict[str, Any]]]) -> None:
+    print(f"\n{recipients:,} certified-email recipients, batches of {batch_size:,}, sandbox over loopback HTTP, "
+          f"{latency:g} ms vendor latency per send")
     print(f"{'run':<12} {'sent':>8} {'send s':>7} {'rcpt/s':>8} {'plan s':>7} {'plan rows/s':>11} "
           f"{'RSS base':>9} {'RSS peak':>9} {'growth':>8}")
     best: dict[str, float] = {}
@@ -193,6 +205,8 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--latency-ms", type=float, nargs="+", default=[0, 50],
+                        help="simulated vendor time per send answer; one round per value")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--measure", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -206,7 +220,7 @@ def main() -> None:
             result = measure_provider(url, source, int(size), campaign, int(parallel))
         print(json.dumps(result), flush=True)
     else:
-        run(args.recipients, args.batch_size, args.repeat)
+        run(args.recipients, args.batch_size, args.repeat, args.latency_ms)
 
 
 if __name__ == "__main__":

@@ -145,7 +145,7 @@ class Ledger:
         name = f"{seq:06d}-{event}-{uuid.uuid4().hex[:8]}.json"
         temporary = folder / f".{name}.tmp"
         with temporary.open("w") as handle:
-            handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         temporary.rename(folder / name)
         return record
 

@@ -26,8 +26,10 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
+from airflow_provider_mensatek.clients._transport import SEND as SEND_KIND
 from airflow_provider_mensatek.clients.campaign_ledger import (
     ACCEPTED,
     AMBIGUOUS,
@@ -127,11 +129,14 @@ def batch_reference(campaign_reference: str, number: int) -> str:
     return campaign_reference[: MAX_REFERENCE_LEN - len(suffix)] + suffix
 
 
-def fingerprint(keys: Iterable[str]) -> str:
-    digest = hashlib.sha256()
-    for key in keys:
-        digest.update(key.encode("utf-8") + b"\n")
-    return digest.hexdigest()[:16]
+def encode_recipients(vendor_recipients: list[dict[str, Any]]) -> str:
+    """The ``Destinatarios`` JSON of a batch, byte for byte as the client encodes it."""
+    return json.dumps(vendor_recipients, ensure_ascii=False)
+
+
+def fingerprint(encoded_recipients: str) -> str:
+    """sha256 of a batch's encoded vendor recipients: changes with any recipient, field or order."""
+    return hashlib.sha256(encoded_recipients.encode("utf-8")).hexdigest()[:32]
 
 
 def check_campaign_reference(value: Any) -> str:
@@ -150,9 +155,9 @@ class Batch:
     reference: str
     recipients: list[Recipient]
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
-        return fingerprint(r.key for r in self.recipients)
+        return fingerprint(encode_recipients([r.vendor for r in self.recipients]))
 
     def entry(self, campaign: str, channel: str) -> dict[str, Any]:
         """The JSON-able plan entry one mapped send task receives."""
@@ -273,7 +278,7 @@ class SendOutcome:
 
 
 def send_channel(client: Any, channel: str, recipients: list[dict[str, Any]], message: Mapping[str, Any],
-                 reference: str) -> SendOutcome:
+                 reference: str, *, checked_encoding: str | None = None) -> SendOutcome:
     """One vendor send for a batch. ``message``: the channel's arguments besides recipients/reference.
 
     certified_email: ``sender``, ``subject``, ``message`` + MensatekClient.send_certified_email options;
@@ -283,6 +288,8 @@ def send_channel(client: Any, channel: str, recipients: list[dict[str, Any]], me
     """
     options = dict(message)
     try:
+        if channel == CERTIFIED_EMAIL and checked_encoding is not None:
+            return _send_checked_certified_email(client, recipients, checked_encoding, options, reference)
         if channel == CERTIFIED_EMAIL:
             r = client.send_certified_email(options.pop("sender"), recipients, options.pop("subject"),
                                             options.pop("message"), reference=reference, **options)
@@ -319,6 +326,42 @@ def send_channel(client: Any, channel: str, recipients: list[dict[str, Any]], me
     except TypeError as exc:
         raise ValidationError(f"unsupported option for a {channel} campaign: {exc}") from None
     raise ValidationError(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
+
+
+def _send_checked_certified_email(client: Any, recipients: list[dict[str, Any]], encoded: str,
+                                  options: dict[str, Any], reference: str) -> SendOutcome:
+    """EnviarEMAILCERTIFICADO for a batch whose recipients were validated when it was planned.
+
+    Everything but the recipients goes through the client's own builder (run on
+    the first recipient); the recipients were normalised by the same
+    ``normalise_certified_recipient`` at planning time, and their encoding
+    matched the plan's fingerprint just before this call, so the thousand-fold
+    re-normalisation (most of the client-side cost of a campaign) is skipped.
+    The placeholders are still checked against every recipient. The answer is
+    read as ``MensatekClient.send_certified_email`` reads it.
+    """
+    from airflow_provider_mensatek.clients.mensatek import as_float, as_int, check_placeholders, decode_json_array
+
+    params = client.build_certified_email_params(options.pop("sender"), recipients[:1], options.pop("subject"),
+                                                 options.pop("message"), reference=reference, **options)
+    check_placeholders(params["Asunto"], params["Mensaje"], recipients)
+    params["Destinatarios"] = encoded
+    record = client.call("send_certified_email", params, kind=SEND_KIND, reference=reference)
+    ids: dict[str, Any] = {}
+    for item in decode_json_array(record.get("destinatarios")):
+        message_id = as_int(item.get("idmensaje"))
+        if message_id is not None:
+            ids[str(item.get("email", "")).lower()] = message_id
+    result = {
+        "sent": as_int(record.get("enviados"), as_int(record.get("res"), 0)) or 0,
+        "not_sent": as_int(record.get("noenviados"), 0) or 0,
+        "duplicates": as_int(record.get("duplicados"), 0) or 0,
+        "credits_used": as_float(record.get("creditosusados")), "credits_left": as_float(record.get("cred")),
+        "reference": reference, "send_at": params.get("Fecha"),
+    }
+    return SendOutcome(list(ids.values()), result["sent"], result["not_sent"], result["duplicates"],
+                       result["credits_used"], result["credits_left"],
+                       [k for k in (v["Email"].lower() for v in recipients) if k not in ids], ids, result)
 
 
 def _without(result: Any, *bulky: str) -> dict[str, Any]:
@@ -365,13 +408,18 @@ class BatchSender:
             raise LedgerBlockedError(blocked_message(batch_id, decision.record, str(self.ledger.root)),
                                      vendor=self._vendor, code=decision.record.get("event"))
         recipients = [r["vendor"] for r in batch["recipients"]]
+        encoded = encode_recipients(recipients)
+        if fingerprint(encoded) != batch["fingerprint"]:
+            raise ValidationError(f"batch {batch_id} was changed on storage after it was planned and validated; "
+                                  "refusing to send it (plan the campaign again)")
         common = {"reference": reference, "fingerprint": batch["fingerprint"], "recipients": len(recipients),
                   "channel": self.channel, **({"context": dict(self.context)} if self.context else {})}
         self.ledger.append(batch_id, IN_FLIGHT, **common)
         if recorded is not None:
             recorded()
         try:
-            out = send_channel(self.client, self.channel, recipients, self.message, reference)
+            out = send_channel(self.client, self.channel, recipients, self.message, reference,
+                               checked_encoding=encoded)
         except AmbiguousSendError as exc:
             self.ledger.append(batch_id, AMBIGUOUS, **common, detail=str(exc))
             raise

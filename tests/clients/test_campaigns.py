@@ -358,3 +358,17 @@ def test_summary_counts_everything_and_lists_not_sent_recipients_to_resend(
     assert json.loads((tmp_path / "campaign" / "summary.json").read_text()) == summary
     exported = (tmp_path / "campaign" / "ledger.jsonl").read_text().splitlines()
     assert [json.loads(x)["event"] for x in exported] == ["in_flight", "accepted", "in_flight", "ambiguous"]
+
+
+def test_a_batch_file_changed_after_planning_is_refused_before_any_request(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    plan = certified_plan(tmp_path, batch_size=2)
+    path = tmp_path / "campaign" / "batches" / "00001.json"
+    batch = json.loads(path.read_text())
+    batch["recipients"][0]["vendor"]["Email"] = "intruso@example.com"  # never validated by the plan
+    path.write_text(json.dumps(batch))
+
+    with pytest.raises(ValidationError, match="changed on storage after it was planned"):
+        BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE).send(plan["batches"][0])
+    assert len(sandbox.requests) == 0
