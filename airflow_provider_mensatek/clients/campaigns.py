@@ -220,7 +220,11 @@ def plan_campaign(
         for batch in plan_batches(reader.recipients(rows), reference, size):
             write_atomic(campaign / BATCHES_DIR / f"{batch.batch_id}.json", json.dumps(
                 {"batch_id": batch.batch_id, "reference": batch.reference, "fingerprint": batch.fingerprint,
-                 "recipients": [r.to_dict() for r in batch.recipients]}, ensure_ascii=False, default=str))
+                 "recipients": [{"line": r.line, "key": r.key, "vendor": r.vendor} for r in batch.recipients]},
+                ensure_ascii=False, default=str))
+            # The source rows (for not_sent.csv) apart: a send task never needs to parse them.
+            write_atomic(campaign / BATCHES_DIR / f"{batch.batch_id}.rows.json", json.dumps(
+                {str(r.line): r.row for r in batch.recipients}, ensure_ascii=False, default=str))
             entries.append(batch.entry(str(campaign), channel))
     rejected_tmp.rename(campaign / REJECTED_NAME)
     plan = {
@@ -255,6 +259,12 @@ def _refuse_changed_started_campaign(campaign: Any, plan: Mapping[str, Any]) -> 
 def load_batch(campaign: Any, batch_id: str) -> dict[str, Any]:
     data: dict[str, Any] = read_json(campaign / BATCHES_DIR / f"{batch_id}.json")
     return data
+
+
+def load_batch_rows(campaign: Any, batch_id: str) -> list[tuple[int, dict[str, Any]]]:
+    """(line, source row) of each recipient of a batch."""
+    rows: dict[str, dict[str, Any]] = read_json(campaign / BATCHES_DIR / f"{batch_id}.rows.json")
+    return [(int(line), row) for line, row in rows.items()]
 
 
 # -- sending one batch -------------------------------------------------------------------
@@ -599,9 +609,10 @@ def summarize(campaign: Any) -> dict[str, Any]:
                 credits_left = (last["at"], last["credits_left"])
             refused = set(last.get("refused", []))
             if refused:
-                for r in load_batch(campaign, batch_id)["recipients"]:
-                    if r["key"] in refused:
-                        not_sent_rows.append((r["line"], r["row"], "refused by the vendor in an accepted batch "
+                lines = {r["line"] for r in load_batch(campaign, batch_id)["recipients"] if r["key"] in refused}
+                for line, row in load_batch_rows(campaign, batch_id):
+                    if line in lines:
+                        not_sent_rows.append((line, row, "refused by the vendor in an accepted batch "
                                               f"(reference {last.get('reference')})"))
                         categories.append("refused_by_vendor")
             continue
@@ -616,8 +627,8 @@ def summarize(campaign: Any) -> dict[str, Any]:
         }[state]
         category = {"not_attempted": "not_attempted", FAILED_NOT_SENT: "failed_not_sent",
                     IN_FLIGHT: "outcome_unknown", AMBIGUOUS: "outcome_unknown", "cleared": "cleared"}[state]
-        for r in load_batch(campaign, batch_id)["recipients"]:
-            not_sent_rows.append((r["line"], r["row"], reason))
+        for line, row in load_batch_rows(campaign, batch_id):
+            not_sent_rows.append((line, row, reason))
             categories.append(category)
     for category in categories:
         reasons[category] = reasons.get(category, 0) + 1

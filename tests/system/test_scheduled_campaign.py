@@ -48,7 +48,8 @@ def test_example_campaign_plans_sends_mapped_reschedules_and_summarizes(run_dag,
         assert request.param("Fecha").endswith("09:00")
         assert request.param("Asunto") == "Renovación de su póliza, {{Nombre}}"
         assert "{{Variable_1}}" in request.param("Mensaje") and "{{ ds }}" not in request.param("Mensaje")
-    first = json.loads(sends[0].param("Destinatarios"))
+    first_batch = next(s for s in sends if s.param("Referenciausuario").endswith("-00001"))
+    first = json.loads(first_batch.param("Destinatarios"))
     assert first[0] == {"Nombre": "Ana García", "Email": "ana.garcia@example.com", "Variable_1": "P-2026-0001"}
     assert per_address(sandbox) == Counter(dict.fromkeys(EXPECTED, 1))
 
