@@ -87,10 +87,6 @@ class Recipient:
     vendor: dict[str, Any]
     row: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        # Not dataclasses.asdict: its deep copy was most of the planning time of a 100k campaign.
-        return {"line": self.line, "key": self.key, "vendor": self.vendor, "row": self.row}
-
 
 @dataclass(frozen=True)
 class RejectedRow:

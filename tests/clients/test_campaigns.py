@@ -372,3 +372,37 @@ def test_a_batch_file_changed_after_planning_is_refused_before_any_request(
     with pytest.raises(ValidationError, match="changed on storage after it was planned"):
         BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE).send(plan["batches"][0])
     assert len(sandbox.requests) == 0
+
+
+def test_email_campaign_sends_per_recipient_variables_and_cannot_be_cancelled(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    plan = plan_campaign(rows_from_csv(io.StringIO(CSV_TEXT)), tmp_path / "mail", channel="email",
+                         campaign_reference="mail", columns={"variables": {"importe": "importe"}}, max_invalid=5)
+    sender = BatchSender(tmp_path / "mail", mensatek_client, "email",
+                         {"sender": "avisos@example.com", "subject": "Hola", "message": "<p>###importe###</p>"})
+
+    (outcome,) = sender.send_all(plan["batches"])
+
+    (request,) = sandbox.requests_to("EnviarEMAIL")
+    assert request.json_param("Destinatarios")[0] == {
+        "Email": "ana@example.com", "Nombre": "Ana", "Variables": [{"Nombre": "importe", "Valor": "10"}]}
+    assert outcome["state"] == "accepted" and outcome["sent"] == 3 and len(outcome["message_ids"]) == 3
+    with pytest.raises(ValidationError, match="cannot be cancelled"):
+        control_campaign(tmp_path / "mail", mensatek_client, "email", "cancel")
+
+
+def test_sms_campaign_cancel_uses_one_id_per_batch(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    plan = plan_campaign(rows_from_csv(io.StringIO(CSV_TEXT)), tmp_path / "sms", channel="sms",
+                         campaign_reference="sms", max_invalid=5, batch_size=2)
+    outcomes = BatchSender(tmp_path / "sms", mensatek_client, "sms",
+                           {"sender": "AVISOS", "message": "Hola", "send_at": FUTURE}).send_all(plan["batches"])
+
+    results = control_campaign(tmp_path / "sms", mensatek_client, "sms", "cancel")
+
+    assert [r["message_id"] for r in results] == [o["message_ids"][0] for o in outcomes]
+    assert [int(r.param("Idmensaje")) for r in sandbox.requests_to("CancelarSMS")] == [
+        o["message_ids"][0] for o in outcomes]
+    assert {r["outcome"] for r in results} == {"cancelled"}
