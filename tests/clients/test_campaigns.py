@@ -406,3 +406,21 @@ def test_sms_campaign_cancel_uses_one_id_per_batch(
     assert [int(r.param("Idmensaje")) for r in sandbox.requests_to("CancelarSMS")] == [
         o["message_ids"][0] for o in outcomes]
     assert {r["outcome"] for r in results} == {"cancelled"}
+
+
+def test_parallel_legallymail_batches_never_exceed_its_rate_limit(tmp_path: Path, sandbox: Sandbox) -> None:
+    from tests.legallymail_support import FakeTime, make_client
+
+    fake = FakeTime(sandbox)
+    client = make_client(sandbox, LEGALLYMAIL_TOKEN, fake)
+    emails = [f"lm{i}@example.com" for i in range(26)]
+    plan = plan_campaign(rows_from_list(emails), tmp_path / "lm", channel="legallymail_certified_email",
+                         campaign_reference="lm", batch_size=2)
+
+    outcomes = BatchSender(tmp_path / "lm", client, "legallymail_certified_email",
+                           {"subject": "Aviso", "message": "<p>Texto</p>"}).send_all(plan["batches"], max_parallel=4)
+
+    assert [o["state"] for o in outcomes] == ["accepted"] * 13
+    sends = [r for r in sandbox.requests if r.path.endswith("/send")]
+    assert len(sends) == 13  # no 429 answered, none repeated
+    assert sum(fake.sleeps) >= 60  # the 11th request waited for the next minute
