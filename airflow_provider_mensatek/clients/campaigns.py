@@ -409,7 +409,8 @@ class BatchSender:
         if batch["fingerprint"] != entry.get("fingerprint", batch["fingerprint"]):
             raise ValidationError(f"batch {batch_id} on storage does not match the plan given to this task "
                                   "(re-planned since?); refusing to send")
-        decision = decide(self.ledger.records(batch_id), batch["fingerprint"])
+        records = self.ledger.records(batch_id)
+        decision = decide(records, batch["fingerprint"])
         if decision.action == REPLAY and decision.record is not None:
             log.info("Batch %s (reference %r) was accepted at %s: not sending it again", batch_id, reference,
                      decision.record.get("at"))
@@ -424,25 +425,27 @@ class BatchSender:
                                   "refusing to send it (plan the campaign again)")
         common = {"reference": reference, "fingerprint": batch["fingerprint"], "recipients": len(recipients),
                   "channel": self.channel, **({"context": dict(self.context)} if self.context else {})}
-        self.ledger.append(batch_id, IN_FLIGHT, **common)
+        seq = len(records) + 1
+        self.ledger.append(batch_id, IN_FLIGHT, seq=seq, **common)
+        seq += 1
         if recorded is not None:
             recorded()
         try:
             out = send_channel(self.client, self.channel, recipients, self.message, reference,
                                checked_encoding=encoded)
         except AmbiguousSendError as exc:
-            self.ledger.append(batch_id, AMBIGUOUS, **common, detail=str(exc))
+            self.ledger.append(batch_id, AMBIGUOUS, seq=seq, **common, detail=str(exc))
             raise
         except MensatekError as exc:
-            self.ledger.append(batch_id, FAILED_NOT_SENT, **common, detail=str(exc),
+            self.ledger.append(batch_id, FAILED_NOT_SENT, seq=seq, **common, detail=str(exc),
                                error=type(exc).__name__)
             raise
         except Exception as exc:
             # Not one of ours: we cannot tell whether the request left, so treat it as ambiguous.
-            self.ledger.append(batch_id, AMBIGUOUS, **common, detail=f"{type(exc).__name__}: {exc}")
+            self.ledger.append(batch_id, AMBIGUOUS, seq=seq, **common, detail=f"{type(exc).__name__}: {exc}")
             raise
         record = self.ledger.append(
-            batch_id, ACCEPTED, **common, message_ids=out.message_ids, sent=out.sent, not_sent=out.not_sent,
+            batch_id, ACCEPTED, seq=seq, **common, message_ids=out.message_ids, sent=out.sent, not_sent=out.not_sent,
             duplicates=out.duplicates, credits_used=out.credits_used, credits_left=out.credits_left,
             refused=out.refused, ids_by_key=out.ids_by_key, result=out.result,
         )
@@ -534,9 +537,8 @@ def control_campaign(campaign: Any, client: Any, channel: str, action: str, send
         per_batch = [_control_one(client, channel, action, mid, send_at) for mid in accepted.get("message_ids", [])]
         for item in per_batch:
             item["batch_id"] = batch_id
-        ledger.append(batch_id, CANCELLED if action == CANCEL else RESCHEDULED,
-                      reference=accepted.get("reference"), outcomes=per_batch,
-                      **({"send_at": vendor_send_at} if vendor_send_at else {}))
+        ledger.append(batch_id, CANCELLED if action == CANCEL else RESCHEDULED, seq=len(records) + 1,
+                      reference=accepted.get("reference"), outcomes=per_batch, send_at=vendor_send_at)
         results.extend(per_batch)
     return results
 
