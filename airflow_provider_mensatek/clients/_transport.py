@@ -146,6 +146,35 @@ class _AuthFailures:
 AUTH_FAILURES = _AuthFailures()
 
 
+class _SendCounter:
+    """How many SEND requests this process has started (process-wide, so threads count too)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value = 0
+
+    def increment(self) -> None:
+        with self._lock:
+            self._value += 1
+
+    @property
+    def value(self) -> int:
+        with self._lock:
+            return self._value
+
+
+_SEND_ATTEMPTS = _SendCounter()
+
+
+def send_attempts_started() -> int:
+    """A counter of send requests that began leaving this process.
+
+    Compare it before and after a failed send: unchanged means nothing can
+    have reached a vendor, whatever the exception says.
+    """
+    return _SEND_ATTEMPTS.value
+
+
 def reset_auth_failures() -> None:
     """Forget remembered authentication failures (after fixing a connection, or between tests)."""
     AUTH_FAILURES.clear()
@@ -185,6 +214,14 @@ def _is_connect_failure(exc: requests.RequestException) -> bool:
     if isinstance(reason, MaxRetryError):
         reason = reason.reason
     return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+def ambiguous_send_text(what: str, reference: str | None) -> str:
+    ref = f" with reference {reference!r}" if reference else " (no reference was given)"
+    return (
+        f"The send may have reached the vendor: {what}. It was NOT retried, to avoid sending twice. "
+        f"Check the vendor panel for the message{ref} before sending again."
+    )
 
 
 class _StopOnLongRetryAfter(tenacity.stop.stop_base):
@@ -316,6 +353,8 @@ class Transport:
     ) -> requests.Response:
         if self._before_request is not None:
             self._before_request()
+        if kind == SEND:
+            _SEND_ATTEMPTS.increment()
         started = time.monotonic()
         try:
             response = self.session.request(
@@ -385,6 +424,12 @@ class Transport:
             )
         if 300 <= status < 400:
             response.close()
+            if kind == SEND:
+                # A 303 after processing is a classic POST pattern: the send may have happened.
+                raise AmbiguousSendError(
+                    self._ambiguous_text(f"the vendor answered a redirect (HTTP {status})", reference),
+                    vendor=self.vendor, function=function, code=status, reference=reference,
+                )
             raise MensatekError(
                 f"Unexpected redirect (HTTP {status}); check the connection's base URL",
                 vendor=self.vendor, function=function, code=status,
@@ -394,11 +439,7 @@ class Transport:
         AUTH_FAILURES.remember(self._credential_id, error)
 
     def _ambiguous_text(self, what: str, reference: str | None) -> str:
-        ref = f" with reference {reference!r}" if reference else " (no reference was given)"
-        return (
-            f"The send may have reached the vendor: {what}. It was NOT retried, to avoid sending twice. "
-            f"Check the vendor panel for the message{ref} before sending again."
-        )
+        return ambiguous_send_text(what, reference)
 
     def _wait(self, retry_state: tenacity.RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None

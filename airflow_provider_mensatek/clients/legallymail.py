@@ -552,7 +552,21 @@ class LegallyMailClient:
                 f"{exc.message} Look in the LegallyMail dashboard for {look_for}.", vendor=VENDOR,
                 function=function, code=exc.code,
             ) from None
-        return self._check(function, response)
+        try:
+            return self._check(function, response)
+        except MensatekError as exc:
+            if kind == SEND and exc.code == "parse":
+                raise self._accepted_but_unreadable(function, exc.message, look_for) from None
+            raise
+
+    @staticmethod
+    def _accepted_but_unreadable(function: str, what: str, look_for: str | None) -> AmbiguousSendError:
+        """A 2xx answer to a send that we cannot read: it may have been sent; never retried."""
+        where = f" Look in the LegallyMail dashboard for {look_for}." if look_for else ""
+        return AmbiguousSendError(
+            f"The send may have reached LegallyMail: {what}. It was NOT retried, to avoid sending twice.{where}",
+            vendor=VENDOR, function=function, code="parse",
+        )
 
     def _check(self, function: str, response: requests.Response) -> dict[str, Any]:
         status = response.status_code
@@ -590,6 +604,10 @@ class LegallyMailClient:
             return NotFoundError(f"Not found: {detail}", vendor=VENDOR, function=function, code=404)
         if status in (400, 405, 413, 422):
             return InvalidRequestError(f"The vendor refused the data: {detail}", vendor=VENDOR,
+                                       function=function, code=status)
+        if status < 500:
+            # 401 and 429 are the transport's; any other 4xx is a refusal of the request.
+            return InvalidRequestError(f"The vendor refused the request (HTTP {status}): {detail}", vendor=VENDOR,
                                        function=function, code=status)
         return MensatekError(f"Unexpected answer (HTTP {status}): {detail}", vendor=VENDOR, function=function,
                              code=status)
@@ -745,9 +763,8 @@ class LegallyMailClient:
         data = answer.get("data") or {}
         uuid = _text(data.get("uuid"))
         if not uuid:
-            raise MensatekError("The signature request was accepted but the answer has no uuid; check the "
-                                f"dashboard for {body['document_name']!r} before sending again",
-                                vendor=VENDOR, function="signature/send", code="parse")
+            raise self._accepted_but_unreadable("signature/send", "the answer has no uuid",
+                                                f"a signature request for {body['document_name']!r} to {emails}")
         return SignatureRequestResult(
             uuid=uuid, signer_name=_text(data.get("signer_name")), signer_email=_text(data.get("signer_email")),
             document_name=_text(data.get("document_name")), status=_text(data.get("status")),
@@ -840,9 +857,8 @@ class LegallyMailClient:
         data: Mapping[str, Any] = wrapped if isinstance(wrapped, Mapping) else answer
         uuid = _text(data.get("uuid"))
         if not uuid:
-            raise MensatekError(f"The SMS was accepted but the answer has no uuid; check the dashboard for the "
-                                f"SMS to {body['phone']} before sending again", vendor=VENDOR,
-                                function="sms/send", code="parse")
+            raise self._accepted_but_unreadable("sms/send", "the answer has no uuid",
+                                                f"a certified SMS to {body['phone']}")
         return SmsSendResult(uuid=uuid, status=_text(data.get("status")),
                              credits_deducted=as_int(data.get("credits_deducted")),
                              message=_text(answer.get("message")), phone=body["phone"])

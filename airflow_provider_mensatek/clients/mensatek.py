@@ -31,12 +31,14 @@ from airflow_provider_mensatek.clients._transport import (
     RetrySettings,
     Timeouts,
     Transport,
+    ambiguous_send_text,
     credential_key,
     resolve_base_url,
 )
 from airflow_provider_mensatek.clients.errors import (
     AlreadyCancelledError,
     AlreadySentError,
+    AmbiguousSendError,
     AuthenticationError,
     CertificateError,
     CertificateNotReadyError,
@@ -392,13 +394,24 @@ class MensatekClient:
         response = self.transport.request(
             "POST", function, function=function, kind=kind, json=body, reference=reference
         )
-        return self._check(function, response)
+        try:
+            return self._check(function, response)
+        except MensatekError as exc:
+            if kind == SEND and exc.code == "parse":
+                # The request arrived and was answered; what it did is unknown.
+                raise AmbiguousSendError(
+                    ambiguous_send_text(f"its answer could not be read ({exc.message})", reference),
+                    function=function, code="parse", reference=reference,
+                ) from None
+            raise
 
     def _check(self, function: str, response: requests.Response) -> dict[str, Any]:
         text = response.text
         if response.status_code >= 400:
-            raise MensatekError(
-                f"Unexpected HTTP {response.status_code}: {self.transport.redact(text[:200])}",
+            # 401, 429 and 5xx are the transport's; any other 4xx is a refusal of the request.
+            raise InvalidRequestError(
+                f"The vendor refused the request (HTTP {response.status_code}): "
+                f"{self.transport.redact(text[:200])}",
                 function=function, code=response.status_code,
             )
         try:
@@ -417,8 +430,9 @@ class MensatekClient:
             raise MensatekError("Answer without a Res field", function=function, code="parse")
         if res >= 0:
             return
+        # A negative Res is the vendor refusing the call, documented or not.
         error_class, text = RES_ERRORS.get(function, {}).get(
-            res, (MensatekError, "Undocumented error code")
+            res, (InvalidRequestError, "Undocumented error code")
         )
         vendor_text = record.get("error")
         message = f"{text}: {vendor_text}" if vendor_text else text

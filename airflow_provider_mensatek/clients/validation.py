@@ -209,12 +209,13 @@ def load_attachment(
 def _read_file(path: Path, max_bytes: int, vendor: str) -> bytes:
     try:
         size = path.stat().st_size
+        if size > max_bytes:
+            raise ValidationError(f"Attachment {path.name!r} is {size} bytes; the limit is {max_bytes}",
+                                  vendor=vendor)
+        return path.read_bytes()
     except OSError as exc:
-        raise ValidationError(f"Cannot read attachment {str(path)!r}: {exc.strerror}", vendor=vendor) from None
-    if size > max_bytes:
-        raise ValidationError(f"Attachment {path.name!r} is {size} bytes; the limit is {max_bytes}",
-                              vendor=vendor)
-    return path.read_bytes()
+        raise ValidationError(f"Cannot read attachment {str(path)!r}: {exc.strerror or exc}",
+                              vendor=vendor) from None
 
 
 def as_list(value: Any, what: str, *, vendor: str = "mensatek") -> list[Any]:

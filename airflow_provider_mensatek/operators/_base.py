@@ -17,10 +17,17 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_mensatek.clients._transport import send_attempts_started
 from airflow_provider_mensatek.clients.errors import (
     PERMANENT_ERRORS,
     AmbiguousSendError,
+    AuthenticationError,
+    ForbiddenError,
+    InsufficientCreditsError,
+    InvalidRequestError,
     MensatekError,
+    RateLimitedError,
+    TransientError,
 )
 
 #: Key under which a send operator records its outcome in the task state store (AIP-103).
@@ -57,8 +64,11 @@ def send_at_most_once(context: Context, reference: str | None, send: Callable[[]
       ambiguous failure, and fails without retrying: the message may have been
       sent, a person must check the vendor panel for the reference.
 
-    Errors that prove nothing was sent (local validation, vendor refusals,
-    connect failures, rate limits) remove the marker so a retry may send.
+    The marker is removed (so a retry may send) only when nothing can have
+    reached the vendor: no send request left this process (local validation,
+    an unreadable attachment), or the error itself proves it (the vendor
+    refused the data or the credentials, a connect failure, a rate limit).
+    Anything else, including errors we did not foresee, counts as ambiguous.
 
     ``ResumableJobMixin`` (AIP-103) sits on the same store but records the
     external id only after submission returns and resubmits after a failed job;
@@ -86,22 +96,41 @@ def send_at_most_once(context: Context, reference: str | None, send: Callable[[]
             " Not sending again automatically: check the vendor panel, then clear this task's state "
             "(or the task with a new reference) to send."
         )
-    store.set(SEND_STATE_KEY, {"state": "in_flight", "reference": reference,
-                               "started": datetime.now(tz=timezone.utc).isoformat()})
+    started = datetime.now(tz=timezone.utc).isoformat()
+    store.set(SEND_STATE_KEY, {"state": "in_flight", "reference": reference, "started": started})
+    attempts_before = send_attempts_started()
     try:
         result = send()
-    except AmbiguousSendError as exc:
-        store.set(SEND_STATE_KEY, {"state": "ambiguous", "reference": reference,
-                                   "started": datetime.now(tz=timezone.utc).isoformat(), "detail": str(exc)})
-        raise AirflowFailException(str(exc)) from exc
-    except MensatekError as exc:
-        # The vendor (or our own validation) answered: nothing went out.
-        store.delete(SEND_STATE_KEY)
-        if isinstance(exc, PERMANENT_ERRORS):
-            raise AirflowFailException(str(exc)) from exc
-        raise
+    except BaseException as exc:  # includes the task being killed mid-request
+        nothing_left = send_attempts_started() == attempts_before
+        if nothing_left or (isinstance(exc, NOTHING_SENT_ERRORS) and not isinstance(exc, AmbiguousSendError)):
+            store.delete(SEND_STATE_KEY)
+            if isinstance(exc, PERMANENT_ERRORS):
+                raise AirflowFailException(str(exc)) from exc
+            raise
+        detail = str(exc) if isinstance(exc, AmbiguousSendError) else (
+            f"{type(exc).__name__} after the request was sent: {exc}")
+        store.set(SEND_STATE_KEY, {"state": "ambiguous", "reference": reference, "started": started,
+                                   "detail": detail})
+        if isinstance(exc, AmbiguousSendError):
+            raise AirflowFailException(detail) from exc
+        raise AirflowFailException(
+            f"The send may have reached the vendor ({detail}). Not retried, to avoid sending twice"
+            + (f"; check the vendor panel for reference {reference!r}." if reference else ".")
+        ) from exc
     store.set(SEND_STATE_KEY, {"state": "accepted", "reference": reference, "result": result})
     return result
+
+
+#: Errors that prove a send did not reach the vendor (it refused it, or it was never delivered to it).
+NOTHING_SENT_ERRORS: tuple[type[MensatekError], ...] = (
+    InvalidRequestError,
+    AuthenticationError,
+    ForbiddenError,
+    InsufficientCreditsError,
+    RateLimitedError,
+    TransientError,
+)
 
 
 # -- Mensatek {{Variable}} placeholders vs Airflow's Jinja -------------------------

@@ -22,7 +22,8 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -151,6 +152,8 @@ class Fault:
       ``drop_after_accept`` process the request (state changes!) then close the
                             socket without answering: the classic ambiguous send;
       ``drop``              close the socket without processing anything;
+      ``garble_after_accept`` process the request, then answer ``status`` with ``body``
+                            (e.g. an HTML error page or a truncated JSON) instead of the real answer;
       ``status``            answer ``status`` (with ``retry_after`` if given) without processing;
       ``delay``             sleep ``delay`` seconds, then answer normally.
     """
@@ -196,6 +199,8 @@ class Sandbox:
         self.requests: list[RecordedRequest] = []
         self._faults: dict[str, deque[Fault]] = {}
         self._lock = threading.RLock()
+        self._idle = threading.Condition()
+        self._busy = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.apps: list[VendorApp] = []
@@ -206,7 +211,7 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         handler = _make_handler(self)
-        self._server = ThreadingHTTPServer((self.host, self.port), handler)
+        self._server = _QuietServer((self.host, self.port), handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="mensatek-sandbox",
@@ -265,12 +270,30 @@ class Sandbox:
         with self._lock:
             self.requests.clear()
 
-    def reset(self) -> None:
+    def reset(self, wait: float = 10.0) -> None:
+        """Forget everything, after letting requests still being answered finish.
+
+        A slow reply from one test (a ``delay`` fault outliving the client's
+        timeout) must not land in the next test's fresh state.
+        """
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0, timeout=wait)
         with self._lock:
             self.requests.clear()
             self._faults.clear()
             for app in self.apps:
                 app.reset()
+
+    @contextmanager
+    def _serving(self) -> Iterator[None]:
+        with self._idle:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
 
     def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
@@ -315,6 +338,12 @@ class Sandbox:
             self.reset()
             return SandboxResponse.json({"ok": True})
         return SandboxResponse.json({"error": "unknown control route"}, status=404)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that time out or that a fault disconnects are part of the tests, not server errors.
+        log.debug("sandbox: connection from %s ended abruptly", client_address, exc_info=True)
 
 
 _APP_FACTORIES: list[Callable[[Sandbox], VendorApp]] = []
@@ -383,6 +412,13 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             log.debug("sandbox: " + format, *args)
 
         def _handle(self) -> None:
+            if urlsplit(self.path).path.startswith("/_sandbox/"):
+                self._answer()
+                return
+            with sandbox._serving():
+                self._answer()
+
+        def _answer(self) -> None:
             split = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
@@ -421,6 +457,8 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             if fault is not None and fault.kind == "drop_after_accept":
                 self._drop()
                 return
+            if fault is not None and fault.kind == "garble_after_accept":
+                response = SandboxResponse(fault.status, fault.body.encode(), "text/html")
             if self.command == "HEAD":
                 response = SandboxResponse(response.status, b"", response.content_type, response.headers)
             self._send(response)

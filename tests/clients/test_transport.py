@@ -209,3 +209,27 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after("12") == 12.0
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a past date: no wait
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(200, "<html>Service temporarily unavailable</html>"), (200, '[{"Cred": "12"}]'), (303, "")],
+)
+def test_a_send_answered_with_something_unreadable_is_ambiguous(
+    mensatek_client: MensatekClient, sandbox: Sandbox, sleeps, status: int, body: str
+) -> None:
+    sandbox.inject("EnviarEMAILCERTIFICADO", Fault("garble_after_accept", status=status, body=body))
+    with pytest.raises(AmbiguousSendError) as info:
+        send(mensatek_client, reference="exp-303")
+    assert "exp-303" in str(info.value)
+    assert len(sandbox.requests) == 1 and sleeps.calls == []
+    assert len(sandbox.mensatek.certified) == 1  # it had been accepted
+
+
+def test_an_unreadable_answer_to_a_read_is_a_plain_error(mensatek_client: MensatekClient, sandbox: Sandbox) -> None:
+    from airflow_provider_mensatek.clients.errors import MensatekError
+
+    sandbox.inject("GetCreditos", Fault("garble_after_accept", status=200, body="<html>"))
+    with pytest.raises(MensatekError) as info:
+        mensatek_client.get_credits()
+    assert not isinstance(info.value, AmbiguousSendError) and info.value.code == "parse"

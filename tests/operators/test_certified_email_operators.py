@@ -130,3 +130,36 @@ def test_cancel_of_a_sent_message_fails_the_task(conn: Sandbox) -> None:
 )
 def test_vendor_placeholders_are_protected_from_jinja(text: str, expected: str) -> None:
     assert protect_vendor_placeholders(text, {"ds", "params", "ti", "macros"}) == expected
+
+
+def test_an_unreadable_answer_blocks_every_later_try(conn: Sandbox) -> None:
+    store = FakeTaskStateStore()
+    conn.inject("EnviarEMAILCERTIFICADO", Fault("garble_after_accept", status=200, body="<html>oops</html>"))
+    with pytest.raises(AirflowFailException, match="may have reached"):
+        send_op(reference="exp-2").execute(context(store))
+    assert store.data[SEND_STATE_KEY]["state"] == "ambiguous"
+    with pytest.raises(AirflowFailException, match="exp-2"):
+        send_op(reference="exp-2").execute(context(store))
+    assert len(conn.requests_to("EnviarEMAILCERTIFICADO")) == 1
+
+
+def test_an_unexpected_error_after_the_request_left_counts_as_ambiguous(conn: Sandbox, monkeypatch) -> None:
+    from airflow_provider_mensatek.clients.mensatek import MensatekClient
+
+    def explode(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("bug while reading the answer")
+
+    monkeypatch.setattr(MensatekClient, "_check", explode)
+    store = FakeTaskStateStore()
+    with pytest.raises(AirflowFailException, match="KeyError after the request was sent"):
+        send_op().execute(context(store))
+    assert store.data[SEND_STATE_KEY]["state"] == "ambiguous"
+    assert len(conn.requests_to("EnviarEMAILCERTIFICADO")) == 1
+
+
+def test_a_local_failure_before_any_request_leaves_the_next_try_free_to_send(conn: Sandbox, tmp_path) -> None:
+    store = FakeTaskStateStore()
+    with pytest.raises(AirflowFailException, match="Cannot read attachment"):
+        send_op(attachments=[str(tmp_path)]).execute(context(store))  # a directory, not a file
+    assert store.data == {} and conn.requests == []
+    assert send_op().execute(context(store))["sent"] == 1
