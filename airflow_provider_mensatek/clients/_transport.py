@@ -105,9 +105,10 @@ def resolve_base_url(host: str | None, *, default: str, port: int | None = None)
     else:
         host = host.strip()
         if "://" not in host:
-            default_path = urlsplit(default).path
-            netloc = f"{host}:{port}" if port else host
-            url = f"https://{netloc}{default_path}"
+            # "api.example.com" gets the default path; "api.example.com/v7" keeps its own.
+            name, slash, path = host.partition("/")
+            netloc = f"{name}:{port}" if port else name
+            url = f"https://{netloc}{slash}{path}" if slash else f"https://{netloc}{urlsplit(default).path}"
         else:
             url = host
     parts = urlsplit(url)

@@ -132,6 +132,11 @@ def check_message_id(value: Any, *, vendor: str = "mensatek") -> int:
     return check_int_range(value, "message id", 1, 2**63 - 1, vendor=vendor)
 
 
+def check_message_ids(value: Any, *, vendor: str = "mensatek") -> list[int]:
+    """One id or a list (or a JSON list string), every one checked before any of them is used."""
+    return [check_message_id(item, vendor=vendor) for item in as_list(value, "message_id", vendor=vendor)]
+
+
 @dataclass(frozen=True)
 class Attachment:
     """A file to attach: its name as the recipient sees it and its raw bytes."""
@@ -253,6 +258,7 @@ __all__ = [
     "check_email",
     "check_int_range",
     "check_message_id",
+    "check_message_ids",
     "load_attachment",
     "now_madrid",
     "parse_vendor_datetime",

@@ -22,10 +22,15 @@ def settings_from_extra(extra: dict[str, Any]) -> tuple[Timeouts, RetrySettings]
     )
     max_wait = extra.get("max_retry_wait")
     retry = RetrySettings(
-        max_attempts=int(extra.get("max_retries") or defaults_r.max_attempts),
+        max_attempts=_positive_int(extra.get("max_retries"), defaults_r.max_attempts),
         max_retry_wait=float(max_wait) if max_wait is not None else defaults_r.max_retry_wait,
     )
     return timeouts, retry
+
+
+def _positive_int(value: Any, default: int) -> int:
+    """``max_retries`` counts attempts: 0 or 1 both mean "one attempt, no retry"."""
+    return default if value is None or value == "" else max(1, int(value))
 
 
 class MensatekHook(BaseHook):

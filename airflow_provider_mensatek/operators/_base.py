@@ -171,7 +171,9 @@ class MensatekBaseOperator(BaseOperator):
     def get_client(self) -> Any:
         from airflow_provider_mensatek.hooks.mensatek import MensatekHook
 
-        return MensatekHook(mensatek_conn_id=self.mensatek_conn_id).get_conn()
+        # A connection a retry cannot fix (no token, plain http to a public host) fails the task once.
+        with vendor_errors():
+            return MensatekHook(mensatek_conn_id=self.mensatek_conn_id).get_conn()
 
     def _do_render_template_fields(
         self, parent: Any, template_fields: Any, context: Context, jinja_env: Any, seen_oids: set[int]

@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from airflow_provider_mensatek.clients.validation import as_list
+from airflow_provider_mensatek.clients.validation import check_message_ids, vendor_datetime
 from airflow_provider_mensatek.operators._base import (
     MensatekBaseOperator,
     default_reference,
@@ -126,9 +126,9 @@ class MensatekCancelCertifiedEmailOperator(MensatekBaseOperator):
         self.message_id = message_id
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        client = self.get_client()
         with vendor_errors():
-            ids = as_list(self.message_id, "message_id")
+            ids = check_message_ids(self.message_id)  # all of them, before the first cancel
+            client = self.get_client()
             results = [client.cancel_certified_email(mid).to_dict() for mid in ids]
         self.log.info("Cancelled certified email(s): %s", [r["message_id"] for r in results])
         return results
@@ -152,9 +152,10 @@ class MensatekRescheduleCertifiedEmailOperator(MensatekBaseOperator):
         self.send_at = send_at
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        client = self.get_client()
         with vendor_errors():
-            ids = as_list(self.message_id, "message_id")
+            ids = check_message_ids(self.message_id)  # all of them and the date, before the first call
+            vendor_datetime(self.send_at, what="send_at")
+            client = self.get_client()
             results = [client.reschedule_certified_email(mid, self.send_at).to_dict() for mid in ids]
         self.log.info("Rescheduled certified email(s) %s to %s (Europe/Madrid)",
                       [r["message_id"] for r in results], results[0]["send_at"] if results else None)

@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath
 
-from airflow_provider_mensatek.operators._base import send_at_most_once
+from airflow_provider_mensatek.operators._base import send_at_most_once, vendor_errors
 
 
 class LegallyMailBaseOperator(BaseOperator):
@@ -31,7 +31,8 @@ class LegallyMailBaseOperator(BaseOperator):
     def get_client(self) -> Any:
         from airflow_provider_mensatek.hooks.legallymail import LegallyMailHook
 
-        return LegallyMailHook(legallymail_conn_id=self.legallymail_conn_id).get_conn()
+        with vendor_errors():  # a connection a retry cannot fix fails the task once
+            return LegallyMailHook(legallymail_conn_id=self.legallymail_conn_id).get_conn()
 
 
 class LegallyMailSendCertifiedEmailOperator(LegallyMailBaseOperator):

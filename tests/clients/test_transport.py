@@ -233,3 +233,10 @@ def test_an_unreadable_answer_to_a_read_is_a_plain_error(mensatek_client: Mensat
     with pytest.raises(MensatekError) as info:
         mensatek_client.get_credits()
     assert not isinstance(info.value, AmbiguousSendError) and info.value.code == "parse"
+
+
+def test_a_bare_host_with_a_path_keeps_its_path() -> None:
+    assert resolve_base_url("api.mensatek.com/v7", default="https://api.mensatek.com/v7") == \
+        "https://api.mensatek.com/v7"
+    assert resolve_base_url("eu.example.com/api", default="https://legallymail.com/api") == \
+        "https://eu.example.com/api"

@@ -54,3 +54,8 @@ def test_test_connection_with_bad_token_reports_and_does_not_retry(sandbox: Sand
     ok_again, _ = MensatekHook().test_connection()
     assert ok_again is False
     assert len(sandbox.requests) == 1  # the remembered failure spared the vendor a second bad login
+
+
+def test_max_retries_zero_means_a_single_attempt(monkeypatch) -> None:
+    set_conn(monkeypatch, conn_id="mensatek_once", login="u", password="t", extra={"max_retries": 0})
+    assert MensatekHook("mensatek_once").get_conn().transport.retry.max_attempts == 1

@@ -163,3 +163,32 @@ def test_a_local_failure_before_any_request_leaves_the_next_try_free_to_send(con
         send_op(attachments=[str(tmp_path)]).execute(context(store))  # a directory, not a file
     assert store.data == {} and conn.requests == []
     assert send_op().execute(context(store))["sent"] == 1
+
+
+@pytest.mark.parametrize("operator_class", [MensatekCancelCertifiedEmailOperator,
+                                            MensatekRescheduleCertifiedEmailOperator])
+def test_every_id_is_checked_before_the_first_call(conn: Sandbox, operator_class) -> None:
+    sent = send_op(send_at=pendulum.now("Europe/Madrid").add(days=1).at(9, 0)).execute(
+        context(FakeTaskStateStore()))
+    extra = {"send_at": pendulum.now("Europe/Madrid").add(days=2).isoformat()}
+    if operator_class is MensatekCancelCertifiedEmailOperator:
+        extra = {}
+    count = len(conn.requests)
+    with pytest.raises(AirflowFailException, match="message id"):
+        operator_class(task_id="x", message_id=[sent["message_ids"][0], "not-an-id"], **extra).execute(
+            context(None))
+    assert len(conn.requests) == count
+
+
+def test_a_reschedule_to_a_past_date_makes_no_request(conn: Sandbox) -> None:
+    with pytest.raises(AirflowFailException, match="not in the future"):
+        MensatekRescheduleCertifiedEmailOperator(task_id="x", message_id=[1, 2], send_at="2020-01-01T09:00:00+01:00"
+                                                 ).execute(context(None))
+    assert conn.requests == []
+
+
+def test_a_connection_a_retry_cannot_fix_fails_the_task_once(monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_MENSATEK_DEFAULT", json.dumps({
+        "conn_type": "mensatek", "login": "u", "password": "t", "host": "http://api.mensatek.com/v7"}))
+    with pytest.raises(AirflowFailException, match="clear text"):
+        send_op().execute(context(FakeTaskStateStore()))
