@@ -73,6 +73,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{PACKAGE}.operators.rcs",
                     f"{PACKAGE}.operators.files",
                     f"{PACKAGE}.operators.certificates",
+                    f"{PACKAGE}.operators.campaigns",
                 ],
             },
             {
