@@ -48,6 +48,11 @@ class PollPolicy:
     :param initial_spread: the first check falls at a random point of
         ``[initial_delay, initial_delay + initial_spread]`` (at least the ``jitter``
         share of ``initial_delay``), so waits started together do not all ask at once.
+    :param spread_per_message: draw that point (and later jitter) per message, not
+        per wait. For APIs with one status call per message (Mensatek), so one
+        sensor waiting on a whole campaign spreads its calls like separate
+        sensors would; APIs with list calls (LegallyMail) keep a wait's messages
+        together so one call answers for many.
     """
 
     initial_delay: float
@@ -57,6 +62,7 @@ class PollPolicy:
     jitter: float = 0.1
     max_checks: int | None = None
     initial_spread: float = 0.0
+    spread_per_message: bool = False
 
     def __post_init__(self) -> None:
         for name in ("initial_delay", "min_interval", "max_interval", "initial_spread"):
@@ -118,7 +124,7 @@ class PollPolicy:
 #: messages are sent in the same minute: their first checks are spread over
 #: 5 more minutes, so 1,000 of them do not make 1,000 report calls in one minute.
 MENSATEK_POLICY = PollPolicy(initial_delay=300, min_interval=300, max_interval=3600, max_checks=100,
-                             initial_spread=300)
+                             initial_spread=300, spread_per_message=True)
 
 #: LegallyMail documents 10 requests per minute per IP (HTTP 429 beyond). The
 #: shared per-credential limiter keeps the process under that; the per-message
@@ -177,13 +183,16 @@ class PollSchedule:
     def start(cls, policy: PollPolicy, keys: Iterable[str], now: float,
               rng: random.Random | None = None) -> PollSchedule:
         schedule = cls(policy=policy, started_at=now, seed=(rng or _RANDOM).random())
-        first = now + policy.first_delay(schedule._jitter(0))
         for key in keys:
+            first = now + policy.first_delay(schedule._jitter(0, str(key)))
             schedule.messages[str(key)] = MessageSchedule(next_at=first)
         return schedule
 
-    def _jitter(self, checks: int) -> random.Random:
-        # Same wait and same check count -> same jitter, in this process or the next.
+    def _jitter(self, checks: int, key: str) -> random.Random:
+        # Same wait and same check count -> same jitter, in this process or the next
+        # (and per message too when the policy spreads messages apart).
+        if self.policy.spread_per_message:
+            return random.Random(f"{self.seed}:{checks}:{key}")
         return random.Random(f"{self.seed}:{checks}")
 
     # -- questions -----------------------------------------------------------
@@ -225,7 +234,7 @@ class PollSchedule:
         if final:
             message.done = True
             return
-        message.next_at = now + self.policy.interval_after(message.checks, self._jitter(message.checks))
+        message.next_at = now + self.policy.interval_after(message.checks, self._jitter(message.checks, key))
 
     def retry_after(self, now: float, seconds: float | None) -> None:
         """The vendor said "slow down": nothing is checked before ``now + seconds``.

@@ -46,8 +46,9 @@ def test_legallymail_default_stays_within_its_documented_budget() -> None:
 def test_every_number_can_be_overridden() -> None:
     policy = policy_for("mensatek", {"initial_delay": 1, "min_interval": 2, "max_interval": 3, "multiplier": 1.5,
                                      "jitter": 0, "max_checks": 4})
-    assert policy == PollPolicy(1, 2, 3, 1.5, 0, 4, initial_spread=300)
+    assert policy == PollPolicy(1, 2, 3, 1.5, 0, 4, initial_spread=300, spread_per_message=True)
     assert policy_for("mensatek", {"initial_spread": 0}).initial_spread == 0
+    assert policy_for("mensatek", {"spread_per_message": False}).spread_per_message is False
     whole = PollPolicy(5, 5, 5)
     assert policy_for("legallymail", whole) is whole
 
@@ -102,12 +103,32 @@ def test_max_checks_gives_up_on_a_message() -> None:
 
 
 def test_one_wait_shares_its_jitter_different_waits_spread_apart() -> None:
+    # Policies for APIs with list calls keep a wait's messages together (LegallyMail).
     rng = random.Random(11)
-    one = PollSchedule.start(MENSATEK_POLICY, ["a", "b", "c"], now=0.0, rng=rng)
+    one = PollSchedule.start(LEGALLYMAIL_POLICY, ["a", "b", "c"], now=0.0, rng=rng)
     assert len({m.next_at for m in one.messages.values()}) == 1
     for key in one.messages:
         one.checked(key, 400.0, final=False)
     assert len({m.next_at for m in one.messages.values()}) == 1
-    others = {PollSchedule.start(MENSATEK_POLICY, ["a"], now=0.0, rng=rng).messages["a"].next_at
+    others = {PollSchedule.start(LEGALLYMAIL_POLICY, ["a"], now=0.0, rng=rng).messages["a"].next_at
               for _ in range(10)}
     assert len(others) == 10
+
+
+def test_one_mensatek_wait_on_a_whole_campaign_spreads_its_calls() -> None:
+    # Mensatek has one report call per message: a sensor waiting on 1,000 ids must not
+    # fire 1,000 calls in one burst (review finding A4).
+    schedule = PollSchedule.start(MENSATEK_POLICY, [str(i) for i in range(1000)], now=0.0)
+    firsts = sorted(m.next_at for m in schedule.messages.values())
+    assert firsts[0] >= MENSATEK_POLICY.initial_delay
+    busiest_minute = max(sum(1 for t in firsts if start <= t < start + 60) for start in firsts)
+    assert busiest_minute <= 300  # ~200 expected over a 5-minute spread; 1,000 without it
+    for key in list(schedule.messages)[:50]:
+        schedule.checked(key, schedule.messages[key].next_at, final=False)
+    seconds = sorted(schedule.messages[k].next_at for k in list(schedule.messages)[:50])
+    assert len(set(seconds)) == 50  # later checks stay spread too
+
+
+def test_legallymail_waits_keep_their_messages_together_for_list_calls() -> None:
+    schedule = PollSchedule.start(LEGALLYMAIL_POLICY, ["a", "b", "c"], now=0.0)
+    assert len({m.next_at for m in schedule.messages.values()}) == 1
