@@ -67,6 +67,8 @@ class _Plan:
     vendor_status: Any
     downloads: list[tuple[str, str, str | None]] = field(default_factory=list)  # path, url, vendor sha256
     records: list[tuple[str, bytes]] = field(default_factory=list)
+    #: Paths whose published hash is recorded but not enforced (its meaning is undocumented).
+    unenforced_hashes: set[str] = field(default_factory=set)
 
 
 def _folder_name(text: str) -> str:
@@ -102,6 +104,14 @@ def _plan_email(client: LegallyMailClient, tracking_id: str) -> _Plan:
         if all(s.terminal and s.failure for s in states):
             raise _never("certified_email", tracking_id, f"it ended as {status.status!r}")
         raise _not_ready("certified_email", tracking_id, f"no certificate yet (status {status.status!r})")
+    # A set is archived whole or not at all: a manifest marks it complete, and a later
+    # run with the missing recipient would be refused as a conflicting set.
+    waiting_for = [r.email for r in status.recipients
+                   if not any(c.pdf_download_url for c in r.certificates)
+                   and not (r.state.terminal and r.state.failure)]
+    if len(status.recipients) > 1 and waiting_for:
+        raise _not_ready("certified_email", tracking_id,
+                         f"no certificate yet for {', '.join(waiting_for)}")
     return plan
 
 
@@ -119,7 +129,10 @@ def _plan_signature(client: LegallyMailClient, uuid: str) -> _Plan:
     if status.download_original_url:
         plan.downloads.append((f"document/{_folder_name(status.document_name or 'document.pdf')}",
                                status.download_original_url, status.document_hash))
+    # The document does not say what signed_document_hash covers (the acta, or a signed
+    # copy we are not offered): it is recorded and compared, never enforced (see below).
     plan.downloads.append(("acta.pdf", status.download_acta_url, status.signed_document_hash))
+    plan.unenforced_hashes.add("acta.pdf")
     plan.records.append(("signature.json", json.dumps(record, indent=2, sort_keys=True,
                                                       ensure_ascii=False).encode("utf-8")))
     return plan
@@ -164,21 +177,25 @@ def archive_legallymail(
     with tempfile.TemporaryDirectory(prefix="legallymail-certificates-") as work:
         files: list[CheckedFile] = []
         local: dict[str, Path] = {}
-        vendor_hashes: dict[str, str] = {}
+        vendor_hashes: dict[str, dict[str, Any]] = {}
         for index, (path, url, vendor_hash) in enumerate(plan.downloads):
             spool = Path(work) / f"{index}.pdf"
             with spool.open("w+b") as handle:
                 client.download(url, handle, max_bytes=limits.max_entry_bytes)
                 checked = check_pdf(handle, path, vendor=VENDOR, function="download",
                                     max_bytes=limits.max_entry_bytes, redact=client.transport.redact)
-            if vendor_hash and _SHA256_RE.match(vendor_hash):
-                if vendor_hash.lower() != checked.sha256:
+            if vendor_hash:
+                # Every hash the API published is kept in the manifest with whether it matched;
+                # a sha256 published for the very file we got must match, or nothing is archived.
+                is_sha256 = bool(_SHA256_RE.match(vendor_hash))
+                matches = vendor_hash.lower() == checked.sha256 if is_sha256 else None
+                if matches is False and path not in plan.unenforced_hashes:
                     raise CertificateError(
                         f"{checked.path}: sha256 {checked.sha256} differs from the {vendor_hash.lower()} the "
                         "API published for it; nothing was archived", vendor=VENDOR, function="download",
                         code="hash-mismatch",
                     )
-                vendor_hashes[checked.path] = vendor_hash.lower()
+                vendor_hashes[checked.path] = {"published": vendor_hash, "sha256_matches": matches}
             files.append(checked)
             local[checked.path] = spool
         for index, (path, data) in enumerate(plan.records):
@@ -197,6 +214,6 @@ def archive_legallymail(
         manifest = build_manifest(
             vendor=VENDOR, kind=kind, ids=plan.ids, files=files, provider_version=__version__,
             downloaded_at=downloaded_at, recipients=plan.recipients, vendor_status=plan.vendor_status,
-            extra={"vendor_sha256": vendor_hashes} if vendor_hashes else None,
+            extra={"vendor_hashes": vendor_hashes} if vendor_hashes else None,
         )
         return archive_certificate_set(target, certificate_set, manifest, overwrite=overwrite)

@@ -77,15 +77,20 @@ class EmailRecipient:
     tracking_id: str
     failed: bool = False
 
+    @property
+    def delay_steps(self) -> int:
+        """Steps until delivery: "slow..." mailboxes take three (partial multi-recipient sets)."""
+        return 3 if _local(self.email).startswith("slow") else 1
+
     def status(self, created: datetime, now: datetime, step: float) -> str:
         if self.failed:
             return "failed"
         elapsed = (now - created).total_seconds()
-        if elapsed < step:
+        if elapsed < self.delay_steps * step:
             return "sent"
         if _local(self.email).startswith("bounce"):
             return "bounced"
-        if elapsed < 2 * step or _local(self.email).startswith("unread"):
+        if elapsed < (self.delay_steps + 1) * step or _local(self.email).startswith("unread"):
             return "delivered"
         return "read"
 
@@ -280,8 +285,8 @@ class LegallyMailApp:
     def recipient_view(self, email: SentEmail, rec: EmailRecipient) -> dict[str, Any]:
         now, step = self.now(), self.step
         status = rec.status(email.created, now, step)
-        delivered = email.created + timedelta(seconds=step)
-        read = email.created + timedelta(seconds=2 * step)
+        delivered = email.created + timedelta(seconds=rec.delay_steps * step)
+        read = email.created + timedelta(seconds=(rec.delay_steps + 1) * step)
         certificates = []
         for kind, when in (("delivered", delivered), ("read", read)):
             reached = {"delivered": ("delivered", "read"), "read": ("read",)}[kind]
@@ -304,7 +309,7 @@ class LegallyMailApp:
         }
 
     def email_certificate(self, email: SentEmail, rec: EmailRecipient, kind: str) -> bytes:
-        when = email.created + timedelta(seconds=self.step * (1 if kind == "delivered" else 2))
+        when = email.created + timedelta(seconds=self.step * (rec.delay_steps + (0 if kind == "delivered" else 1)))
         return make_pdf([
             f"LegallyMail sandbox - Certificado de {'entrega' if kind == 'delivered' else 'lectura'}",
             f"tracking_id: {rec.tracking_id}", f"Destinatario: {rec.email}", f"Asunto: {email.subject}",

@@ -76,7 +76,8 @@ def test_certified_email_certificates_per_recipient(tmp_path, sandbox, client):
     assert manifest["vendor_status"]["recipients"][0]["status"] == "read"
     read_pdf = (folder / "recipients/ana@example.com/read.pdf").read_bytes()
     assert read_pdf.startswith(b"%PDF-")
-    assert manifest["vendor_sha256"]["recipients/ana@example.com/read.pdf"] == hashlib.sha256(read_pdf).hexdigest()
+    assert manifest["vendor_hashes"]["recipients/ana@example.com/read.pdf"] == {
+        "published": hashlib.sha256(read_pdf).hexdigest(), "sha256_matches": True}
     assert result["archives"][0]["status"] == "written"
     assert verify_manifest(to_storage_path(str(folder / "manifest.json"))).ok
     assert LEGALLYMAIL_TOKEN not in json.dumps(result)
@@ -106,9 +107,10 @@ def test_signature_document_acta_and_record(tmp_path, sandbox, client):
     assert record["uuid"] == requested.uuid and record["status"] == "signed"
     manifest = result["archives"][0]["manifest"]
     assert manifest["ids"] == {"uuid": requested.uuid} and manifest["recipients"] == ["ana@example.com"]
-    assert manifest["vendor_sha256"] == {
-        "document/Contrato.pdf": hashlib.sha256(document).hexdigest(),
-        "acta.pdf": hashlib.sha256((folder / "acta.pdf").read_bytes()).hexdigest(),
+    assert manifest["vendor_hashes"] == {
+        "document/Contrato.pdf": {"published": hashlib.sha256(document).hexdigest(), "sha256_matches": True},
+        "acta.pdf": {"published": hashlib.sha256((folder / "acta.pdf").read_bytes()).hexdigest(),
+                     "sha256_matches": True},
     }
     assert_bearer_only(sandbox)
 
@@ -207,3 +209,36 @@ def test_outlet_and_token_never_logged(tmp_path, sandbox, client, caplog):
     sandbox.clock.advance(3 * sandbox.step_seconds)
     archive(tmp_path, "certified_sms", sms.uuid)
     assert LEGALLYMAIL_TOKEN not in caplog.text
+
+
+def test_the_acta_hash_is_recorded_but_not_enforced(tmp_path, sandbox, client, monkeypatch):
+    # What signed_document_hash covers is undocumented: a different acta is archived, and the manifest says so.
+    sent = client.request_signature(make_pdf(["contrato"]), [{"name": "Ana", "email": "ana@example.com"}],
+                                    document_name="Contrato.pdf")
+    sandbox.clock.advance(5 * sandbox.step_seconds)
+    files_app = sandbox.app("/legallymail/files")
+    real_find = type(files_app)._find
+
+    def forged_acta(self, *args):
+        found, data = real_find(self, *args)
+        return (found, make_pdf(["acta distinta"])) if "acta" in str(args) else (found, data)
+
+    monkeypatch.setattr(type(files_app), "_find", forged_acta)
+    result = archive(tmp_path, "signature", sent.uuid)
+    manifest = result["archives"][0]["manifest"]
+    assert manifest["vendor_hashes"]["acta.pdf"]["sha256_matches"] is False
+    assert manifest["vendor_hashes"]["document/Contrato.pdf"]["sha256_matches"] is True
+
+
+def test_a_multi_recipient_email_is_archived_only_when_every_recipient_has_its_certificate(
+    tmp_path, sandbox, client
+):
+    sent = client.send_certified_email(["ana@example.com", "slow.luis@example.com"], "Aviso", "<p>Texto</p>")
+    sandbox.clock.advance(1.5 * sandbox.step_seconds)  # Ana has her delivery certificate, Luis nothing yet
+    with pytest.raises(CertificateNotReadyError, match="not generated yet"):
+        archive(tmp_path, "certified_email", sent.tracking_id)
+    assert files_under(tmp_path) == []
+    sandbox.clock.advance(2 * sandbox.step_seconds)
+    result = archive(tmp_path, "certified_email", sent.tracking_id)
+    paths = {f["path"] for f in result["archives"][0]["manifest"]["files"]}
+    assert any("ana@example.com" in p for p in paths) and any("slow.luis@example.com" in p for p in paths)
