@@ -86,3 +86,16 @@ def test_usage_error_exits_2():
     with pytest.raises(SystemExit) as caught:
         main([])
     assert caught.value.code == 2
+
+
+def test_a_location_without_manifest_does_not_stop_the_others_being_checked(tmp_path, capsys):
+    good, empty, tampered = tmp_path / "good", tmp_path / "empty", tmp_path / "tampered"
+    empty.mkdir()
+    archive(good)
+    archive(tampered)
+    (tampered / PDF).write_bytes(b"%PDF-1.4 forged")
+    assert main(["verify", str(empty), str(good), str(tampered)]) == 1
+    out, err = capsys.readouterr()
+    assert "no manifest.json" in err
+    assert out.count("OK ") == 1  # the good set passed...
+    assert PDF in out  # ...and the tampered one was still checked and named

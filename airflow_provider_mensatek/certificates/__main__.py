@@ -28,16 +28,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify.add_argument("--conn-id", default=None, help="Airflow connection for the storage")
     args = parser.parse_args(argv)
 
-    failed = found = 0
+    failed = found = unreadable = 0
     for location in args.locations:
+        # Every location is checked, even after one that cannot be read.
         try:
             paths = manifest_paths(to_storage_path(location, args.conn_id))
         except CertificateError as exc:
             print(f"ERROR    {location}: {exc.message}", file=sys.stderr)
-            return 2
+            unreadable += 1
+            continue
         if not paths:
             print(f"ERROR    {location}: no manifest.json found", file=sys.stderr)
-            return 2
+            unreadable += 1
+            continue
         for manifest_path in paths:
             found += 1
             report = verify_manifest(manifest_path)
@@ -50,7 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 failed += 1
     print(f"{found - failed}/{found} manifest(s) verified")
-    return 1 if failed else 0
+    if failed:
+        return 1
+    return 2 if unreadable else 0
 
 
 if __name__ == "__main__":

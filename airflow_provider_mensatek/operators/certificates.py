@@ -72,7 +72,14 @@ def parse_ids(raw: Any, check: Callable[[Any], Any], what: str) -> list[Any]:
     if isinstance(raw, str):
         stripped = raw.strip()
         # A rendered XCom list arrives as text unless render_template_as_native_obj is set.
-        raw = json.loads(stripped) if stripped.startswith("[") else [p for p in stripped.split(",") if p.strip()]
+        if stripped.startswith("["):
+            try:
+                raw = json.loads(stripped)
+            except ValueError:
+                raise ValidationError(f"{what} looks like a JSON list but is not valid JSON: {stripped[:80]!r}") \
+                    from None
+        else:
+            raw = [p for p in stripped.split(",") if p.strip()]
     if not isinstance(raw, Sequence):
         raw = [raw]
     ids = [check(item) for item in raw]

@@ -113,3 +113,9 @@ def test_files_need_the_token(sandbox: Sandbox) -> None:
     url = call(sandbox, "GET", f"signature?uuid={sig['data']['uuid']}").json()["data"]["download_original_url"]
     assert requests.get(url, timeout=5).status_code == 401
     assert requests.get(url, headers=BEARER, timeout=5).content == PDF
+
+
+def test_the_sandbox_url_is_valid_on_ipv6_loopback() -> None:
+    from airflow_provider_mensatek.sandbox import Sandbox as _Sandbox
+
+    assert _Sandbox(host="::1", port=8765).url == "http://[::1]:8765"
