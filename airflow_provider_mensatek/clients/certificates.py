@@ -39,6 +39,7 @@ from pathlib import PurePosixPath
 from typing import IO, Any
 
 from airflow_provider_mensatek.clients.errors import CertificateError
+from airflow_provider_mensatek.clients.mensatek import RES_TEXT_RE
 
 CHUNK_SIZE = 1024 * 1024
 MANIFEST_NAME = "manifest.json"
@@ -50,7 +51,6 @@ ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 _SNIFF_BYTES = 64 * 1024
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
-_RES_TEXT_RE = re.compile(r"^\s*Res\s*[:=]\s*(-?\d+)", re.IGNORECASE)
 #: Names a certificate set may not use: they belong to the manifest machinery.
 _RESERVED_RE = re.compile(r"^manifest(\.[^/]*)?\.json$", re.IGNORECASE)
 
@@ -201,7 +201,7 @@ def sniff_payload(
 
 def _error_text(text: str) -> str | None:
     """The vendor's message when ``text`` is a JSON or ``Res:`` error body, else None."""
-    match = _RES_TEXT_RE.match(text)
+    match = RES_TEXT_RE.match(text)
     if match:
         return f"Res {match.group(1)}"
     if not text.startswith(("{", "[")):

@@ -714,17 +714,6 @@ class LegallyMailClient:
 
     # -- e-signature ---------------------------------------------------------
 
-    def build_signature_body(
-        self,
-        document: Any,
-        signers: Any,
-        *,
-        document_name: str | None = None,
-        language: str = "es",
-    ) -> dict[str, Any]:
-        """Validate everything and build the ``POST /signature/send`` body (no HTTP)."""
-        return self._signature_body(document, signers, document_name=document_name, language=language)[0]
-
     def _signature_body(
         self, document: Any, signers: Any, *, document_name: str | None, language: str
     ) -> tuple[dict[str, Any], list[Signer]]:

@@ -56,8 +56,10 @@ from airflow_provider_mensatek.clients.errors import (
     ValidationError,
 )
 from airflow_provider_mensatek.clients.validation import (
+    PLACEHOLDER_RE,
     as_list,
     check_email,
+    check_flag,
     check_int_range,
     check_message_id,
     load_attachment,
@@ -189,8 +191,7 @@ MAX_NAME_LEN = 19  # "Nombre must be under 20 characters"
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # assumption: not documented; keeps requests sane
 MAX_ACCEPTANCE_DAYS = 30
 
-_PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_RES_TEXT_RE = re.compile(r"^\s*Res\s*[:=]\s*(-?\d+)", re.IGNORECASE)
+RES_TEXT_RE = re.compile(r"^\s*Res\s*[:=]\s*(-?\d+)", re.IGNORECASE)
 _ZIP_MAGIC = b"PK\x03\x04"
 _EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 
@@ -210,7 +211,7 @@ def parse_mensatek_body(text: str) -> dict[str, Any]:
     try:
         data = json.loads(stripped)
     except ValueError:
-        match = _RES_TEXT_RE.match(stripped)
+        match = RES_TEXT_RE.match(stripped)
         if match:
             return {"res": match.group(1)}
         raise
@@ -545,7 +546,7 @@ class MensatekClient:
         if reference is not None:
             params["Referenciausuario"] = require_text(str(reference), "reference", max_len=100)
         if report is not None:
-            params["Report"] = "1" if report else "0"
+            params["Report"] = check_flag(report, "report")
         merge_extra_params(params, extra_params, fn)
         return params
 
@@ -947,7 +948,7 @@ def normalise_certified_recipient(item: Any, index: int) -> dict[str, Any]:
 
 def check_placeholders(subject: str, message: str, recipients: Sequence[Mapping[str, Any]]) -> None:
     """Every ``{{Name}}`` in subject/message must be defined for every recipient."""
-    used = set(_PLACEHOLDER_RE.findall(subject)) | set(_PLACEHOLDER_RE.findall(message))
+    used = set(PLACEHOLDER_RE.findall(subject)) | set(PLACEHOLDER_RE.findall(message))
     problems = []
     for i, rec in enumerate(recipients):
         keys = {k.lower() for k in rec}

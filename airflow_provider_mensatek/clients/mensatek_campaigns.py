@@ -33,6 +33,7 @@ from airflow_provider_mensatek.clients.sms_encoding import normalise_phone
 from airflow_provider_mensatek.clients.validation import (
     as_list,
     check_email,
+    check_flag,
     load_attachment,
     require_text,
     vendor_datetime,
@@ -156,9 +157,7 @@ def _common_params(params: dict[str, Any], *, send_at: Any, forbidden: Any, refe
     if reference is not None:
         params["Referenciausuario"] = require_text(str(reference), "reference", max_len=100)
     if report is not None:
-        if not isinstance(report, bool):
-            raise ValidationError(f"report must be True or False, got {report!r}")
-        params["Report"] = "1" if report else "0"
+        params["Report"] = check_flag(report, "report")
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,10 @@ from airflow_provider_mensatek.clients.sms_encoding import (
 )
 from airflow_provider_mensatek.clients.statuses import classify
 from airflow_provider_mensatek.clients.validation import (
+    PLACEHOLDER_RE,
     Attachment,
     as_list,
+    check_flag,
     check_int_range,
     check_message_id,
     load_attachment,
@@ -49,7 +51,7 @@ MAX_VARIABLES = 10  # "from Variable_1 to Variable_10"
 #: Per-recipient placeholders. The SMS document's Appendix 1 (message codes) was lost;
 #: the same API's certified-email document writes them ``{{Variable_1}}`` for the same
 #: ``Variable_N`` recipient keys, so SMS messages are read the same way (assumption).
-SMS_PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+SMS_PLACEHOLDER_RE = PLACEHOLDER_RE  # same syntax as certified email (assumption: see above)
 _VARIABLE_KEY_RE = re.compile(r"^variable_([0-9]+)$", re.IGNORECASE)
 _PHONE_KEYS = {"movil", "mobile", "phone"}
 # BCP 47 language tag as the Voice API lists them (e.g. es-ES).
@@ -192,12 +194,6 @@ def estimate_campaign(message: str, recipients: Any, *, unicode: bool | None = N
                            credits_per_segment=credits_per_segment, credits=total * credits_per_segment)
 
 
-def _flag(value: Any, what: str) -> str:
-    if not isinstance(value, bool):
-        raise ValidationError(f"{what} must be True or False, got {value!r}")
-    return "1" if value else "0"
-
-
 def build_sms_params(
     sender: str,
     recipients: Any,
@@ -248,10 +244,10 @@ def build_sms_params(
     if reference is not None:
         params["Referenciausuario"] = require_text(str(reference), "reference", max_len=100)
     if report is not None:
-        params["Report"] = _flag(report, "report")
+        params["Report"] = check_flag(report, "report")
     if group_with is not None:
         params["Idmensaje"] = check_message_id(group_with)
-    if _flag(fail2voice, "fail2voice") == "1":
+    if check_flag(fail2voice, "fail2voice") == "1":
         params["Fail2voice"] = "1"
         if voice_language is not None:
             if not isinstance(voice_language, str) or not _LANGUAGE_RE.match(voice_language):
@@ -262,9 +258,9 @@ def build_sms_params(
             params["Remitentevoz"] = normalise_phone(voice_sender, what="voice_sender")
     elif voice_language is not None or voice_sender is not None:
         raise ValidationError("voice_language and voice_sender only apply with fail2voice=True", function=fn)
-    if _flag(ignore_blacklist, "ignore_blacklist") == "1":
+    if check_flag(ignore_blacklist, "ignore_blacklist") == "1":
         params["Obviarlistanegra"] = "1"
-    if _flag(fix_utf8, "fix_utf8") == "1":
+    if check_flag(fix_utf8, "fix_utf8") == "1":
         params["Fixutf8"] = "1"
     merge_extra_params(params, extra_params, fn)
     return params, analysis, total_segments
@@ -380,7 +376,7 @@ def upload_fields(file: Attachment, mode: str, auto_delete: bool) -> dict[str, A
     fields: dict[str, Any] = {"Tipo": mode, "Nombre": file.name}
     if mode == "BASE64":
         fields["Contenido"] = file.base64
-    if _flag(auto_delete, "auto_delete") == "1":
+    if check_flag(auto_delete, "auto_delete") == "1":
         fields["Autoborrado"] = "Si"  # the document's own value
     return fields
 

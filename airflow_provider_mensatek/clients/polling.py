@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from airflow_provider_mensatek.clients.errors import ValidationError
@@ -266,8 +266,6 @@ class PollSchedule:
             messages={str(k): MessageSchedule(**v) for k, v in dict(data.get("messages", {})).items()},
         )
 
-    def copy(self) -> PollSchedule:
-        return replace(self, messages={k: replace(m) for k, m in self.messages.items()})
 
 
 # -- process-wide request rate limiter ------------------------------------------

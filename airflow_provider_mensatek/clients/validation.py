@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -101,16 +101,15 @@ def vendor_datetime(
     return local.strftime(VENDOR_DATE_FORMAT)
 
 
-def parse_vendor_datetime(text: str | None) -> datetime | None:
-    """Vendor ``YYYY-MM-DD HH:MM[:SS]`` (Europe/Madrid) as an aware datetime, or None."""
-    if not text:
-        return None
-    for fmt in ("%Y-%m-%d %H:%M:%S", VENDOR_DATE_FORMAT):
-        try:
-            return datetime.strptime(text.strip(), fmt).replace(tzinfo=MADRID)
-        except ValueError:
-            continue
-    return None
+#: A Mensatek per-recipient placeholder: ``{{Nombre}}``, ``{{ Variable_1 }}``.
+PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def check_flag(value: Any, what: str, *, vendor: str = "mensatek") -> str:
+    """A yes/no option as the vendors' "1" / "0"; only real booleans (``"false"`` is not False)."""
+    if not isinstance(value, bool):
+        raise ValidationError(f"{what} must be True or False, got {value!r}", vendor=vendor)
+    return "1" if value else "0"
 
 
 def check_int_range(value: Any, what: str, low: int, high: int, *, vendor: str = "mensatek") -> int:
@@ -246,24 +245,20 @@ def as_list(value: Any, what: str, *, vendor: str = "mensatek") -> list[Any]:
     return [value]
 
 
-def utc_now() -> datetime:
-    return datetime.now(tz=timezone.utc)
-
-
 __all__ = [
     "MADRID",
+    "PLACEHOLDER_RE",
     "VENDOR_DATE_FORMAT",
     "Attachment",
     "as_list",
     "check_email",
+    "check_flag",
     "check_int_range",
     "check_message_id",
     "check_message_ids",
     "load_attachment",
     "now_madrid",
-    "parse_vendor_datetime",
     "require_text",
     "to_madrid",
-    "utc_now",
     "vendor_datetime",
 ]

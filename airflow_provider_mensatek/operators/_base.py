@@ -29,6 +29,7 @@ from airflow_provider_mensatek.clients.errors import (
     RateLimitedError,
     TransientError,
 )
+from airflow_provider_mensatek.clients.validation import PLACEHOLDER_RE
 
 #: Key under which a send operator records its outcome in the task state store (AIP-103).
 SEND_STATE_KEY = "mensatek.send"
@@ -135,7 +136,6 @@ NOTHING_SENT_ERRORS: tuple[type[MensatekError], ...] = (
 
 # -- Mensatek {{Variable}} placeholders vs Airflow's Jinja -------------------------
 
-_BARE_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 def protect_vendor_placeholders(text: str, known_names: set[str]) -> str:
@@ -152,7 +152,7 @@ def protect_vendor_placeholders(text: str, known_names: set[str]) -> str:
             return match.group(0)
         return "{% raw %}" + match.group(0) + "{% endraw %}"
 
-    return _BARE_PLACEHOLDER.sub(wrap, text)
+    return PLACEHOLDER_RE.sub(wrap, text)
 
 
 class MensatekBaseOperator(BaseOperator):

@@ -127,6 +127,7 @@ def test_attachments_are_sent_as_name_and_base64(
         ({"attachments": [{"name": "x.pdf", "base64": "%%%"}]}, "not valid base64"),
         ({"attachments": ["/nonexistent/file.pdf"]}, "Cannot read attachment"),
         ({"extra_params": {"asunto": "override"}}, "would override"),
+        ({"report": "false"}, "report must be True or False"),
     ],
 )
 def test_invalid_input_makes_zero_requests(
