@@ -122,7 +122,13 @@ class RateLimitedError(MensatekError):
 
 
 class TransientError(MensatekError):
-    """A failure that certainly did not change anything at the vendor (connect failure, 503, 5xx on a read)."""
+    """A temporary failure worth retrying later (connect failure, 503, 5xx or a timeout on a safe call).
+
+    On a send it is raised only when the request certainly did not arrive
+    (connect failure, 503 with Retry-After); anything else on a send is an
+    :class:`AmbiguousSendError`. On a cancel or reschedule the vendor may have
+    applied it already; those calls are safe to repeat.
+    """
 
     retryable = True
 

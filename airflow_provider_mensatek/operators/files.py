@@ -14,8 +14,10 @@ class MensatekUploadFileOperator(MensatekBaseOperator):
     """Upload a file to the Mensatek library (``CargarFichero``) so a later SMS can link it.
 
     The name is checked before uploading: up to 15 letters or digits plus a
-    PDF, Excel, Word or VCF extension. Uploading the same name again replaces
-    the file, so a retried task is harmless.
+    PDF, Excel, Word or VCF extension. An upload sends no message, so it is
+    retried like a read; the vendor document does not say whether the same
+    name uploaded twice replaces the file or takes a second library slot
+    (there is a per-account file limit), so give each upload its own name.
 
     :param source: a local path, or a dict ``{"name", "content"|"path"|"base64"}``.
     :param name: the name in the library (default: the file's own name) -> ``Nombre``.
