@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
@@ -29,7 +29,7 @@ from airflow_provider_mensatek.clients.errors import (
     RateLimitedError,
     TransientError,
 )
-from airflow_provider_mensatek.clients.validation import PLACEHOLDER_RE
+from airflow_provider_mensatek.clients.validation import PLACEHOLDER_RE, check_message_ids, vendor_datetime
 
 #: Key under which a send operator records its outcome in the task state store (AIP-103).
 SEND_STATE_KEY = "mensatek.send"
@@ -196,3 +196,52 @@ def default_reference(context: Context) -> str:
     if getattr(ti, "map_index", -1) not in (-1, None):
         parts.append(str(ti.map_index))
     return ".".join(parts)[:100]
+
+
+class MensatekCancelScheduledOperator(MensatekBaseOperator):
+    """Base of the cancel operators: every id checked first, then one cancel call per id."""
+
+    template_fields: Sequence[str] = ("message_id",)
+    #: What is cancelled, for the log ("certified email(s)", "SMS").
+    what = "message(s)"
+
+    def __init__(self, *, message_id: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.message_id = message_id
+
+    def cancel(self, client: Any, message_id: int) -> Any:
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        with vendor_errors():
+            ids = check_message_ids(self.message_id)  # all of them, before the first cancel
+            client = self.get_client()
+            results = [self.cancel(client, mid).to_dict() for mid in ids]
+        self.log.info("Cancelled %s: %s", self.what,
+                      [(r["message_id"], r["credits_recovered"]) for r in results])
+        return results
+
+
+class MensatekRescheduleScheduledOperator(MensatekBaseOperator):
+    """Base of the reschedule operators: every id and the date checked first, then one call per id."""
+
+    template_fields: Sequence[str] = ("message_id", "send_at")
+    what = "message(s)"
+
+    def __init__(self, *, message_id: Any, send_at: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.message_id = message_id
+        self.send_at = send_at
+
+    def reschedule(self, client: Any, message_id: int, send_at: Any) -> Any:
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        with vendor_errors():
+            ids = check_message_ids(self.message_id)  # all of them and the date, before the first call
+            vendor_datetime(self.send_at, what="send_at")
+            client = self.get_client()
+            results = [self.reschedule(client, mid, self.send_at).to_dict() for mid in ids]
+        self.log.info("Rescheduled %s %s to %s (Europe/Madrid)", self.what, [r["message_id"] for r in results],
+                      results[0]["send_at"] if results else None)
+        return results

@@ -7,12 +7,12 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from airflow_provider_mensatek.clients.validation import check_message_ids, vendor_datetime
 from airflow_provider_mensatek.operators._base import (
     MensatekBaseOperator,
+    MensatekCancelScheduledOperator,
+    MensatekRescheduleScheduledOperator,
     default_reference,
     send_at_most_once,
-    vendor_errors,
 )
 
 
@@ -107,7 +107,7 @@ class MensatekSendCertifiedEmailOperator(MensatekBaseOperator):
         return result
 
 
-class MensatekCancelCertifiedEmailOperator(MensatekBaseOperator):
+class MensatekCancelCertifiedEmailOperator(MensatekCancelScheduledOperator):
     """Cancel scheduled certified email(s) (``CancelarEMAILCERTIFICADO``); credits come back.
 
     Safe to retry: a message that is already cancelled counts as done. A
@@ -119,22 +119,13 @@ class MensatekCancelCertifiedEmailOperator(MensatekBaseOperator):
         "credits_recovered"}``, one per id.
     """
 
-    template_fields: Sequence[str] = ("message_id",)
+    what = "certified email(s)"
 
-    def __init__(self, *, message_id: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.message_id = message_id
-
-    def execute(self, context: Context) -> list[dict[str, Any]]:
-        with vendor_errors():
-            ids = check_message_ids(self.message_id)  # all of them, before the first cancel
-            client = self.get_client()
-            results = [client.cancel_certified_email(mid).to_dict() for mid in ids]
-        self.log.info("Cancelled certified email(s): %s", [r["message_id"] for r in results])
-        return results
+    def cancel(self, client: Any, message_id: int) -> Any:
+        return client.cancel_certified_email(message_id)
 
 
-class MensatekRescheduleCertifiedEmailOperator(MensatekBaseOperator):
+class MensatekRescheduleCertifiedEmailOperator(MensatekRescheduleScheduledOperator):
     """Move scheduled certified email(s) to a new date (``ReprogramarEMAILCERTIFICADO``).
 
     :param message_id: one message id or a list -> ``Idmensaje``.
@@ -144,19 +135,7 @@ class MensatekRescheduleCertifiedEmailOperator(MensatekBaseOperator):
     :return: (XCom) a list of ``{"message_id", "send_at", "rescheduled", "credits_left"}``.
     """
 
-    template_fields: Sequence[str] = ("message_id", "send_at")
+    what = "certified email(s)"
 
-    def __init__(self, *, message_id: Any, send_at: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.message_id = message_id
-        self.send_at = send_at
-
-    def execute(self, context: Context) -> list[dict[str, Any]]:
-        with vendor_errors():
-            ids = check_message_ids(self.message_id)  # all of them and the date, before the first call
-            vendor_datetime(self.send_at, what="send_at")
-            client = self.get_client()
-            results = [client.reschedule_certified_email(mid, self.send_at).to_dict() for mid in ids]
-        self.log.info("Rescheduled certified email(s) %s to %s (Europe/Madrid)",
-                      [r["message_id"] for r in results], results[0]["send_at"] if results else None)
-        return results
+    def reschedule(self, client: Any, message_id: int, send_at: Any) -> Any:
+        return client.reschedule_certified_email(message_id, send_at)
