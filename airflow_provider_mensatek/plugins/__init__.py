@@ -1,1 +1,0 @@
-"""plugins of the Mensatek / LegallyMail provider."""
