@@ -949,8 +949,12 @@ def normalise_certified_recipient(item: Any, index: int) -> dict[str, Any]:
 def check_placeholders(subject: str, message: str, recipients: Sequence[Mapping[str, Any]]) -> None:
     """Every ``{{Name}}`` in subject/message must be defined for every recipient."""
     used = set(PLACEHOLDER_RE.findall(subject)) | set(PLACEHOLDER_RE.findall(message))
+    if not used:
+        return
     problems = []
     for i, rec in enumerate(recipients):
+        if all(p in rec for p in used):  # the usual case, spelled as written: no lower-casing needed
+            continue
         keys = {k.lower() for k in rec}
         missing = sorted(p for p in used if p.lower() not in keys)
         if missing:
