@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import inspect
 import io
 import json
 import logging
@@ -30,6 +31,7 @@ from functools import cached_property
 from typing import Any
 
 from airflow_provider_mensatek.clients._transport import SEND as SEND_KIND
+from airflow_provider_mensatek.clients._transport import send_attempts_started
 from airflow_provider_mensatek.clients.campaign_ledger import (
     ACCEPTED,
     AMBIGUOUS,
@@ -46,6 +48,7 @@ from airflow_provider_mensatek.clients.campaign_ledger import (
     decide,
 )
 from airflow_provider_mensatek.clients.errors import (
+    NOTHING_SENT_ERRORS,
     AlreadyCancelledError,
     AlreadySentError,
     AmbiguousSendError,
@@ -295,47 +298,67 @@ def send_channel(client: Any, channel: str, recipients: list[dict[str, Any]], me
     sms: ``sender``, ``message`` + send_sms options; email: ``sender``, ``subject``, ``message`` (HTML)
     + send_email options; legallymail_certified_email: ``subject``, ``message`` + send_certified_email
     options (LegallyMail takes no reference and no send date).
+
+    Missing or unknown message arguments are refused (ValidationError) before
+    the request. Nothing after that point is wrapped: an error while sending or
+    reading the answer keeps its own type, so a send the vendor may have
+    accepted is never reported as "refused before sending".
     """
     options = dict(message)
+    if channel == CERTIFIED_EMAIL and checked_encoding is not None:
+        return _send_checked_certified_email(client, recipients, checked_encoding, options, reference)
+    if channel == CERTIFIED_EMAIL:
+        args: tuple[Any, ...] = (_required(options, "sender", channel), recipients,
+                                 _required(options, "subject", channel), _required(options, "message", channel))
+        _check_arguments(client.send_certified_email, channel, *args, reference=reference, **options)
+        r = client.send_certified_email(*args, reference=reference, **options)
+        ids = {x.email.lower(): x.message_id for x in r.recipients if x.message_id is not None}
+        keys = [v["Email"].lower() for v in recipients]
+        return SendOutcome(r.message_ids, r.sent, r.not_sent, r.duplicates, r.credits_used, r.credits_left,
+                           [k for k in keys if k not in ids], ids, _without(r, "recipients", "message_ids"))
+    if channel == SMS:
+        args = (_required(options, "sender", channel), recipients, _required(options, "message", channel))
+        _check_arguments(client.send_sms, channel, *args, reference=reference, **options)
+        s = client.send_sms(*args, reference=reference, **options)
+        return SendOutcome([s.message_id] if s.message_id is not None else [], s.accepted, s.not_sent, 0,
+                           s.credits_used, s.credits_left, [], {}, s.to_dict())
+    if channel == EMAIL:
+        args = (_required(options, "sender", channel), recipients, _required(options, "subject", channel))
+        html = options.pop("message", None)
+        _check_arguments(client.send_email, channel, *args, html=html, reference=reference, **options)
+        e = client.send_email(*args, html=html, reference=reference, **options)
+        ids = {x.address.lower(): x.message_id for x in e.sent if x.message_id is not None}
+        return SendOutcome(e.message_ids, len(e.sent), len(e.not_sent), e.duplicates, None, None,
+                           [x.address.lower() for x in e.not_sent], ids,
+                           _without(e, "sent", "not_sent", "message_ids"))
+    if channel == LEGALLYMAIL_CERTIFIED_EMAIL:
+        if options.get("send_at"):
+            raise ValidationError("LegallyMail sends immediately: it has no send date", vendor="legallymail")
+        options.pop("send_at", None)
+        args = ([v["email"] for v in recipients], _required(options, "subject", channel),
+                _required(options, "message", channel))
+        _check_arguments(client.send_certified_email, channel, *args, **options)
+        lm = client.send_certified_email(*args, **options)
+        ok = {x.email.lower(): x.tracking_id for x in lm.recipients
+              if x.tracking_id and (x.status or "").lower() not in ("failed", "error")}
+        keys = [v["email"].lower() for v in recipients]
+        return SendOutcome([lm.tracking_id] if lm.tracking_id else list(ok.values()), lm.success_count,
+                           lm.fail_count, 0, None, None, [k for k in keys if k not in ok], ok, lm.to_dict())
+    raise ValidationError(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
+
+
+def _required(options: dict[str, Any], name: str, channel: str) -> Any:
+    if name not in options:
+        raise ValidationError(f"the {channel} campaign message needs {name!r}")
+    return options.pop(name)
+
+
+def _check_arguments(method: Callable[..., Any], channel: str, *args: Any, **kwargs: Any) -> None:
+    """Refuse an option the client method does not take, before any request (not a TypeError mid-send)."""
     try:
-        if channel == CERTIFIED_EMAIL and checked_encoding is not None:
-            return _send_checked_certified_email(client, recipients, checked_encoding, options, reference)
-        if channel == CERTIFIED_EMAIL:
-            r = client.send_certified_email(options.pop("sender"), recipients, options.pop("subject"),
-                                            options.pop("message"), reference=reference, **options)
-            ids = {x.email.lower(): x.message_id for x in r.recipients if x.message_id is not None}
-            return SendOutcome(r.message_ids, r.sent, r.not_sent, r.duplicates, r.credits_used, r.credits_left,
-                               [k for k in (v["Email"].lower() for v in recipients) if k not in ids], ids,
-                               _without(r, "recipients", "message_ids"))
-        if channel == SMS:
-            s = client.send_sms(options.pop("sender"), recipients, options.pop("message"), reference=reference,
-                                **options)
-            return SendOutcome([s.message_id] if s.message_id is not None else [], s.accepted, s.not_sent, 0,
-                               s.credits_used, s.credits_left, [], {}, s.to_dict())
-        if channel == EMAIL:
-            e = client.send_email(options.pop("sender"), recipients, options.pop("subject"),
-                                  html=options.pop("message", None), reference=reference, **options)
-            ids = {x.address.lower(): x.message_id for x in e.sent if x.message_id is not None}
-            return SendOutcome(e.message_ids, len(e.sent), len(e.not_sent), e.duplicates, None, None,
-                               [x.address.lower() for x in e.not_sent], ids,
-                               _without(e, "sent", "not_sent", "message_ids"))
-        if channel == LEGALLYMAIL_CERTIFIED_EMAIL:
-            if options.get("send_at"):
-                raise ValidationError("LegallyMail sends immediately: it has no send date", vendor="legallymail")
-            options.pop("send_at", None)
-            lm = client.send_certified_email([v["email"] for v in recipients], options.pop("subject"),
-                                             options.pop("message"), **options)
-            ok = {x.email.lower(): x.tracking_id for x in lm.recipients
-                  if x.tracking_id and (x.status or "").lower() not in ("failed", "error")}
-            return SendOutcome([lm.tracking_id] if lm.tracking_id else list(ok.values()), lm.success_count,
-                               lm.fail_count, 0, None, None,
-                               [v["email"].lower() for v in recipients if v["email"].lower() not in ok], ok,
-                               lm.to_dict())
-    except KeyError as exc:
-        raise ValidationError(f"the {channel} campaign message needs {exc.args[0]!r}") from None
+        inspect.signature(method).bind(*args, **kwargs)
     except TypeError as exc:
         raise ValidationError(f"unsupported option for a {channel} campaign: {exc}") from None
-    raise ValidationError(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
 
 
 def _send_checked_certified_email(client: Any, recipients: list[dict[str, Any]], encoded: str,
@@ -352,8 +375,11 @@ def _send_checked_certified_email(client: Any, recipients: list[dict[str, Any]],
     """
     from airflow_provider_mensatek.clients.mensatek import as_float, as_int, check_placeholders, decode_json_array
 
-    params = client.build_certified_email_params(options.pop("sender"), recipients[:1], options.pop("subject"),
-                                                 options.pop("message"), reference=reference, **options)
+    channel = CERTIFIED_EMAIL
+    args: tuple[Any, ...] = (_required(options, "sender", channel), recipients[:1],
+                             _required(options, "subject", channel), _required(options, "message", channel))
+    _check_arguments(client.build_certified_email_params, channel, *args, reference=reference, **options)
+    params = client.build_certified_email_params(*args, reference=reference, **options)
     check_placeholders(params["Asunto"], params["Mensaje"], recipients)
     params["Destinatarios"] = encoded
     record = client.call("send_certified_email", params, kind=SEND_KIND, reference=reference)
@@ -430,19 +456,22 @@ class BatchSender:
         seq += 1
         if recorded is not None:
             recorded()
+        attempts_before = send_attempts_started()
         try:
             out = send_channel(self.client, self.channel, recipients, self.message, reference,
                                checked_encoding=encoded)
-        except AmbiguousSendError as exc:
-            self.ledger.append(batch_id, AMBIGUOUS, seq=seq, **common, detail=str(exc))
-            raise
-        except MensatekError as exc:
-            self.ledger.append(batch_id, FAILED_NOT_SENT, seq=seq, **common, detail=str(exc),
-                               error=type(exc).__name__)
-            raise
         except Exception as exc:
-            # Not one of ours: we cannot tell whether the request left, so treat it as ambiguous.
-            self.ledger.append(batch_id, AMBIGUOUS, seq=seq, **common, detail=f"{type(exc).__name__}: {exc}")
+            # failed_not_sent (sendable again) only when nothing can have reached the vendor: no send
+            # request left this process, or the error proves the vendor refused / never got it. Anything
+            # else (an unreadable answer, a bug while parsing it) may follow an accepted send.
+            nothing_left = send_attempts_started() == attempts_before
+            if nothing_left or (isinstance(exc, NOTHING_SENT_ERRORS) and not isinstance(exc, AmbiguousSendError)):
+                self.ledger.append(batch_id, FAILED_NOT_SENT, seq=seq, **common, detail=str(exc),
+                                   error=type(exc).__name__)
+            else:
+                detail = str(exc) if isinstance(exc, MensatekError) else f"{type(exc).__name__}: {exc}"
+                self.ledger.append(batch_id, AMBIGUOUS, seq=seq, **common, detail=detail,
+                                   error=type(exc).__name__)
             raise
         record = self.ledger.append(
             batch_id, ACCEPTED, seq=seq, **common, message_ids=out.message_ids, sent=out.sent, not_sent=out.not_sent,

@@ -181,3 +181,15 @@ PERMANENT_ERRORS: tuple[type[MensatekError], ...] = (
     AmbiguousSendError,
     CertificateError,
 )
+
+
+#: Errors that prove a send did not reach the vendor (it refused it, or it was never delivered to it).
+#: An AmbiguousSendError is never one of them; anything not listed counts as "may have been sent".
+NOTHING_SENT_ERRORS: tuple[type[MensatekError], ...] = (
+    InvalidRequestError,
+    AuthenticationError,
+    ForbiddenError,
+    InsufficientCreditsError,
+    RateLimitedError,
+    TransientError,
+)

@@ -21,7 +21,12 @@ from airflow_provider_mensatek.clients.campaigns import (
     plan_campaign,
     summarize,
 )
-from airflow_provider_mensatek.clients.errors import AmbiguousSendError, InsufficientCreditsError, ValidationError
+from airflow_provider_mensatek.clients.errors import (
+    AmbiguousSendError,
+    InsufficientCreditsError,
+    MensatekError,
+    ValidationError,
+)
 from airflow_provider_mensatek.clients.legallymail import LegallyMailClient
 from airflow_provider_mensatek.clients.recipients import (
     RecipientReader,
@@ -235,6 +240,66 @@ def test_a_refused_send_records_failed_not_sent_and_may_be_sent_later(
     assert sender.send(plan["batches"][0])["sent"] == 2
     events = [r["event"] for r in Ledger(tmp_path / "campaign" / "ledger").records("00001")]
     assert events == ["in_flight", "failed_not_sent", "in_flight", "accepted"]
+
+
+def test_an_accepted_send_with_an_unreadable_answer_is_ambiguous_and_never_resent(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """LegallyMail takes the batch but answers a shape its client cannot read (a TypeError mid-parsing)."""
+    plan = plan_campaign(rows_from_list(["a@example.com", "b@example.com"]), tmp_path / "lm",
+                         channel="legallymail_certified_email", campaign_reference="lm")
+    client = LegallyMailClient(LEGALLYMAIL_TOKEN, base_url=sandbox.legallymail_url)
+    sender = BatchSender(tmp_path / "lm", client, "legallymail_certified_email",
+                         {"subject": "Aviso", "message": "<p>Texto</p>"})
+    sandbox.inject("send", Fault("garble_after_accept", status=200, body=json.dumps(
+        {"success": True, "data": {"tracking_id": "T1", "recipients": 2}})))
+
+    with pytest.raises(Exception) as raised:
+        sender.send(plan["batches"][0])
+    assert not isinstance(raised.value, ValidationError)  # not "refused before sending"
+    with pytest.raises(LedgerBlockedError, match="ambiguous"):
+        sender.send(plan["batches"][0])
+
+    assert len([r for r in sandbox.requests if r.path.endswith("/send")]) == 1
+    events = [r["event"] for r in Ledger(tmp_path / "lm" / "ledger").records("00001")]
+    assert events == ["in_flight", "ambiguous"]
+
+
+def test_an_error_after_the_request_left_is_ambiguous_unless_it_proves_nothing_was_sent(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = certified_plan(tmp_path, batch_size=2)
+    sender = BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE)
+    real_call = mensatek_client.call
+
+    def accepted_then_unexpected_error(*args: Any, **kwargs: Any) -> Any:
+        real_call(*args, **kwargs)
+        raise MensatekError("an answer no rule covers")  # not one of the nothing-sent errors
+
+    monkeypatch.setattr(mensatek_client, "call", accepted_then_unexpected_error)
+    with pytest.raises(MensatekError, match="no rule covers"):
+        sender.send(plan["batches"][0])
+    monkeypatch.undo()
+    with pytest.raises(LedgerBlockedError, match="ambiguous"):
+        sender.send(plan["batches"][0])
+
+    assert len(sandbox.requests_to("EnviarEMAILCERTIFICADO")) == 1
+    assert sent_emails(sandbox) == {"ana@example.com": 1, "carlos@example.com": 1}
+
+
+@pytest.mark.parametrize("message", [{**MESSAGE, "bogus_option": 1}, {"sender": "avisos@example.com"}])
+def test_missing_or_unknown_message_arguments_are_refused_before_any_request(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient, message: dict[str, Any]
+) -> None:
+    plan = certified_plan(tmp_path, batch_size=2)
+    sender = BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", message)
+
+    with pytest.raises(ValidationError, match=r"unsupported option|needs 'subject'"):
+        sender.send(plan["batches"][0])
+
+    assert len(sandbox.requests) == 0
+    events = [r["event"] for r in Ledger(tmp_path / "campaign" / "ledger").records("00001")]
+    assert events == ["in_flight", "failed_not_sent"]
 
 
 def test_sms_campaign_sends_each_batch_with_its_reference(
