@@ -53,6 +53,9 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Madrid"),
     catchup=False,
+    # One run of a campaign at a time: the ledger's exclusive claim keeps two workers from sending one
+    # batch on local files and on stores with conditional writes; elsewhere this is what prevents it.
+    max_active_runs=1,
     params={
         "lake": Param(f"file://{tempfile.gettempdir()}/mensatek-lake", type="string",
                       description="data lake root (ObjectStoragePath URL)"),

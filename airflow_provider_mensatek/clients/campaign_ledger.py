@@ -4,6 +4,7 @@ Storage layout, under the ledger directory (any pathlib-like object:
 ``pathlib.Path`` here, ``airflow.sdk.ObjectStoragePath`` on the Airflow side)::
 
     <ledger>/<batch_id>/<seq>-<event>-<random>.json   one JSON line per record
+    <ledger>/<batch_id>/<seq>-in_flight.json          the claim of one send (a fixed name, created exclusively)
 
 **Why one object per record.** Mapped batch tasks run on different workers
 and write the same ledger at the same time. Object stores (S3, GCS) have no
@@ -14,6 +15,18 @@ when it appears (an object PUT is atomic; on a local file system the record is
 written under a temporary name and renamed). Reading the records of one
 batch lists only that batch's folder. :func:`export_jsonl` concatenates every
 record into one JSON Lines file for the audit trail.
+
+**Why the in_flight record has a fixed name.** Two workers may decide to
+send the same batch at the same moment (a zombie task and its retry, two DAG
+runs of one campaign). Both read the same records, so both want the same next
+``seq``; the in_flight record ``<seq>-in_flight.json`` is created exclusively
+(local files: written under a temporary name, then hard-linked, which fails
+when the name exists; other file systems: fsspec's exclusive mode ``"xb"``,
+e.g. S3 conditional writes). Only the writer that created it sends; the
+other gets ``LedgerBlockedError`` and sends nothing. A file system without
+exclusive create falls back to a plain write and logs a warning once: then
+the campaign must not run concurrently (``max_active_runs=1``, one task per
+batch).
 
 Records of one batch are ordered by ``seq`` (the count of records found when
 it was written), not by wall clock: the tries of one batch run one after the
@@ -34,10 +47,13 @@ and never make a batch sendable again.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import PurePath
 from typing import Any
 
 from airflow_provider_mensatek.clients.errors import MensatekError
@@ -56,6 +72,10 @@ BLOCKING = frozenset({IN_FLIGHT, AMBIGUOUS})
 SEND = "send"
 REPLAY = "replay"
 BLOCKED = "blocked"
+
+log = logging.getLogger("airflow_provider_mensatek.clients.campaign_ledger")
+#: Protocols already warned about (no exclusive create): one warning per process each.
+_WARNED_NOT_EXCLUSIVE: set[str] = set()
 
 
 class LedgerBlockedError(MensatekError):
@@ -149,11 +169,22 @@ class Ledger:
             seq = sum(1 for p in folder.iterdir() if p.name.endswith(".json") and not p.name.startswith(".")) + 1
         record = {"seq": seq, "batch_id": batch_id, "event": event, "at": utc_now(), **fields}
         name = f"{seq:06d}-{event}-{uuid.uuid4().hex[:8]}.json"
-        temporary = folder / f".{name}.tmp"
-        with temporary.open("w") as handle:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        temporary.rename(folder / name)
+        _write_record(folder, name, json.dumps(record, ensure_ascii=False) + "\n", exclusive=False)
         return record
+
+    def claim(self, batch_id: str, seq: int, **fields: Any) -> dict[str, Any] | None:
+        """Write the ``in_flight`` record of a send as ``<seq>-in_flight.json``, exclusively.
+
+        Returns the record, or None when that name exists already: another
+        worker claimed the same step of this batch and is sending it.
+        """
+        folder = self.root / batch_id
+        if seq == 1:
+            folder.mkdir(parents=True, exist_ok=True)
+        record = {"seq": seq, "batch_id": batch_id, "event": IN_FLIGHT, "at": utc_now(), **fields}
+        created = _write_record(folder, f"{seq:06d}-{IN_FLIGHT}.json",
+                                json.dumps(record, ensure_ascii=False) + "\n", exclusive=True)
+        return record if created else None
 
     def state(self, batch_id: str) -> str | None:
         last = None
@@ -177,6 +208,66 @@ class Ledger:
                               "batches can be cleared (an accepted batch was sent and stays sent)")
         reference = records[-1].get("reference")
         return self.append(batch_id, CLEARED, reference=reference, cleared_by=by, note=note, previous=state)
+
+
+def local_path(path: Any) -> str | None:
+    """The OS path of a local ``pathlib.Path`` / ``file://`` ObjectStoragePath; None for other storage."""
+    if isinstance(path, PurePath):
+        return str(path)
+    if getattr(path, "protocol", None) in ("file", "local"):
+        return str(path.path)
+    return None
+
+
+def _write_record(folder: Any, name: str, text: str, *, exclusive: bool) -> bool:
+    """Write one complete record file; with ``exclusive``, only if ``name`` does not exist (else False)."""
+    local = local_path(folder)
+    if local is not None:
+        return _write_local(local, name, text, exclusive=exclusive)
+    target = folder / name
+    if not exclusive:
+        with target.open("w") as handle:  # an object PUT is atomic: readers never see half of it
+            handle.write(text)
+        return True
+    try:
+        with target.open("xb") as handle:
+            handle.write(text.encode("utf-8"))
+        return True
+    except FileExistsError:
+        return False
+    except (ValueError, NotImplementedError, TypeError) as exc:
+        protocol = str(getattr(folder, "protocol", "?"))
+        if protocol not in _WARNED_NOT_EXCLUSIVE:
+            _WARNED_NOT_EXCLUSIVE.add(protocol)
+            log.warning("The %s file system cannot create a file exclusively (%s): two workers sending the "
+                        "same campaign batch at the same moment cannot be told apart. Do not run a campaign "
+                        "concurrently (max_active_runs=1, one task per batch).", protocol, exc)
+    if target.exists():
+        return False
+    with target.open("w") as handle:
+        handle.write(text)
+    return True
+
+
+def _write_local(folder: str, name: str, text: str, *, exclusive: bool) -> bool:
+    final = os.path.join(folder, name)
+    temporary = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
+    if not exclusive:
+        os.replace(temporary, final)
+        return True
+    try:
+        # link() fails when the name exists, and the record appears complete: an exclusive, atomic create.
+        os.link(temporary, final)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(temporary)
+    return True
 
 
 def export_jsonl(ledger: Ledger, target: Any) -> int:

@@ -452,7 +452,13 @@ class BatchSender:
         common = {"reference": reference, "fingerprint": batch["fingerprint"], "recipients": len(recipients),
                   "channel": self.channel, **({"context": dict(self.context)} if self.context else {})}
         seq = len(records) + 1
-        self.ledger.append(batch_id, IN_FLIGHT, seq=seq, **common)
+        if self.ledger.claim(batch_id, seq, **common) is None:
+            # Another worker read the same records and claimed this send first: it is sending the batch.
+            raise LedgerBlockedError(
+                f"Batch {batch_id} (reference {reference!r}) is being sent by another worker right now (its "
+                f"in_flight record {seq} appeared between this worker's read and its claim); not sending it. "
+                "Its ledger records say how that send ended; run this task again to return them.",
+                vendor=self._vendor, code=IN_FLIGHT)
         seq += 1
         if recorded is not None:
             recorded()

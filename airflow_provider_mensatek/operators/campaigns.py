@@ -181,6 +181,15 @@ class MensatekSendCampaignBatchOperator(_CampaignOperator):
     and clears it: ``python -m airflow_provider_mensatek.campaigns ledger clear``).
     Inside one task try the task state store (Airflow >= 3.3) guards as well.
 
+    Two workers sending the same batch at the same moment (a zombie task and its
+    retry, two DAG runs of one campaign): each send first creates the batch's
+    next ``in_flight`` ledger record exclusively, and only its creator sends;
+    the other fails without sending. That needs a storage with exclusive create:
+    local files (``file://``) and fsspec stores that support mode ``"xb"``. On
+    any other storage a warning is logged and the campaign must not run
+    concurrently: set ``max_active_runs=1`` on the DAG. The campaign folder
+    must be storage every worker sees (a local path only for one machine).
+
     :param batch: one entry of the plan operator's return value (its batch list).
     :param sender: certified email / email: sender address -> ``Remitente``; SMS: sender name or number
         -> ``Remitente``; unused for LegallyMail.
@@ -263,6 +272,8 @@ class MensatekSendCampaignOperator(MensatekSendCampaignBatchOperator):
     so a retry or a re-run sends only what was never accepted. Batches that
     fail or are blocked do not stop the others; the task fails at the end,
     listing them.
+    Concurrent runs are guarded as for the mapped operator (exclusive ledger
+    claims; otherwise ``max_active_runs=1``).
 
     :param plan: the plan operator's return value (the batch list), or the whole plan dict.
     :param max_parallel: requests in flight at once within this task. Default 1 (off). At most 4 for

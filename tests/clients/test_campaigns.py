@@ -7,6 +7,8 @@ import io
 import json
 import subprocess
 import sys
+import threading
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from airflow_provider_mensatek.clients.recipients import (
     rows_from_list,
 )
 from airflow_provider_mensatek.sandbox import Fault, Sandbox
-from tests.conftest import LEGALLYMAIL_TOKEN
+from tests.conftest import LEGALLYMAIL_TOKEN, MENSATEK_TOKEN, MENSATEK_USER
 
 CSV_TEXT = (
     "name,email,phone,importe\n"
@@ -300,6 +302,80 @@ def test_missing_or_unknown_message_arguments_are_refused_before_any_request(
     assert len(sandbox.requests) == 0
     events = [r["event"] for r in Ledger(tmp_path / "campaign" / "ledger").records("00001")]
     assert events == ["in_flight", "failed_not_sent"]
+
+
+def test_two_workers_sending_the_same_batch_at_once_send_it_once(
+    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zombie task and its retry (or two runs of one campaign) both read an empty ledger, then both send."""
+    plan = certified_plan(tmp_path, batch_size=2)
+    both_have_read = threading.Barrier(2)
+    real_records = Ledger.records
+
+    def records_then_wait(self: Ledger, batch_id: str) -> list[dict[str, Any]]:
+        out = real_records(self, batch_id)
+        both_have_read.wait(timeout=10)
+        return out
+
+    monkeypatch.setattr(Ledger, "records", records_then_wait)
+    outcomes: list[str] = []
+
+    def worker() -> None:
+        client = MensatekClient(MENSATEK_USER, MENSATEK_TOKEN, base_url=sandbox.mensatek_url)
+        try:
+            outcomes.append(BatchSender(tmp_path / "campaign", client, "certified_email", MESSAGE)
+                            .send(plan["batches"][0])["state"])
+        except LedgerBlockedError as exc:
+            outcomes.append(f"blocked: {exc}")
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(o[:8] for o in outcomes) == ["accepted", "blocked:"]
+    assert "being sent by another worker" in next(o for o in outcomes if o.startswith("blocked"))
+    assert len(sandbox.requests_to("EnviarEMAILCERTIFICADO")) == 1
+    assert sent_emails(sandbox) == {"ana@example.com": 1, "carlos@example.com": 1}
+    monkeypatch.undo()
+    events = [r["event"] for r in Ledger(tmp_path / "campaign" / "ledger").records("00001")]
+    assert events == ["in_flight", "accepted"]  # the loser wrote nothing
+
+
+def test_the_claim_is_exclusive_on_object_storage_too(caplog: pytest.LogCaptureFixture) -> None:
+    from upath import UPath  # what ObjectStoragePath builds on; fsspec's memory store stands in for S3
+
+    ledger = Ledger(UPath(f"memory://campaign-claims-{uuid.uuid4().hex}/ledger"))
+
+    assert ledger.claim("00001", 1, reference="r-00001") is not None
+    assert ledger.claim("00001", 1, reference="r-00001") is None
+    assert [r["event"] for r in ledger.records("00001")] == ["in_flight"]
+    assert "cannot create a file exclusively" not in caplog.text
+
+
+def test_storage_without_exclusive_create_warns_once_and_still_refuses_a_visible_claim(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from upath import UPath
+    from upath.implementations.memory import MemoryPath
+
+    real_open = MemoryPath.open
+
+    def no_exclusive_mode(self: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if "x" in mode:
+            raise ValueError(f"unsupported mode {mode!r}")
+        return real_open(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(MemoryPath, "open", no_exclusive_mode)
+    monkeypatch.setattr("airflow_provider_mensatek.clients.campaign_ledger._WARNED_NOT_EXCLUSIVE", set())
+    ledger = Ledger(UPath(f"memory://campaign-claims-{uuid.uuid4().hex}/ledger"))
+
+    assert ledger.claim("00001", 1, reference="r-00001") is not None
+    assert ledger.claim("00001", 1, reference="r-00001") is None
+    assert ledger.claim("00002", 1, reference="r-00002") is not None
+    assert caplog.text.count("cannot create a file exclusively") == 1
+    assert "max_active_runs=1" in caplog.text
 
 
 def test_sms_campaign_sends_each_batch_with_its_reference(
