@@ -25,7 +25,7 @@ from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_mensatek.certificates.store import to_storage_path
-from airflow_provider_mensatek.clients.campaign_ledger import REPLAY, LedgerBlockedError, decide
+from airflow_provider_mensatek.clients.campaign_ledger import CLEARED, REPLAY, SEND, LedgerBlockedError, decide
 from airflow_provider_mensatek.clients.campaigns import (
     BatchSender,
     control_campaign,
@@ -43,6 +43,7 @@ from airflow_provider_mensatek.clients.recipients import (
     rows_from_stream,
 )
 from airflow_provider_mensatek.operators._base import (
+    SEND_STATE_KEY,
     MensatekBaseOperator,
     send_at_most_once,
     vendor_errors,
@@ -255,6 +256,8 @@ class MensatekSendCampaignBatchOperator(_CampaignOperator):
             self.log.info("Batch %s was accepted at %s: not sending again", batch["batch_id"],
                           decision.record.get("at"))
             return outcome_dict(decision.record, replayed=True)
+        if decision.action == SEND and decision.record is not None and decision.record["event"] == CLEARED:
+            self._forget_cleared_attempt(context, decision.record)
         try:
             result: dict[str, Any] = send_at_most_once(context, str(batch["reference"]),
                                                        lambda: sender.send(batch))
@@ -263,6 +266,25 @@ class MensatekSendCampaignBatchOperator(_CampaignOperator):
         self.log.info("Batch %s (reference %r): %s, %s sent, message ids %s", result["batch_id"],
                       result["reference"], result["state"], result["sent"], result["message_ids"])
         return result
+
+    def _forget_cleared_attempt(self, context: Context, cleared: Mapping[str, Any]) -> None:
+        """A person cleared the batch in the ledger: drop this task's own "outcome unknown" marker too.
+
+        Otherwise a retry in the same DAG run stays blocked by the task state
+        store after the ledger was cleared. The marker always belongs to an
+        attempt older than the clear: every send writes its ``in_flight`` ledger
+        record before the request, so a send started after the clear would be
+        the ledger's last event instead of ``cleared``.
+        """
+        store = context.get("task_state_store")
+        if store is None:
+            return
+        prior = store.get(SEND_STATE_KEY)
+        if isinstance(prior, Mapping) and prior.get("state") != "accepted":
+            self.log.info("Batch %s was cleared in the ledger by %s at %s (%s): forgetting this task's %s "
+                          "send state from %s", cleared.get("batch_id"), cleared.get("cleared_by"),
+                          cleared.get("at"), cleared.get("note"), prior.get("state"), prior.get("started"))
+            store.delete(SEND_STATE_KEY)
 
 
 class MensatekSendCampaignOperator(MensatekSendCampaignBatchOperator):

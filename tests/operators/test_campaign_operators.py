@@ -147,6 +147,26 @@ def test_ambiguous_send_fails_and_blocks_a_rerun_with_a_fresh_task_state(conn: S
     assert per_address(conn) == {"persona0@example.com": 1, "persona1@example.com": 1}
 
 
+def test_clearing_the_ledger_unblocks_a_retry_in_the_same_dag_run(conn: Sandbox, tmp_path: Path) -> None:
+    batches = plan(tmp_path)
+    store = FakeTaskStateStore()  # the same DAG run: the task state store outlives the failed try
+    conn.inject("EnviarEMAILCERTIFICADO", Fault("drop_after_accept"))
+    with pytest.raises(AirflowFailException):
+        send_op(batches[0]).execute(ctx(store))
+    with pytest.raises(AirflowFailException, match="outcome is unknown"):
+        send_op(batches[0]).execute(ctx(store, try_number=2))  # not cleared yet: still blocked
+
+    assert campaigns_cli(["ledger", "clear", str(tmp_path / "campaign" / "ledger"), "00001",
+                          "--by", "ops", "--note", "not in the panel"]) == 0
+    result = send_op(batches[0]).execute(ctx(store, try_number=3))
+
+    assert result["state"] == "accepted" and not result["replayed"]
+    assert len(conn.requests_to("EnviarEMAILCERTIFICADO")) == 2  # the cleared batch, once more
+    assert store.data[SEND_STATE_KEY]["state"] == "accepted"
+    assert send_op(batches[0]).execute(ctx(store, try_number=4))["replayed"]
+    assert len(conn.requests_to("EnviarEMAILCERTIFICADO")) == 2
+
+
 def test_sequential_send_with_parallel_requests_sends_every_batch_once(conn: Sandbox, tmp_path: Path) -> None:
     batches = plan(tmp_path)
     operator = MensatekSendCampaignOperator(task_id="send_all", plan=batches, sender="avisos@example.com",
