@@ -29,6 +29,7 @@ from airflow_provider_mensatek.clients.campaign_ledger import CLEARED, REPLAY, S
 from airflow_provider_mensatek.clients.campaigns import (
     BatchSender,
     control_campaign,
+    control_not_done,
     outcome_dict,
     plan_campaign,
     read_json,
@@ -334,15 +335,19 @@ class MensatekCampaignControlOperator(_CampaignOperator):
 
     Certified email (``CancelarEMAILCERTIFICADO`` / ``ReprogramarEMAILCERTIFICADO``, one call per
     recipient id) and SMS (``CancelarSMS`` / ``ReprogramarSMS``, one call per batch id). Messages
-    already sent or cancelled are reported, not failed; each batch gets a ledger record.
+    already sent or cancelled are reported, not failed; each batch gets a ledger record. A batch
+    whose send outcome is unknown (in flight, ambiguous, cleared) or whose accepted answer named no
+    message ids cannot be acted on: it gets one result line (outcome ``unknown_outcome`` /
+    ``no_message_ids``, with its reference), and after everything else was done the task fails
+    listing those batches (the results are pushed under the XCom key ``results``).
 
     :param campaign_path: the campaign folder.
     :param channel: the campaign's channel (default: read from its plan).
     :param action: ``cancel`` or ``reschedule``.
     :param send_at: the new date for ``reschedule`` (aware / ISO with offset, future) -> ``Fecha``.
-    :return: (XCom) per message id ``{"batch_id", "message_id", "outcome", "credits_recovered"?,
-        "send_at"?, "credits_left"?, "detail"?}``; outcome is cancelled, already_cancelled,
-        already_sent, not_found, rescheduled or failed.
+    :return: (XCom) per message id ``{"batch_id", "reference", "message_id", "outcome",
+        "credits_recovered"?, "send_at"?, "credits_left"?, "detail"?}``; outcome is cancelled,
+        already_cancelled, already_sent, not_found, rescheduled or failed.
     """
 
     template_fields: Sequence[str] = ("campaign_path", "action", "send_at")
@@ -365,6 +370,16 @@ class MensatekCampaignControlOperator(_CampaignOperator):
         for item in results:
             counts[item["outcome"]] = counts.get(item["outcome"], 0) + 1
         self.log.info("Campaign %s %s: %s", self.campaign_path, self.action, counts or "no scheduled messages")
+        not_done = control_not_done(results)
+        if not_done:
+            context["ti"].xcom_push(key="results", value=results)
+            listed = "; ".join(f"batch {r['batch_id']} (reference {r['reference']!r}): {r['outcome']}"
+                               for r in not_done[:20])
+            raise AirflowFailException(
+                f"Campaign {self.action}: every message with a known id was handled (results in the XCom key "
+                f"'results'), but {len(not_done)} batch(es) could not be: {listed}"
+                + (" ..." if len(not_done) > 20 else "")
+                + f". {self.action.capitalize()} their messages in the vendor panel by reference.")
         return results
 
 

@@ -468,6 +468,30 @@ def test_reschedule_moves_every_message_and_reports_already_sent(
         assert request.param("Fecha") == "2099-06-02 10:30"
 
 
+def test_control_reports_batches_it_cannot_act_on_instead_of_skipping_them(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    plan = plan_campaign(rows_from_list([f"p{i}@example.com" for i in range(6)]), tmp_path / "c",
+                         channel="certified_email", campaign_reference="x", batch_size=2)
+    sender = BatchSender(tmp_path / "c", mensatek_client, "certified_email",
+                         {"sender": "avisos@example.com", "subject": "Hola", "message": "Texto", "send_at": FUTURE})
+    sender.send(plan["batches"][0])
+    sandbox.inject("EnviarEMAILCERTIFICADO", Fault("drop_after_accept"))
+    assert sender.send_all(plan["batches"][1:2])[0]["state"] == "ambiguous"
+    # accepted, but the answer leaves out the (optional) Destinatarios list with the message ids
+    sandbox.inject("EnviarEMAILCERTIFICADO", Fault("garble_after_accept", status=200, body=json.dumps(
+        [{"Res": "2", "Enviados": "2", "NoEnviados": "0", "Cred": "90", "CreditosUsados": "2"}])))
+    assert sender.send(plan["batches"][2])["state"] == "accepted"
+
+    results = control_campaign(tmp_path / "c", mensatek_client, "certified_email", "cancel")
+
+    assert [(r["batch_id"], r["reference"], r["outcome"]) for r in results] == [
+        ("00001", "x-00001", "cancelled"), ("00001", "x-00001", "cancelled"),
+        ("00002", "x-00002", "unknown_outcome"), ("00003", "x-00003", "no_message_ids")]
+    assert "x-00002" in results[2]["detail"] and results[2]["message_id"] is None
+    assert len(sandbox.requests_to("CancelarEMAILCERTIFICADO")) == 2  # everything it could, nothing more
+
+
 def test_control_refuses_channels_without_cancel_before_any_request(tmp_path: Path, sandbox: Sandbox,
                                                                      mensatek_client: MensatekClient) -> None:
     with pytest.raises(ValidationError, match="cannot be cancelled"):

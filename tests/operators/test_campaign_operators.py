@@ -204,6 +204,27 @@ def test_control_cancels_every_message_of_the_campaign(conn: Sandbox, tmp_path: 
     assert all(m.cancelled_at is not None for m in conn.mensatek.certified.values())
 
 
+def test_control_fails_after_acting_on_everything_it_could_naming_unknown_batches(conn: Sandbox,
+                                                                                  tmp_path: Path) -> None:
+    batches = plan(tmp_path)
+    send_op(batches[0]).execute(ctx(FakeTaskStateStore()))
+    conn.inject("EnviarEMAILCERTIFICADO", Fault("drop_after_accept"))
+    with pytest.raises(AirflowFailException):
+        send_op(batches[1]).execute(ctx(FakeTaskStateStore(), map_index=1))
+    context = ctx()
+
+    with pytest.raises(AirflowFailException, match=r"1 batch\(es\) could not be: batch 00002 "
+                                                   r"\(reference 'camp-00002'\): unknown_outcome"):
+        MensatekCampaignControlOperator(task_id="cancel", campaign_path=f"file://{tmp_path}/campaign",
+                                        action="cancel").execute(context)
+
+    results = context["ti"].pushed["results"]
+    assert [(r["batch_id"], r["outcome"]) for r in results] == [
+        ("00001", "cancelled"), ("00001", "cancelled"), ("00002", "unknown_outcome")]
+    cancelled = {m.email for m in conn.mensatek.certified.values() if m.cancelled_at is not None}
+    assert cancelled == {"persona0@example.com", "persona1@example.com"}
+
+
 def test_summary_fails_when_batches_are_unsent_and_keeps_the_token_out(conn: Sandbox, tmp_path: Path) -> None:
     batches = plan(tmp_path, recipients=[*PEOPLE, "nope"], max_invalid=1)
     send_op(batches[0]).execute(ctx(FakeTaskStateStore()))
