@@ -9,6 +9,7 @@ on the Airflow side)::
     <campaign>/ledger/            the send ledger (see campaign_ledger)
     <campaign>/summary.json       totals, written by the summary step
     <campaign>/not_sent.csv       every recipient not sent, with the reason, to fix and resend
+    <campaign>/unconfirmed.csv    recipients of accepted batches whose answer did not say if they were taken
     <campaign>/ledger.jsonl       the ledger exported as one audit file
 
 The plan passed between tasks (XCom) holds batch ids, references, counts and
@@ -87,6 +88,7 @@ REJECTED_NAME = "rejected.jsonl"
 LEDGER_DIR = "ledger"
 SUMMARY_NAME = "summary.json"
 NOT_SENT_NAME = "not_sent.csv"
+UNCONFIRMED_NAME = "unconfirmed.csv"
 LEDGER_EXPORT_NAME = "ledger.jsonl"
 
 
@@ -283,11 +285,15 @@ class SendOutcome:
     duplicates: int
     credits_used: float | None
     credits_left: float | None
-    #: Recipients (dedupe keys) the vendor did not take, when the answer names them.
+    #: Recipients (dedupe keys) the vendor did not take: missing from the answer's recipient list, or all of
+    #: them when its counts say none was taken.
     refused: list[str]
     #: recipient key -> message id, where the answer gives one per recipient.
     ids_by_key: dict[str, Any]
     result: dict[str, Any]
+    #: Recipients whose fate the answer leaves open: it has no recipient list and its counts say some,
+    #: not all, were taken. Not to be resent without checking the vendor panel.
+    unconfirmed: list[str] = field(default_factory=list)
 
 
 def send_channel(client: Any, channel: str, recipients: list[dict[str, Any]], message: Mapping[str, Any],
@@ -314,8 +320,9 @@ def send_channel(client: Any, channel: str, recipients: list[dict[str, Any]], me
         r = client.send_certified_email(*args, reference=reference, **options)
         ids = {x.email.lower(): x.message_id for x in r.recipients if x.message_id is not None}
         keys = [v["Email"].lower() for v in recipients]
+        refused, unconfirmed = _not_taken(keys, ids if r.recipients else None, r.sent, r.not_sent)
         return SendOutcome(r.message_ids, r.sent, r.not_sent, r.duplicates, r.credits_used, r.credits_left,
-                           [k for k in keys if k not in ids], ids, _without(r, "recipients", "message_ids"))
+                           refused, ids, _without(r, "recipients", "message_ids"), unconfirmed)
     if channel == SMS:
         args = (_required(options, "sender", channel), recipients, _required(options, "message", channel))
         _check_arguments(client.send_sms, channel, *args, reference=reference, **options)
@@ -342,9 +349,27 @@ def send_channel(client: Any, channel: str, recipients: list[dict[str, Any]], me
         ok = {x.email.lower(): x.tracking_id for x in lm.recipients
               if x.tracking_id and (x.status or "").lower() not in ("failed", "error")}
         keys = [v["email"].lower() for v in recipients]
+        refused, unconfirmed = _not_taken(keys, ok if lm.recipients else None, lm.success_count, lm.fail_count)
         return SendOutcome([lm.tracking_id] if lm.tracking_id else list(ok.values()), lm.success_count,
-                           lm.fail_count, 0, None, None, [k for k in keys if k not in ok], ok, lm.to_dict())
+                           lm.fail_count, 0, None, None, refused, ok, lm.to_dict(), unconfirmed)
     raise ValidationError(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
+
+
+def _not_taken(keys: list[str], listed: Mapping[str, Any] | None, sent: int, not_sent: int,
+               ) -> tuple[list[str], list[str]]:
+    """(refused, unconfirmed) recipients of an accepted batch.
+
+    ``listed``: the recipients the answer names as taken, or None when it has
+    no recipient list (Mensatek's Destinatarios echo is optional). Then the
+    counts decide: all taken, none taken, or some (which ones is unknown).
+    """
+    if listed is not None:
+        return [k for k in keys if k not in listed], []
+    if not_sent == 0 and sent >= len(keys):
+        return [], []
+    if sent == 0 and not_sent >= len(keys):
+        return list(keys), []
+    return [], list(keys)
 
 
 def _required(options: dict[str, Any], name: str, channel: str) -> Any:
@@ -384,7 +409,8 @@ def _send_checked_certified_email(client: Any, recipients: list[dict[str, Any]],
     params["Destinatarios"] = encoded
     record = client.call("send_certified_email", params, kind=SEND_KIND, reference=reference)
     ids: dict[str, Any] = {}
-    for item in decode_json_array(record.get("destinatarios")):
+    listed = decode_json_array(record.get("destinatarios"))
+    for item in listed:
         message_id = as_int(item.get("idmensaje"))
         if message_id is not None:
             ids[str(item.get("email", "")).lower()] = message_id
@@ -395,9 +421,10 @@ def _send_checked_certified_email(client: Any, recipients: list[dict[str, Any]],
         "credits_used": as_float(record.get("creditosusados")), "credits_left": as_float(record.get("cred")),
         "reference": reference, "send_at": params.get("Fecha"),
     }
+    refused, unconfirmed = _not_taken([v["Email"].lower() for v in recipients], ids if listed else None,
+                                      result["sent"], result["not_sent"])
     return SendOutcome(list(ids.values()), result["sent"], result["not_sent"], result["duplicates"],
-                       result["credits_used"], result["credits_left"],
-                       [k for k in (v["Email"].lower() for v in recipients) if k not in ids], ids, result)
+                       result["credits_used"], result["credits_left"], refused, ids, result, unconfirmed)
 
 
 def _without(result: Any, *bulky: str) -> dict[str, Any]:
@@ -482,7 +509,7 @@ class BatchSender:
         record = self.ledger.append(
             batch_id, ACCEPTED, seq=seq, **common, message_ids=out.message_ids, sent=out.sent, not_sent=out.not_sent,
             duplicates=out.duplicates, credits_used=out.credits_used, credits_left=out.credits_left,
-            refused=out.refused, ids_by_key=out.ids_by_key, result=out.result,
+            refused=out.refused, unconfirmed=out.unconfirmed, ids_by_key=out.ids_by_key, result=out.result,
         )
         return outcome_dict(record, replayed=False)
 
@@ -641,6 +668,9 @@ def summarize(campaign: Any) -> dict[str, Any]:
     batches whose outcome is unknown (check the panel before resending them),
     and recipients the vendor refused inside an accepted batch. Duplicates are
     counted but not listed there (their first occurrence was planned).
+    ``unconfirmed.csv`` (same columns) holds the recipients of accepted batches
+    whose answer had no recipient list while its counts say only some were
+    taken: never to resend blindly, so they are not in ``not_sent.csv``.
     """
     from airflow_provider_mensatek.clients.campaign_ledger import export_jsonl
 
@@ -651,6 +681,7 @@ def summarize(campaign: Any) -> dict[str, Any]:
     sent = credits_used = 0.0
     credits_left: tuple[str, Any] | None = None
     not_sent_rows: list[tuple[int, dict[str, Any], str]] = []
+    unconfirmed_rows: list[tuple[int, dict[str, Any], str]] = []
     categories: list[str] = []
     vendor_not_sent = 0
 
@@ -671,13 +702,19 @@ def summarize(campaign: Any) -> dict[str, Any]:
             if last.get("credits_left") is not None and (credits_left is None or last["at"] > credits_left[0]):
                 credits_left = (last["at"], last["credits_left"])
             refused = set(last.get("refused", []))
-            if refused:
-                lines = {r["line"] for r in load_batch(campaign, batch_id)["recipients"] if r["key"] in refused}
+            unsure = set(last.get("unconfirmed", []))
+            if refused or unsure:
+                keys = {r["line"]: r["key"] for r in load_batch(campaign, batch_id)["recipients"]}
                 for line, row in load_batch_rows(campaign, batch_id):
-                    if line in lines:
+                    if keys.get(line) in refused:
                         not_sent_rows.append((line, row, "refused by the vendor in an accepted batch "
                                               f"(reference {last.get('reference')})"))
                         categories.append("refused_by_vendor")
+                    elif keys.get(line) in unsure:
+                        unconfirmed_rows.append((line, row, (
+                            f"batch accepted ({last.get('sent', 0)} sent, {last.get('not_sent', 0)} not sent) but "
+                            "the answer did not say which recipients: check the vendor panel for reference "
+                            f"{last.get('reference')} before resending")))
             continue
         reason = {
             "not_attempted": "batch not sent (its task did not run)",
@@ -698,6 +735,8 @@ def summarize(campaign: Any) -> dict[str, Any]:
 
     not_sent_rows.sort(key=lambda t: t[0])
     _write_not_sent(campaign / NOT_SENT_NAME, not_sent_rows)
+    unconfirmed_rows.sort(key=lambda t: t[0])
+    _write_not_sent(campaign / UNCONFIRMED_NAME, unconfirmed_rows)
     exported = export_jsonl(ledger, campaign / LEDGER_EXPORT_NAME)
     summary = {
         "campaign": plan["campaign"], "campaign_reference": plan["campaign_reference"], "channel": plan["channel"],
@@ -705,7 +744,8 @@ def summarize(campaign: Any) -> dict[str, Any]:
         "duplicates": plan["duplicates"], "batches": len(plan["batches"]), "batch_states": batch_states,
         "sent": int(sent), "not_sent": len(not_sent_rows), "not_sent_by_vendor_unnamed": max(
             0, vendor_not_sent - sum(1 for *_, reason in not_sent_rows if reason.startswith("refused"))),
-        "not_sent_reasons": reasons, "credits_used": credits_used,
+        "not_sent_reasons": reasons, "unconfirmed": len(unconfirmed_rows),
+        "unconfirmed_file": str(campaign / UNCONFIRMED_NAME), "credits_used": credits_used,
         "credits_left": credits_left[1] if credits_left else None,
         "not_sent_file": str(campaign / NOT_SENT_NAME), "ledger_file": str(campaign / LEDGER_EXPORT_NAME),
         "ledger_records": exported,

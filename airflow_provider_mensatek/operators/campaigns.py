@@ -394,7 +394,10 @@ class MensatekCampaignSummaryOperator(_CampaignOperator):
     :param campaign_path: the campaign folder.
     :param fail_on_unsent_batches: fail when any batch is not accepted (failed, blocked, not attempted).
     :return: (XCom) ``{"recipients", "valid", "invalid", "duplicates", "batches", "batch_states", "sent",
-        "not_sent", "not_sent_reasons", "credits_used", "credits_left", "not_sent_file", "ledger_file", ...}``.
+        "not_sent", "not_sent_reasons", "unconfirmed", "credits_used", "credits_left", "not_sent_file",
+        "unconfirmed_file", "ledger_file", ...}``. ``unconfirmed`` counts recipients of accepted batches whose
+        answer did not say whether they were taken (listed in ``unconfirmed.csv``, not in ``not_sent.csv``:
+        check the vendor panel before resending them).
     """
 
     template_fields: Sequence[str] = ("campaign_path",)

@@ -525,6 +525,31 @@ def test_summary_counts_everything_and_lists_not_sent_recipients_to_resend(
     assert [json.loads(x)["event"] for x in exported] == ["in_flight", "accepted", "in_flight", "ambiguous"]
 
 
+@pytest.mark.parametrize(("enviados", "no_enviados", "not_sent", "unconfirmed"), [
+    ("2", "0", [], []),                                   # the counts say both were taken
+    ("1", "1", [], ["a@example.com", "b@example.com"]),   # one was, the answer does not say which
+    ("0", "2", ["a@example.com", "b@example.com"], []),   # the counts say none was taken
+])
+def test_an_answer_without_a_recipient_list_is_read_by_its_counts(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient,
+    enviados: str, no_enviados: str, not_sent: list[str], unconfirmed: list[str],
+) -> None:
+    plan = plan_campaign(rows_from_list(["a@example.com", "b@example.com"]), tmp_path / "c",
+                         channel="certified_email", campaign_reference="x")
+    sandbox.inject("EnviarEMAILCERTIFICADO", Fault("garble_after_accept", status=200, body=json.dumps(
+        [{"Res": enviados, "Enviados": enviados, "NoEnviados": no_enviados, "Cred": "98"}])))  # no Destinatarios
+    assert BatchSender(tmp_path / "c", mensatek_client, "certified_email", MESSAGE | {"subject": "Hola",
+                       "message": "Texto"}).send(plan["batches"][0])["state"] == "accepted"
+
+    summary = summarize(tmp_path / "c")
+
+    listed = [r["value"] for r in csv.DictReader((tmp_path / "c" / "not_sent.csv").open())]
+    unsure = list(csv.DictReader((tmp_path / "c" / "unconfirmed.csv").open()))
+    assert listed == not_sent and summary["not_sent"] == len(not_sent)
+    assert [r["value"] for r in unsure] == unconfirmed and summary["unconfirmed"] == len(unconfirmed)
+    assert all("check the vendor panel for reference x-00001" in r["reason"] for r in unsure)
+
+
 def test_a_batch_file_changed_after_planning_is_refused_before_any_request(
     tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
 ) -> None:
