@@ -19,12 +19,15 @@ file, so XCom stays small whatever the campaign size.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import inspect
 import io
 import json
 import logging
+import shutil
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,6 +50,7 @@ from airflow_provider_mensatek.clients.campaign_ledger import (
     LedgerBlockedError,
     blocked_message,
     decide,
+    local_path,
 )
 from airflow_provider_mensatek.clients.errors import (
     NOTHING_SENT_ERRORS,
@@ -213,35 +217,69 @@ def plan_campaign(
         raise ValidationError(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
     size = batch_size_for(channel, batch_size, legallymail_max_recipients=legallymail_max_recipients)
     campaign.mkdir(parents=True, exist_ok=True)
-    (campaign / BATCHES_DIR).mkdir(parents=True, exist_ok=True)
-    rejected_tmp = campaign / f".{REJECTED_NAME}.tmp"
+    # Built apart, swapped in only once the started-campaign check passed: a refused re-plan leaves the
+    # batch files the ledger's batches were sent from exactly as they were.
+    staging = campaign / f".plan-{uuid.uuid4().hex[:12]}"
+    staging.mkdir(parents=True, exist_ok=True)
+    try:
+        plan = _plan_into(staging, rows, campaign, channel=channel, reference=reference, columns=columns,
+                          size=size, max_invalid=max_invalid, source=source)
+        _refuse_changed_started_campaign(campaign, plan)
+        (campaign / BATCHES_DIR).mkdir(parents=True, exist_ok=True)
+        for entry in plan["batches"]:
+            for name in (f"{entry['batch_id']}.json", f"{entry['batch_id']}.rows.json"):
+                (staging / name).rename(campaign / BATCHES_DIR / name)
+        (staging / REJECTED_NAME).rename(campaign / REJECTED_NAME)
+        write_atomic(campaign / PLAN_NAME, json.dumps(plan, ensure_ascii=False, indent=1, default=str))
+    finally:
+        _remove_tree(staging)
+    return plan
+
+
+def _plan_into(staging: Any, rows: Iterable[tuple[int, Any]], campaign: Any, *, channel: str, reference: str,
+               columns: Any, size: int, max_invalid: int | None, source: str | None) -> dict[str, Any]:
+    """Read and batch the recipients into ``staging`` (batch files and rejected rows); return the plan."""
     entries: list[dict[str, Any]] = []
-    with rejected_tmp.open("w") as rejected_out:
+    with (staging / REJECTED_NAME).open("w") as rejected_out:
         def keep(row: RejectedRow) -> None:
             rejected_out.write(json.dumps(row.to_dict(), ensure_ascii=False, default=str) + "\n")
 
         reader = RecipientReader(channel, columns, max_invalid, on_rejected=keep)
         mapping = reader.mapping.to_dict()
         for batch in plan_batches(reader.recipients(rows), reference, size):
-            write_atomic(campaign / BATCHES_DIR / f"{batch.batch_id}.json", json.dumps(
-                {"batch_id": batch.batch_id, "reference": batch.reference, "fingerprint": batch.fingerprint,
-                 "recipients": [{"line": r.line, "key": r.key, "vendor": r.vendor} for r in batch.recipients]},
-                ensure_ascii=False, default=str))
+            with (staging / f"{batch.batch_id}.json").open("w") as out:
+                out.write(json.dumps(
+                    {"batch_id": batch.batch_id, "reference": batch.reference, "fingerprint": batch.fingerprint,
+                     "recipients": [{"line": r.line, "key": r.key, "vendor": r.vendor} for r in batch.recipients]},
+                    ensure_ascii=False, default=str))
             # The source rows (for not_sent.csv) apart: a send task never needs to parse them.
-            write_atomic(campaign / BATCHES_DIR / f"{batch.batch_id}.rows.json", json.dumps(
-                {str(r.line): r.row for r in batch.recipients}, ensure_ascii=False, default=str))
+            with (staging / f"{batch.batch_id}.rows.json").open("w") as out:
+                out.write(json.dumps({str(r.line): r.row for r in batch.recipients}, ensure_ascii=False,
+                                     default=str))
             entries.append(batch.entry(str(campaign), channel))
-    rejected_tmp.rename(campaign / REJECTED_NAME)
-    plan = {
+    return {
         "campaign": str(campaign), "campaign_reference": reference, "channel": channel, "source": source,
         "columns": mapping, "batch_size": size, "rows": reader.read,
         "valid": sum(e["recipients"] for e in entries), "invalid": reader.invalid,
         "duplicates": reader.duplicates, "first_rejected": [r.to_dict() for r in reader.first_rejected[:10]],
         "batches": entries,
     }
-    _refuse_changed_started_campaign(campaign, plan)
-    write_atomic(campaign / PLAN_NAME, json.dumps(plan, ensure_ascii=False, indent=1, default=str))
-    return plan
+
+
+def _remove_tree(path: Any) -> None:
+    local = local_path(path)
+    if local is not None:
+        shutil.rmtree(local, ignore_errors=True)
+        return
+    if not path.exists():
+        return
+    for child in path.iterdir():
+        if child.is_dir():
+            _remove_tree(child)
+        else:
+            child.unlink()
+    with contextlib.suppress(OSError):
+        path.rmdir()
 
 
 def _refuse_changed_started_campaign(campaign: Any, plan: Mapping[str, Any]) -> None:

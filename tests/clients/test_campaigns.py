@@ -159,9 +159,22 @@ def test_a_started_campaign_refuses_a_changed_source(tmp_path: Path, mensatek_cl
     plan = certified_plan(tmp_path, batch_size=2)
     BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE).send(plan["batches"][0])
 
-    changed = CSV_TEXT.replace("carlos@example.com", "carla@example.com")
+    campaign = tmp_path / "campaign"
+    before = {p.name: p.read_bytes() for p in (campaign / "batches").iterdir()}
+    plan_before = (campaign / "plan.json").read_bytes()
+    rejected_before = (campaign / "rejected.jsonl").read_bytes()
+
+    changed = CSV_TEXT.replace("carlos@example.com", "carla@example.com").replace("eva@", "eve@")
     with pytest.raises(ValidationError, match="already sent batches"):
         certified_plan(tmp_path, text=changed, batch_size=2)
+
+    # nothing of the refused plan landed: the files the sent batch and the unsent one come from are intact
+    assert {p.name: p.read_bytes() for p in (campaign / "batches").iterdir()} == before
+    assert (campaign / "plan.json").read_bytes() == plan_before
+    assert (campaign / "rejected.jsonl").read_bytes() == rejected_before
+    assert sorted(p.name for p in campaign.iterdir()) == ["batches", "ledger", "plan.json", "rejected.jsonl"]
+    sender = BatchSender(campaign, mensatek_client, "certified_email", MESSAGE)
+    assert sender.send(plan["batches"][1])["state"] == "accepted"  # its plan entry still matches its file
     assert certified_plan(tmp_path, batch_size=2)["batches"] == plan["batches"]
 
 
