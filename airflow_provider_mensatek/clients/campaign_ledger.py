@@ -12,7 +12,8 @@ append, and a read-modify-write of one ``ledger.jsonl`` loses records when two
 workers interleave (the last PUT wins) unless every store offers conditional
 writes. A new object per record never conflicts; each object is complete
 when it appears (an object PUT is atomic; on a local file system the record is
-written under a temporary name and renamed). Reading the records of one
+written under a temporary name, fsynced, renamed or linked, and its folder
+fsynced, so a power loss cannot forget a record a send relied on). Reading the records of one
 batch lists only that batch's folder. :func:`export_jsonl` concatenates every
 record into one JSON Lines file for the audit trail.
 
@@ -250,24 +251,44 @@ def _write_record(folder: Any, name: str, text: str, *, exclusive: bool) -> bool
 
 
 def _write_local(folder: str, name: str, text: str, *, exclusive: bool) -> bool:
+    """A local record: complete when it appears, and on disk (file and directory entries fsynced).
+
+    The send that follows an ``in_flight`` record, or the next step that trusts
+    an ``accepted`` one, must not be undone by a power loss that forgets it.
+    """
     final = os.path.join(folder, name)
     temporary = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         os.write(fd, text.encode("utf-8"))
+        os.fsync(fd)
     finally:
         os.close(fd)
     if not exclusive:
         os.replace(temporary, final)
-        return True
-    try:
-        # link() fails when the name exists, and the record appears complete: an exclusive, atomic create.
-        os.link(temporary, final)
-    except FileExistsError:
-        return False
-    finally:
-        os.unlink(temporary)
+    else:
+        try:
+            # link() fails when the name exists, and the record appears complete: an exclusive, atomic create.
+            os.link(temporary, final)
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(temporary)
+    # The batch folder may be new as well: its entry in the ledger folder is synced too.
+    for directory in (folder, os.path.dirname(folder)):
+        _fsync_directory(directory)
     return True
+
+
+def _fsync_directory(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # a platform that cannot open directories (Windows): nothing more we can do
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def export_jsonl(ledger: Ledger, target: Any) -> int:

@@ -558,8 +558,10 @@ class BatchSender:
     def send_all(self, entries: Iterable[Mapping[str, Any]], *, max_parallel: int = 1) -> list[dict[str, Any]]:
         """Every batch, sequentially (default) or with up to ``max_parallel`` requests at a time.
 
-        A blocked or failed batch does not stop the others: each outcome says
-        what happened, and :func:`send_all_failed` tells the caller to fail.
+        A blocked or failed batch, whatever the error, does not stop the others
+        (only an authentication failure does: never repeated, anti-spam): each
+        outcome says what happened, and :func:`send_all_failed` tells the
+        caller to fail.
         LegallyMail's 10 requests/minute hold whatever ``max_parallel`` is: its
         client waits on the process-wide limiter before every request.
         """
@@ -573,10 +575,13 @@ class BatchSender:
                 return self.send(entry)
             except AuthenticationError:
                 raise
-            except MensatekError as exc:
+            except Exception as exc:  # one batch's failure, whatever it is, must not stop the others
+                # send() has recorded it (failed_not_sent, or ambiguous when the request may have left).
                 state = self.ledger.state(str(entry["batch_id"]))
+                error = str(exc) if isinstance(exc, MensatekError) else f"{type(exc).__name__}: {exc}"
+                log.error("Batch %s (reference %r): %s", entry["batch_id"], entry["reference"], error)
                 return {"batch_id": entry["batch_id"], "reference": entry["reference"], "state": state,
-                        "error": str(exc), "replayed": False, "sent": 0, "message_ids": []}
+                        "error": error, "replayed": False, "sent": 0, "message_ids": []}
 
         if max_parallel == 1:
             return [one(e) for e in entries]

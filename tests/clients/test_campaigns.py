@@ -391,6 +391,46 @@ def test_storage_without_exclusive_create_warns_once_and_still_refuses_a_visible
     assert "max_active_runs=1" in caplog.text
 
 
+def test_an_unexpected_error_in_one_batch_is_recorded_and_the_others_still_go(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = certified_plan(tmp_path, batch_size=2)
+    sender = BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE)
+    real_call = mensatek_client.call
+
+    def first_answer_breaks_our_code(*args: Any, **kwargs: Any) -> Any:
+        answer = real_call(*args, **kwargs)
+        if kwargs.get("reference") == "nov-avisos-00001":
+            raise RuntimeError("a bug while reading the answer")
+        return answer
+
+    monkeypatch.setattr(mensatek_client, "call", first_answer_breaks_our_code)
+    outcomes = sender.send_all(plan["batches"])
+
+    assert [(o["batch_id"], o["state"]) for o in outcomes] == [("00001", "ambiguous"), ("00002", "accepted")]
+    assert outcomes[0]["error"] == "RuntimeError: a bug while reading the answer"
+    assert len(sandbox.requests_to("EnviarEMAILCERTIFICADO")) == 2
+
+
+def test_local_ledger_records_are_fsynced_file_and_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import stat
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    ledger = Ledger(tmp_path / "ledger")
+    ledger.claim("00001", 1, reference="r-00001")
+    ledger.append("00001", "accepted", seq=2, reference="r-00001")
+
+    assert synced == ["file", "dir", "dir"] * 2
+
+
 def test_sms_campaign_sends_each_batch_with_its_reference(
     tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
 ) -> None:
