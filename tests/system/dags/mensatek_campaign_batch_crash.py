@@ -1,6 +1,12 @@
-"""Test DAG: each mapped campaign batch is accepted by the vendor, then its worker dies (first try only).
+"""Test DAG: each mapped campaign batch is accepted by the vendor, then its first try fails anyway.
 
-The retries must return what the ledger recorded and send nothing twice.
+The failure is an exception raised after the send returned (the ledger and
+the task state store both say accepted), standing in for a worker lost
+between the vendor's answer and the XCom push; it is not a killed process.
+The retries must return what the ledger recorded and send nothing twice. A
+worker killed before the task state store was updated (store still
+``in_flight``, ledger ``accepted``) is covered by
+``tests/operators/test_campaign_operators.py::test_ledger_accepted_wins_over_a_stale_in_flight_task_state``.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ class CrashAfterAcceptOperator(MensatekSendCampaignBatchOperator):
     def execute(self, context: Any) -> Any:
         result = super().execute(context)
         if context["ti"].try_number == 1:
-            raise RuntimeError("worker lost after the vendor accepted the batch, before the XCom")
+            raise RuntimeError("first try fails after the vendor accepted the batch, before the XCom")
         return result
 
 
