@@ -657,13 +657,18 @@ class LegallyMailClient:
         """
         body = self.build_send_body(recipients, subject, message, reply_to=reply_to,
                                     reply_to_name=reply_to_name, attachments=attachments)
-        answer = self.call("POST", "send", kind=SEND, json=body,
-                           look_for=f"a send with subject {body['subject']!r} to {body['recipient']}")
-        data = answer.get("data") or {}
+        look_for = f"a send with subject {body['subject']!r} to {body['recipient']}"
+        answer = self.call("POST", "send", kind=SEND, json=body, look_for=look_for)
+        data = answer.get("data")
+        listed = data.get("recipients") if isinstance(data, Mapping) else None
+        if not isinstance(data, Mapping) or not _text(data.get("tracking_id")) or not (
+                listed is None or isinstance(listed, list)):
+            # Accepted (2xx, success) but not in the documented shape: what was sent is unknown.
+            raise self._accepted_but_unreadable("send", "the answer is not in the documented shape", look_for)
         recipients_out = [
             RecipientSendStatus(email=str(r.get("email", "")), status=_text(r.get("status")),
                                 tracking_id=_text(r.get("tracking_id")), error_details=_text(r.get("error_details")))
-            for r in data.get("recipients") or [] if isinstance(r, Mapping)
+            for r in listed or [] if isinstance(r, Mapping)
         ]
         return CertifiedEmailSendResult(
             tracking_id=_text(data.get("tracking_id")),

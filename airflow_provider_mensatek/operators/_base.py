@@ -19,15 +19,9 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_mensatek.clients._transport import send_attempts_started
 from airflow_provider_mensatek.clients.errors import (
+    NOTHING_SENT_ERRORS,
     PERMANENT_ERRORS,
     AmbiguousSendError,
-    AuthenticationError,
-    ForbiddenError,
-    InsufficientCreditsError,
-    InvalidRequestError,
-    MensatekError,
-    RateLimitedError,
-    TransientError,
 )
 from airflow_provider_mensatek.clients.validation import PLACEHOLDER_RE, check_message_ids, vendor_datetime
 
@@ -121,17 +115,6 @@ def send_at_most_once(context: Context, reference: str | None, send: Callable[[]
         ) from exc
     store.set(SEND_STATE_KEY, {"state": "accepted", "reference": reference, "result": result})
     return result
-
-
-#: Errors that prove a send did not reach the vendor (it refused it, or it was never delivered to it).
-NOTHING_SENT_ERRORS: tuple[type[MensatekError], ...] = (
-    InvalidRequestError,
-    AuthenticationError,
-    ForbiddenError,
-    InsufficientCreditsError,
-    RateLimitedError,
-    TransientError,
-)
 
 
 # -- Mensatek {{Variable}} placeholders vs Airflow's Jinja -------------------------

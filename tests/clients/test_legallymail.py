@@ -308,6 +308,23 @@ def test_drop_after_accept_on_send_is_ambiguous_and_not_retried(client: LegallyM
     assert "Quarterly notice" in str(info.value) and "NOT retried" in str(info.value)
 
 
+@pytest.mark.parametrize("body", [
+    '{"success": true, "data": {"tracking_id": "T1", "recipients": 2}}',
+    '{"success": true, "data": ["x"]}',
+    '{"success": true}',
+    "<html>gateway</html>",
+])
+def test_an_accepted_send_with_an_unreadable_answer_is_ambiguous(
+    client: LegallyMailClient, sandbox: Sandbox, body: str
+) -> None:
+    sandbox.inject("/api/send", Fault(kind="garble_after_accept", status=200, body=body))
+    with pytest.raises(AmbiguousSendError) as info:
+        client.send_certified_email(["ana@example.com"], "Aviso trimestral", "<p>m</p>")
+    assert len(sandbox.requests_to("/api/send")) == 1
+    assert len(sandbox.app("/legallymail/api").emails) == 1  # it did arrive
+    assert "Aviso trimestral" in str(info.value)
+
+
 @pytest.mark.parametrize("path", ["/api/signature/send", "/api/sms/send"])
 def test_5xx_on_other_sends_is_ambiguous(client: LegallyMailClient, sandbox: Sandbox, path: str) -> None:
     sandbox.inject(path, Fault(kind="status", status=500))
