@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -458,3 +458,21 @@ class Transport:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
         log.warning("%s; retrying in %.1fs (attempt %d)", exc, wait, retry_state.attempt_number + 1)
+
+
+_C = TypeVar("_C", bound="TransportClient")
+
+
+class TransportClient:
+    """What both vendor clients share: one Transport, closed on exit (``with Client(...) as c:``)."""
+
+    transport: Transport
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -39,6 +39,7 @@ from airflow_provider_mensatek.clients._transport import (
     RetrySettings,
     Timeouts,
     Transport,
+    TransportClient,
     credential_key,
     resolve_base_url,
 )
@@ -454,7 +455,7 @@ def vendor_attachment(item: Any) -> dict[str, str]:
 # -- the client ----------------------------------------------------------------
 
 
-class LegallyMailClient:
+class LegallyMailClient(TransportClient):
     """Airflow-free client for the LegallyMail REST API (Bearer token)."""
 
     vendor = VENDOR
@@ -511,15 +512,6 @@ class LegallyMailClient:
 
     def __repr__(self) -> str:
         return f"LegallyMailClient(base_url={self.base_url!r})"
-
-    def close(self) -> None:
-        self.transport.close()
-
-    def __enter__(self) -> LegallyMailClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- plumbing ------------------------------------------------------------
 

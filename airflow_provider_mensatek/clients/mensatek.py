@@ -31,6 +31,7 @@ from airflow_provider_mensatek.clients._transport import (
     RetrySettings,
     Timeouts,
     Transport,
+    TransportClient,
     ambiguous_send_text,
     credential_key,
     resolve_base_url,
@@ -328,7 +329,7 @@ class DownloadResult(_Jsonable):
 # -- the client ----------------------------------------------------------------
 
 
-class MensatekClient:
+class MensatekClient(TransportClient):
     """Airflow-free client for the Mensatek API v7 (HTTP Basic: API user + API token)."""
 
     vendor = "mensatek"
@@ -365,15 +366,6 @@ class MensatekClient:
 
     def __repr__(self) -> str:
         return f"MensatekClient(api_user={self.api_user!r}, base_url={self.base_url!r})"
-
-    def close(self) -> None:
-        self.transport.close()
-
-    def __enter__(self) -> MensatekClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- plumbing ------------------------------------------------------------
 
