@@ -142,7 +142,7 @@ CONTENDERS = {"raw": ("raw", 1), "provider": ("provider", 1), "provider x2": ("p
               "provider x3": ("provider", 3)}
 
 
-def run(recipients: int, batch_size: int, repeat: int, latencies: list[float]) -> None:
+def run(recipients: int, batch_size: int, repeat: int, latencies: list[float], names: list[str]) -> None:
     python = sys.executable
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
@@ -157,9 +157,10 @@ def run(recipients: int, batch_size: int, repeat: int, latencies: list[float]) -
             assert server.stdout is not None and server.stdin is not None
             url = json.loads(server.stdout.readline())["mensatek_url"]
             for latency in latencies:
-                results = all_results[latency] = {name: [] for name in CONTENDERS}
+                results = all_results[latency] = {name: [] for name in names}
                 for attempt in range(repeat):
-                    for name, (kind, parallel) in CONTENDERS.items():
+                    for name in names:
+                        kind, parallel = CONTENDERS[name]
                         server.stdin.write(f"{latency} {-(-recipients // batch_size)}\n")
                         server.stdin.flush()
                         campaign = str(Path(work) / f"campaign-{latency}-{attempt}-{parallel}")
@@ -191,8 +192,8 @@ def report(recipients: int, batch_size: int, latency: float, results: dict[str, 
                     else f"{'-':>7} {'-':>11}")
             print(f"{name:<12} {r['sent']:>8,} {r['send_seconds']:7.2f} {rate:8.0f} {plan} "
                   f"{r['rss_baseline_kib'] / 1024:8.1f}M {(peak or 0) / 1024:8.1f}M {growth}")
-    for name in CONTENDERS:
-        if name != "raw":
+    for name in results:
+        if name != "raw" and "raw" in best:
             print(f"{name} / raw send throughput (best of each): {best[name] / best['raw']:.2f}x  (goal: >= 0.9x)")
     growths = [(r["rss_peak_kib"] - r["rss_baseline_kib"]) / 1024
                for name, runs in results.items() if name != "raw" for r in runs if r["rss_peak_kib"]]
@@ -207,6 +208,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--latency-ms", type=float, nargs="+", default=[0, 50],
                         help="simulated vendor time per send answer; one round per value")
+    parser.add_argument("--contenders", nargs="+", choices=list(CONTENDERS), default=list(CONTENDERS),
+                        help="which runs to measure (default: all; the ratios need raw)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--measure", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -220,7 +223,7 @@ def main() -> None:
             result = measure_provider(url, source, int(size), campaign, int(parallel))
         print(json.dumps(result), flush=True)
     else:
-        run(args.recipients, args.batch_size, args.repeat, args.latency_ms)
+        run(args.recipients, args.batch_size, args.repeat, args.latency_ms, args.contenders)
 
 
 if __name__ == "__main__":

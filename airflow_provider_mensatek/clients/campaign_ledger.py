@@ -170,7 +170,8 @@ class Ledger:
             seq = sum(1 for p in folder.iterdir() if p.name.endswith(".json") and not p.name.startswith(".")) + 1
         record = {"seq": seq, "batch_id": batch_id, "event": event, "at": utc_now(), **fields}
         name = f"{seq:06d}-{event}-{uuid.uuid4().hex[:8]}.json"
-        _write_record(folder, name, json.dumps(record, ensure_ascii=False) + "\n", exclusive=False)
+        _write_record(folder, name, json.dumps(record, ensure_ascii=False) + "\n", exclusive=False,
+                      new_folder=seq == 1)
         return record
 
     def claim(self, batch_id: str, seq: int, **fields: Any) -> dict[str, Any] | None:
@@ -184,7 +185,7 @@ class Ledger:
             folder.mkdir(parents=True, exist_ok=True)
         record = {"seq": seq, "batch_id": batch_id, "event": IN_FLIGHT, "at": utc_now(), **fields}
         created = _write_record(folder, f"{seq:06d}-{IN_FLIGHT}.json",
-                                json.dumps(record, ensure_ascii=False) + "\n", exclusive=True)
+                                json.dumps(record, ensure_ascii=False) + "\n", exclusive=True, new_folder=seq == 1)
         return record if created else None
 
     def state(self, batch_id: str) -> str | None:
@@ -220,11 +221,14 @@ def local_path(path: Any) -> str | None:
     return None
 
 
-def _write_record(folder: Any, name: str, text: str, *, exclusive: bool) -> bool:
-    """Write one complete record file; with ``exclusive``, only if ``name`` does not exist (else False)."""
+def _write_record(folder: Any, name: str, text: str, *, exclusive: bool, new_folder: bool = True) -> bool:
+    """Write one complete record file; with ``exclusive``, only if ``name`` does not exist (else False).
+
+    ``new_folder``: the batch folder may have been created for this record (its first one).
+    """
     local = local_path(folder)
     if local is not None:
-        return _write_local(local, name, text, exclusive=exclusive)
+        return _write_local(local, name, text, exclusive=exclusive, new_folder=new_folder)
     target = folder / name
     if not exclusive:
         with target.open("w") as handle:  # an object PUT is atomic: readers never see half of it
@@ -250,7 +254,7 @@ def _write_record(folder: Any, name: str, text: str, *, exclusive: bool) -> bool
     return True
 
 
-def _write_local(folder: str, name: str, text: str, *, exclusive: bool) -> bool:
+def _write_local(folder: str, name: str, text: str, *, exclusive: bool, new_folder: bool) -> bool:
     """A local record: complete when it appears, and on disk (file and directory entries fsynced).
 
     The send that follows an ``in_flight`` record, or the next step that trusts
@@ -274,9 +278,9 @@ def _write_local(folder: str, name: str, text: str, *, exclusive: bool) -> bool:
             return False
         finally:
             os.unlink(temporary)
-    # The batch folder may be new as well: its entry in the ledger folder is synced too.
-    for directory in (folder, os.path.dirname(folder)):
-        _fsync_directory(directory)
+    _fsync_directory(folder)
+    if new_folder:  # the batch folder's own entry in the ledger folder is new as well
+        _fsync_directory(os.path.dirname(folder))
     return True
 
 

@@ -26,6 +26,7 @@ import inspect
 import io
 import json
 import logging
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -86,6 +87,8 @@ MAX_MENSATEK_PARALLEL = 4
 #: Referenciausuario holds up to 100 characters.
 MAX_REFERENCE_LEN = 100
 
+#: Version of the batch files a send task reads (2: recipients stored as their exact vendor encoding).
+BATCH_FORMAT = 2
 PLAN_NAME = "plan.json"
 BATCHES_DIR = "batches"
 REJECTED_NAME = "rejected.jsonl"
@@ -165,8 +168,21 @@ class Batch:
     recipients: list[Recipient]
 
     @cached_property
+    def encoded(self) -> str:
+        """The batch's ``Destinatarios`` exactly as it will be sent."""
+        return encode_recipients([r.vendor for r in self.recipients])
+
+    @cached_property
     def fingerprint(self) -> str:
-        return fingerprint(encode_recipients([r.vendor for r in self.recipients]))
+        return fingerprint(self.encoded)
+
+    def file(self) -> dict[str, Any]:
+        """The batch file: the encoded recipients as sent (a send task hashes and sends them as they are,
+        with no decoding), plus each recipient's source line and dedupe key, in the same order."""
+        return {"batch_id": self.batch_id, "reference": self.reference, "fingerprint": self.fingerprint,
+                "format": BATCH_FORMAT, "count": len(self.recipients),
+                "lines": [r.line for r in self.recipients], "keys": [r.key for r in self.recipients],
+                "destinatarios": self.encoded}
 
     def entry(self, campaign: str, channel: str) -> dict[str, Any]:
         """The JSON-able plan entry one mapped send task receives."""
@@ -248,10 +264,7 @@ def _plan_into(staging: Any, rows: Iterable[tuple[int, Any]], campaign: Any, *, 
         mapping = reader.mapping.to_dict()
         for batch in plan_batches(reader.recipients(rows), reference, size):
             with (staging / f"{batch.batch_id}.json").open("w") as out:
-                out.write(json.dumps(
-                    {"batch_id": batch.batch_id, "reference": batch.reference, "fingerprint": batch.fingerprint,
-                     "recipients": [{"line": r.line, "key": r.key, "vendor": r.vendor} for r in batch.recipients]},
-                    ensure_ascii=False, default=str))
+                out.write(json.dumps(batch.file(), ensure_ascii=False))
             # The source rows (for not_sent.csv) apart: a send task never needs to parse them.
             with (staging / f"{batch.batch_id}.rows.json").open("w") as out:
                 out.write(json.dumps({str(r.line): r.row for r in batch.recipients}, ensure_ascii=False,
@@ -300,7 +313,11 @@ def _refuse_changed_started_campaign(campaign: Any, plan: Mapping[str, Any]) -> 
 
 
 def load_batch(campaign: Any, batch_id: str) -> dict[str, Any]:
+    """A batch file (see :meth:`Batch.file`). Refuses one this version cannot read, before any request."""
     data: dict[str, Any] = read_json(campaign / BATCHES_DIR / f"{batch_id}.json")
+    if data.get("format") != BATCH_FORMAT or not isinstance(data.get("destinatarios"), str):
+        raise ValidationError(f"batch file {batch_id}.json of {campaign} is not a format-{BATCH_FORMAT} batch "
+                              "file (planned by another version of this provider?); plan the campaign again")
     return data
 
 
@@ -334,10 +351,31 @@ class SendOutcome:
     unconfirmed: list[str] = field(default_factory=list)
 
 
-def send_channel(client: Any, channel: str, recipients: list[dict[str, Any]], message: Mapping[str, Any],
-                 reference: str, *, checked_encoding: str | None = None) -> SendOutcome:
-    """One vendor send for a batch. ``message``: the channel's arguments besides recipients/reference.
+def send_channel(client: Any, channel: str, recipients: list[dict[str, Any]] | PlannedRecipients,
+                 message: Mapping[str, Any], reference: str) -> SendOutcome:
+    """One vendor send for a batch, its answer read (see :func:`request_channel`)."""
+    return request_channel(client, channel, recipients, message, reference)()
 
+
+def request_channel(client: Any, channel: str, recipients: list[dict[str, Any]] | PlannedRecipients,
+                    message: Mapping[str, Any], reference: str) -> Callable[[], SendOutcome]:
+    """One vendor send for a batch; returns the reading of its answer (see :func:`plan_request`)."""
+    return plan_request(client, channel, recipients, message, reference)()
+
+
+def plan_request(client: Any, channel: str, recipients: list[dict[str, Any]] | PlannedRecipients,
+                 message: Mapping[str, Any], reference: str) -> Callable[[], Callable[[], SendOutcome]]:
+    """Check one batch's send and return its request; the request returns the reading of its answer.
+
+    Three steps, so a caller can run them apart: checking the message and
+    building the vendor parameters (no HTTP; a certified-email batch is checked
+    here, an error is raised by the request so it is recorded like any refusal
+    before sending); the request, whose ``Res`` is checked as it returns (a
+    refusal or an authentication failure raises there); reading the accepted
+    answer into a :class:`SendOutcome`, which for a large certified-email batch
+    means a thousand per-recipient ids.
+
+    ``message``: the channel's arguments besides recipients/reference.
     certified_email: ``sender``, ``subject``, ``message`` + MensatekClient.send_certified_email options;
     sms: ``sender``, ``message`` + send_sms options; email: ``sender``, ``subject``, ``message`` (HTML)
     + send_email options; legallymail_certified_email: ``subject``, ``message`` + send_certified_email
@@ -349,8 +387,27 @@ def send_channel(client: Any, channel: str, recipients: list[dict[str, Any]], me
     accepted is never reported as "refused before sending".
     """
     options = dict(message)
-    if channel == CERTIFIED_EMAIL and checked_encoding is not None:
-        return _send_checked_certified_email(client, recipients, checked_encoding, options, reference)
+    if isinstance(recipients, PlannedRecipients) and channel == CERTIFIED_EMAIL:
+        try:
+            return _plan_checked_certified_email(client, recipients, options, reference)
+        except ValidationError as exc:
+            refused = exc
+
+            def refuse() -> Callable[[], SendOutcome]:
+                raise refused
+
+            return refuse
+
+    def request() -> Callable[[], SendOutcome]:
+        listed = recipients.decoded if isinstance(recipients, PlannedRecipients) else recipients
+        out = _send_unchecked(client, channel, listed, options, reference)
+        return lambda: out
+
+    return request
+
+
+def _send_unchecked(client: Any, channel: str, recipients: list[dict[str, Any]], options: dict[str, Any],
+                    reference: str) -> SendOutcome:
     if channel == CERTIFIED_EMAIL:
         args: tuple[Any, ...] = (_required(options, "sender", channel), recipients,
                                  _required(options, "subject", channel), _required(options, "message", channel))
@@ -424,45 +481,152 @@ def _check_arguments(method: Callable[..., Any], channel: str, *args: Any, **kwa
         raise ValidationError(f"unsupported option for a {channel} campaign: {exc}") from None
 
 
-def _send_checked_certified_email(client: Any, recipients: list[dict[str, Any]], encoded: str,
-                                  options: dict[str, Any], reference: str) -> SendOutcome:
+class PlannedRecipients:
+    """A batch's recipients as planned and validated: their exact vendor encoding and their number.
+
+    Built by :class:`BatchSender` only after the encoding matched the plan's
+    fingerprint, so it is the planner's output: a JSON array of flat objects
+    whose values are text or numbers (``RecipientReader`` normalises every
+    recipient through the channel's own ``normalise_*_recipient``). On that
+    shape a key can only appear as ``{"Key": `` or ``, "Key": `` (a quote
+    inside any text is escaped), which lets the certified-email path check
+    placeholders and read the addresses without decoding a thousand objects.
+    Anything the shortcut cannot prove falls back to the decoded list.
+    """
+
+    def __init__(self, encoded: str, count: int) -> None:
+        self.encoded = encoded
+        self.count = count
+
+    @cached_property
+    def decoded(self) -> list[dict[str, Any]]:
+        value = json.loads(self.encoded)
+        if not isinstance(value, list) or len(value) != self.count:
+            raise ValidationError(f"a planned batch holds {len(value) if isinstance(value, list) else 'no list of'}"
+                                  f" recipients where its file says {self.count}; plan the campaign again")
+        return value
+
+    def check_count(self, identity_key: str) -> None:
+        """Every planned recipient has exactly one ``identity_key`` (``Email``): that many must be there."""
+        if self.holding(identity_key) != self.count:
+            raise ValidationError(f"a planned batch holds {self.holding(identity_key)} recipients where its file "
+                                  f"says {self.count}; plan the campaign again")
+
+    def first(self) -> dict[str, Any]:
+        """The first recipient, decoded alone."""
+        item, _ = json.JSONDecoder().raw_decode(self.encoded, 1)
+        if not isinstance(item, dict):
+            raise ValidationError("a planned batch's recipients are not a list of objects")
+        return item
+
+    def holding(self, key: str) -> int:
+        """How many recipients have ``key`` (exact spelling)."""
+        quoted = json.dumps(key, ensure_ascii=False) + ": "
+        return self.encoded.count("{" + quoted) + self.encoded.count(", " + quoted)
+
+    def all_hold(self, keys: Iterable[str]) -> bool:
+        return all(self.holding(k) == self.count for k in keys)
+
+    def lowered(self, key: str) -> list[str]:
+        """``key``'s text value of every recipient, lower-cased, in order.
+
+        On the planner's shape ``"Key": "`` can only be a key whose value is
+        text (an opening quote followed by ``Key`` and ``": `` is a key; a quote
+        inside a text is escaped). Values holding an escape (a backslash or a
+        quote) are not matched, so unless every recipient matched, the decoded
+        list answers.
+        """
+        found = re.findall(re.escape(json.dumps(key, ensure_ascii=False)) + r': "([^"\\]*)"', self.encoded)
+        if len(found) == self.count:
+            return [v.lower() for v in found]
+        return [str(v[key]).lower() for v in self.decoded]
+
+
+def echoed_ids(value: Any) -> tuple[bool, dict[str, Any]]:
+    """(any recipient listed, lower-cased email -> message id) from the ``Destinatarios`` echo of an answer.
+
+    Reads it as :func:`~airflow_provider_mensatek.clients.mensatek.decode_json_array`
+    does (keys in any case: the document shows ``IDMENSAJE``), without
+    building a lower-cased copy of each of a thousand entries: the key
+    spellings are looked up once and again only for an entry that differs.
+    """
+    from airflow_provider_mensatek.clients.mensatek import as_int
+
+    if value is None or value == "":
+        return False, {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return False, {}
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        return False, {}
+    listed = False
+    ids: dict[str, Any] = {}
+    id_key = email_key = None
+    for item in value:
+        if not isinstance(item, dict):
+            continue
+        listed = True
+        if id_key not in item or email_key not in item:
+            spelled = {str(k).lower(): k for k in item}
+            id_key, email_key = spelled.get("idmensaje"), spelled.get("email")
+            if id_key is None:
+                continue
+        message_id = as_int(item[id_key])
+        if message_id is not None:
+            ids[str(item.get(email_key, "")).lower()] = message_id
+    return listed, ids
+
+
+def _plan_checked_certified_email(client: Any, recipients: PlannedRecipients, options: dict[str, Any],
+                                  reference: str) -> Callable[[], Callable[[], SendOutcome]]:
     """EnviarEMAILCERTIFICADO for a batch whose recipients were validated when it was planned.
 
     Everything but the recipients goes through the client's own builder (run on
     the first recipient); the recipients were normalised by the same
-    ``normalise_certified_recipient`` at planning time, and their encoding
-    matched the plan's fingerprint just before this call, so the thousand-fold
-    re-normalisation (most of the client-side cost of a campaign) is skipped.
-    The placeholders are still checked against every recipient. The answer is
-    read as ``MensatekClient.send_certified_email`` reads it.
+    ``normalise_certified_recipient`` at planning time and their encoding
+    matched the plan's fingerprint just before this call, so they are sent as
+    stored, neither decoded nor re-encoded (most of the client-side cost of a
+    campaign). The placeholders are still checked against every recipient. The
+    answer is read as ``MensatekClient.send_certified_email`` reads it.
     """
-    from airflow_provider_mensatek.clients.mensatek import as_float, as_int, check_placeholders, decode_json_array
+    from airflow_provider_mensatek.clients.mensatek import as_float, as_int, check_placeholders
+    from airflow_provider_mensatek.clients.validation import PLACEHOLDER_RE
 
     channel = CERTIFIED_EMAIL
-    args: tuple[Any, ...] = (_required(options, "sender", channel), recipients[:1],
+    recipients.check_count("Email")
+    args: tuple[Any, ...] = (_required(options, "sender", channel), [recipients.first()],
                              _required(options, "subject", channel), _required(options, "message", channel))
     _check_arguments(client.build_certified_email_params, channel, *args, reference=reference, **options)
     params = client.build_certified_email_params(*args, reference=reference, **options)
-    check_placeholders(params["Asunto"], params["Mensaje"], recipients)
-    params["Destinatarios"] = encoded
-    record = client.call("send_certified_email", params, kind=SEND_KIND, reference=reference)
-    ids: dict[str, Any] = {}
-    listed = decode_json_array(record.get("destinatarios"))
-    for item in listed:
-        message_id = as_int(item.get("idmensaje"))
-        if message_id is not None:
-            ids[str(item.get("email", "")).lower()] = message_id
-    result = {
-        "sent": as_int(record.get("enviados"), as_int(record.get("res"), 0)) or 0,
-        "not_sent": as_int(record.get("noenviados"), 0) or 0,
-        "duplicates": as_int(record.get("duplicados"), 0) or 0,
-        "credits_used": as_float(record.get("creditosusados")), "credits_left": as_float(record.get("cred")),
-        "reference": reference, "send_at": params.get("Fecha"),
-    }
-    refused, unconfirmed = _not_taken([v["Email"].lower() for v in recipients], ids if listed else None,
-                                      result["sent"], result["not_sent"])
-    return SendOutcome(list(ids.values()), result["sent"], result["not_sent"], result["duplicates"],
-                       result["credits_used"], result["credits_left"], refused, ids, result, unconfirmed)
+    used = set(PLACEHOLDER_RE.findall(params["Asunto"])) | set(PLACEHOLDER_RE.findall(params["Mensaje"]))
+    if not recipients.all_hold(used):  # some recipient lacks one as spelled: the full check decides and names them
+        check_placeholders(params["Asunto"], params["Mensaje"], recipients.decoded)
+    params["Destinatarios"] = recipients.encoded
+
+    def request() -> Callable[[], SendOutcome]:
+        record = client.call("send_certified_email", params, kind=SEND_KIND, reference=reference)
+
+        def read() -> SendOutcome:
+            listed, ids = echoed_ids(record.get("destinatarios"))
+            result = {
+                "sent": as_int(record.get("enviados"), as_int(record.get("res"), 0)) or 0,
+                "not_sent": as_int(record.get("noenviados"), 0) or 0,
+                "duplicates": as_int(record.get("duplicados"), 0) or 0,
+                "credits_used": as_float(record.get("creditosusados")),
+                "credits_left": as_float(record.get("cred")), "reference": reference, "send_at": params.get("Fecha"),
+            }
+            refused, unconfirmed = _not_taken(recipients.lowered("Email"), ids if listed else None,
+                                              result["sent"], result["not_sent"])
+            return SendOutcome(list(ids.values()), result["sent"], result["not_sent"], result["duplicates"],
+                               result["credits_used"], result["credits_left"], refused, ids, result, unconfirmed)
+
+        return read
+
+    return request
 
 
 def _without(result: Any, *bulky: str) -> dict[str, Any]:
@@ -495,6 +659,19 @@ class BatchSender:
         ``recorded`` is called right after the ``in_flight`` record is written
         (tests use it to stop a worker at the worst moment).
         """
+        prepared = self._prepare(entry)
+        if isinstance(prepared, dict):
+            return prepared
+        self._claim(prepared)
+        if recorded is not None:
+            recorded()
+        return self._finish(prepared, self._request(prepared))
+
+    # The steps of one send. send() runs them in a row; send_all() overlaps the reading and
+    # recording of one batch, and the preparing of the next, with the next batch's request.
+
+    def _prepare(self, entry: Mapping[str, Any]) -> _Prepared | dict[str, Any]:
+        """Read and check the batch and its ledger: the recorded outcome to replay, or what to send."""
         batch_id, reference = str(entry["batch_id"]), str(entry["reference"])
         batch = load_batch(self.campaign, batch_id)
         if batch["fingerprint"] != entry.get("fingerprint", batch["fingerprint"]):
@@ -509,54 +686,74 @@ class BatchSender:
         if decision.action == BLOCKED and decision.record is not None:
             raise LedgerBlockedError(blocked_message(batch_id, decision.record, str(self.ledger.root)),
                                      vendor=self._vendor, code=decision.record.get("event"))
-        recipients = [r["vendor"] for r in batch["recipients"]]
-        encoded = encode_recipients(recipients)
-        if fingerprint(encoded) != batch["fingerprint"]:
+        if fingerprint(batch["destinatarios"]) != batch["fingerprint"]:
             raise ValidationError(f"batch {batch_id} was changed on storage after it was planned and validated; "
                                   "refusing to send it (plan the campaign again)")
-        common = {"reference": reference, "fingerprint": batch["fingerprint"], "recipients": len(recipients),
+        recipients = PlannedRecipients(batch["destinatarios"], len(batch["lines"]))
+        common = {"reference": reference, "fingerprint": batch["fingerprint"], "recipients": recipients.count,
                   "channel": self.channel, **({"context": dict(self.context)} if self.context else {})}
-        seq = len(records) + 1
-        if self.ledger.claim(batch_id, seq, **common) is None:
+        request = plan_request(self.client, self.channel, recipients, self.message, reference)
+        return _Prepared(batch_id, reference, request, common, len(records) + 1)
+
+    def _claim(self, prepared: _Prepared) -> None:
+        """Write the batch's ``in_flight`` record, exclusively, before its request; raise if another claimed it."""
+        if self.ledger.claim(prepared.batch_id, prepared.seq, **prepared.common) is None:
             # Another worker read the same records and claimed this send first: it is sending the batch.
             raise LedgerBlockedError(
-                f"Batch {batch_id} (reference {reference!r}) is being sent by another worker right now (its "
-                f"in_flight record {seq} appeared between this worker's read and its claim); not sending it. "
-                "Its ledger records say how that send ended; run this task again to return them.",
-                vendor=self._vendor, code=IN_FLIGHT)
-        seq += 1
-        if recorded is not None:
-            recorded()
+                f"Batch {prepared.batch_id} (reference {prepared.reference!r}) is being sent by another worker "
+                f"right now (its in_flight record {prepared.seq} appeared between this worker's read and its "
+                "claim); not sending it. Its ledger records say how that send ended; run this task again to "
+                "return them.", vendor=self._vendor, code=IN_FLIGHT)
+
+    def _request(self, prepared: _Prepared) -> Callable[[], SendOutcome]:
+        """The vendor request of a claimed batch; a failure is recorded (and raised) by what it proves."""
         attempts_before = send_attempts_started()
         try:
-            out = send_channel(self.client, self.channel, recipients, self.message, reference,
-                               checked_encoding=encoded)
+            return prepared.request()
         except Exception as exc:
             # failed_not_sent (sendable again) only when nothing can have reached the vendor: no send
             # request left this process, or the error proves the vendor refused / never got it. Anything
             # else (an unreadable answer, a bug while parsing it) may follow an accepted send.
             nothing_left = send_attempts_started() == attempts_before
             if nothing_left or (isinstance(exc, NOTHING_SENT_ERRORS) and not isinstance(exc, AmbiguousSendError)):
-                self.ledger.append(batch_id, FAILED_NOT_SENT, seq=seq, **common, detail=str(exc),
-                                   error=type(exc).__name__)
+                self._record_failure(prepared, FAILED_NOT_SENT, exc, str(exc))
             else:
-                detail = str(exc) if isinstance(exc, MensatekError) else f"{type(exc).__name__}: {exc}"
-                self.ledger.append(batch_id, AMBIGUOUS, seq=seq, **common, detail=detail,
-                                   error=type(exc).__name__)
+                self._record_failure(prepared, AMBIGUOUS, exc, _error_text(exc))
+            raise
+
+    def _finish(self, prepared: _Prepared, read: Callable[[], SendOutcome]) -> dict[str, Any]:
+        """Read an answer the vendor gave without refusing, and record the batch ``accepted``."""
+        try:
+            out = read()
+        except Exception as exc:  # the vendor answered and did not refuse: whatever it did is unknown
+            self._record_failure(prepared, AMBIGUOUS, exc, _error_text(exc))
             raise
         record = self.ledger.append(
-            batch_id, ACCEPTED, seq=seq, **common, message_ids=out.message_ids, sent=out.sent, not_sent=out.not_sent,
-            duplicates=out.duplicates, credits_used=out.credits_used, credits_left=out.credits_left,
-            refused=out.refused, unconfirmed=out.unconfirmed, ids_by_key=out.ids_by_key, result=out.result,
+            prepared.batch_id, ACCEPTED, seq=prepared.seq + 1, **prepared.common, message_ids=out.message_ids,
+            sent=out.sent, not_sent=out.not_sent, duplicates=out.duplicates, credits_used=out.credits_used,
+            credits_left=out.credits_left, refused=out.refused, unconfirmed=out.unconfirmed,
+            ids_by_key=out.ids_by_key, result=out.result,
         )
         return outcome_dict(record, replayed=False)
+
+    def _record_failure(self, prepared: _Prepared, event: str, exc: BaseException, detail: str) -> None:
+        self.ledger.append(prepared.batch_id, event, seq=prepared.seq + 1, **prepared.common, detail=detail,
+                           error=type(exc).__name__)
+
+    def _failed_outcome(self, entry: Mapping[str, Any], exc: BaseException) -> dict[str, Any]:
+        """The outcome of a batch whose send raised (already recorded in the ledger where it got that far)."""
+        state = self.ledger.state(str(entry["batch_id"]))
+        error = _error_text(exc)
+        log.error("Batch %s (reference %r): %s", entry["batch_id"], entry["reference"], error)
+        return {"batch_id": entry["batch_id"], "reference": entry["reference"], "state": state,
+                "error": error, "replayed": False, "sent": 0, "message_ids": []}
 
     @property
     def _vendor(self) -> str:
         return "legallymail" if self.channel == LEGALLYMAIL_CERTIFIED_EMAIL else "mensatek"
 
     def send_all(self, entries: Iterable[Mapping[str, Any]], *, max_parallel: int = 1) -> list[dict[str, Any]]:
-        """Every batch, sequentially (default) or with up to ``max_parallel`` requests at a time.
+        """Every batch, one request at a time (default) or with up to ``max_parallel`` requests at a time.
 
         A blocked or failed batch, whatever the error, does not stop the others
         (only an authentication failure does: never repeated, anti-spam): each
@@ -569,6 +766,15 @@ class BatchSender:
         if isinstance(max_parallel, bool) or not isinstance(max_parallel, int) or not 1 <= max_parallel <= limit:
             raise ValidationError(f"max_parallel must be between 1 and {limit} for {self.channel}, "
                                   f"got {max_parallel!r}")
+        entries = list(entries)
+        seen: set[str] = set()
+        for entry in entries:
+            if str(entry["batch_id"]) in seen:
+                raise ValidationError(f"batch {entry['batch_id']} appears twice in the batches given; each batch "
+                                      "is sent once")
+            seen.add(str(entry["batch_id"]))
+        if max_parallel == 1:
+            return self._send_one_at_a_time(entries)
 
         def one(entry: Mapping[str, Any]) -> dict[str, Any]:
             try:
@@ -576,17 +782,97 @@ class BatchSender:
             except AuthenticationError:
                 raise
             except Exception as exc:  # one batch's failure, whatever it is, must not stop the others
-                # send() has recorded it (failed_not_sent, or ambiguous when the request may have left).
-                state = self.ledger.state(str(entry["batch_id"]))
-                error = str(exc) if isinstance(exc, MensatekError) else f"{type(exc).__name__}: {exc}"
-                log.error("Batch %s (reference %r): %s", entry["batch_id"], entry["reference"], error)
-                return {"batch_id": entry["batch_id"], "reference": entry["reference"], "state": state,
-                        "error": error, "replayed": False, "sent": 0, "message_ids": []}
+                return self._failed_outcome(entry, exc)
 
-        if max_parallel == 1:
-            return [one(e) for e in entries]
         with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="campaign-send") as pool:
             return list(pool.map(one, entries))
+
+    def _send_one_at_a_time(self, entries: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """One request at a time, as a plain loop would make them, with the bookkeeping beside them.
+
+        This thread claims a batch (its ``in_flight`` record, on storage before
+        anything is sent) and makes its request. While that request is out, a
+        helper thread reads the previous batch's answer and writes its
+        ``accepted`` record, then prepares the next batch (reads and checks its
+        file and ledger); this thread waits for it before claiming the next
+        batch. So the vendor sees exactly the requests of a sequential loop and
+        every batch's records are written before this returns; only the moment
+        an ``accepted`` record lands moves, to during the next request. A worker
+        that dies in that moment leaves the batch ``in_flight``: blocked until a
+        person checks it, never sent twice.
+        """
+        results: list[dict[str, Any]] = [{} for _ in entries]
+        if not entries:
+            return results
+
+        def prepare(entry: Mapping[str, Any]) -> _Prepared | dict[str, Any] | Exception:
+            try:
+                return self._prepare(entry)
+            except Exception as exc:  # handed to the sending thread, which records the outcome in order
+                return exc
+
+        def finish(index: int, prepared: _Prepared, read: Callable[[], SendOutcome]) -> None:
+            try:
+                results[index] = self._finish(prepared, read)
+            except Exception as exc:
+                results[index] = self._failed_outcome(entries[index], exc)
+
+        def beside_request(answered: tuple[int, _Prepared, Callable[[], SendOutcome]] | None,
+                           upcoming: Mapping[str, Any] | None) -> _Prepared | dict[str, Any] | Exception | None:
+            if answered is not None:
+                finish(*answered)
+            return prepare(upcoming) if upcoming is not None else None
+
+        answered: tuple[int, _Prepared, Callable[[], SendOutcome]] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="campaign-ledger") as helper:
+            prepared: _Prepared | dict[str, Any] | Exception | None = prepare(entries[0])
+            for index, entry in enumerate(entries):
+                upcoming = entries[index + 1] if index + 1 < len(entries) else None
+                assert prepared is not None  # prepared beside the previous request for every entry but the first
+                if not isinstance(prepared, _Prepared):
+                    # Nothing to send for this one (recorded outcome, or an error): catch up without a request.
+                    results[index] = (prepared if isinstance(prepared, dict)
+                                      else self._failed_outcome(entry, prepared))
+                    prepared = beside_request(answered, upcoming)
+                    answered = None
+                    continue
+                try:
+                    self._claim(prepared)
+                except Exception as exc:
+                    results[index] = self._failed_outcome(entry, exc)
+                    prepared = beside_request(answered, upcoming)
+                    answered = None
+                    continue
+                # The helper works while this thread waits on the vendor; this thread alone runs otherwise.
+                beside = helper.submit(beside_request, answered, upcoming)
+                answered = None
+                try:
+                    answered = (index, prepared, self._request(prepared))
+                except AuthenticationError:
+                    beside.result()  # the previous batch's record is written before this stops
+                    raise
+                except Exception as exc:
+                    results[index] = self._failed_outcome(entry, exc)
+                prepared = beside.result()
+            if answered is not None:
+                finish(*answered)
+        return results
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A batch checked and ready to claim: what its ledger records carry, and the next record number."""
+
+    batch_id: str
+    reference: str
+    #: The checked vendor request (see plan_request): made only after the claim.
+    request: Callable[[], Callable[[], SendOutcome]]
+    common: dict[str, Any]
+    seq: int
+
+
+def _error_text(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, MensatekError) else f"{type(exc).__name__}: {exc}"
 
 
 def send_all_failed(outcomes: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -747,7 +1033,8 @@ def summarize(campaign: Any) -> dict[str, Any]:
             refused = set(last.get("refused", []))
             unsure = set(last.get("unconfirmed", []))
             if refused or unsure:
-                keys = {r["line"]: r["key"] for r in load_batch(campaign, batch_id)["recipients"]}
+                planned = load_batch(campaign, batch_id)
+                keys = dict(zip(planned["lines"], planned["keys"], strict=True))
                 for line, row in load_batch_rows(campaign, batch_id):
                     if keys.get(line) in refused:
                         not_sent_rows.append((line, row, "refused by the vendor in an accepted batch "
