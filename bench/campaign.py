@@ -163,7 +163,7 @@ def run(recipients: int, batch_size: int, repeat: int, latencies: list[float], n
                         kind, parallel = CONTENDERS[name]
                         server.stdin.write(f"{latency} {-(-recipients // batch_size)}\n")
                         server.stdin.flush()
-                        campaign = str(Path(work) / f"campaign-{latency}-{attempt}-{parallel}")
+                        campaign = str(Path(work) / f"campaign-{latency}-{attempt}-{name.replace(' ', '-')}")
                         out = subprocess.run([python, __file__, "--measure", kind, url, str(source),
                                               str(batch_size), campaign, str(parallel)], capture_output=True,
                                              text=True, env=env, check=True, timeout=600)

@@ -132,24 +132,49 @@ class Ledger:
 
     def __init__(self, root: Any) -> None:
         self.root = root
+        #: The OS path of a local ledger (plain os calls, no path objects), else None.
+        self._local = local_path(root)
+        #: Batch folders this object created and synced (see :meth:`make_folder`).
+        self._made: set[str] = set()
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.root)!r})"
 
     def records(self, batch_id: str) -> list[dict[str, Any]]:
-        folder = self.root / batch_id
-        if not folder.exists():
-            return []
         out = []
-        for path in folder.iterdir():
-            if path.name.endswith(".json") and not path.name.startswith("."):
-                out.append(json.loads(path.read_text()))
+        if self._local is not None:
+            folder = os.path.join(self._local, batch_id)
+            if not os.path.isdir(folder):
+                return []
+            for name in os.listdir(folder):
+                if _is_record(name):
+                    with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                        out.append(json.loads(handle.read()))
+        else:
+            path = self.root / batch_id
+            if not path.exists():
+                return []
+            out = [json.loads(p.read_text()) for p in path.iterdir() if _is_record(p.name)]
         return sorted(out, key=lambda r: (r.get("seq", 0), r.get("at", "")))
 
     def batch_ids(self) -> list[str]:
+        """The batches with at least one record (a folder made for a send that never claimed is not one)."""
         if not self.root.exists():
             return []
-        return sorted(p.name for p in self.root.iterdir() if not p.name.startswith(".") and p.is_dir())
+        return sorted(p.name for p in self.root.iterdir() if not p.name.startswith(".") and p.is_dir()
+                      and any(_is_record(c.name) for c in p.iterdir()))
+
+    def make_folder(self, batch_id: str) -> None:
+        """Create a batch's folder ahead of its first record, its entry synced, so the claim that
+        follows has one file and one folder to sync instead of two folders."""
+        if self._local is None:
+            (self.root / batch_id).mkdir(parents=True, exist_ok=True)
+            return
+        folder = os.path.join(self._local, batch_id)
+        if not os.path.isdir(folder):
+            os.makedirs(folder, exist_ok=True)
+            _fsync_directory(self._local)
+        self._made.add(batch_id)
 
     def all_records(self) -> Iterator[dict[str, Any]]:
         for batch_id in self.batch_ids():
@@ -163,6 +188,11 @@ class Ledger:
         """
         if event not in SEND_EVENTS | CONTROL_EVENTS:
             raise LedgerError(f"unknown ledger event {event!r}")
+        if self._local is not None and seq is not None and seq > 1:  # the folder exists: plain os calls
+            record = {"seq": seq, "batch_id": batch_id, "event": event, "at": utc_now(), **fields}
+            _write_local(os.path.join(self._local, batch_id), f"{seq:06d}-{event}-{uuid.uuid4().hex[:8]}.json",
+                         json.dumps(record, ensure_ascii=False) + "\n", exclusive=False, new_folder=False)
+            return record
         folder = self.root / batch_id
         if seq is None or seq == 1:
             folder.mkdir(parents=True, exist_ok=True)
@@ -180,12 +210,16 @@ class Ledger:
         Returns the record, or None when that name exists already: another
         worker claimed the same step of this batch and is sending it.
         """
+        record = {"seq": seq, "batch_id": batch_id, "event": IN_FLIGHT, "at": utc_now(), **fields}
+        text = json.dumps(record, ensure_ascii=False) + "\n"
+        name = f"{seq:06d}-{IN_FLIGHT}.json"
+        if self._local is not None and batch_id in self._made:
+            created = _write_local(os.path.join(self._local, batch_id), name, text, exclusive=True, new_folder=False)
+            return record if created else None
         folder = self.root / batch_id
         if seq == 1:
             folder.mkdir(parents=True, exist_ok=True)
-        record = {"seq": seq, "batch_id": batch_id, "event": IN_FLIGHT, "at": utc_now(), **fields}
-        created = _write_record(folder, f"{seq:06d}-{IN_FLIGHT}.json",
-                                json.dumps(record, ensure_ascii=False) + "\n", exclusive=True, new_folder=seq == 1)
+        created = _write_record(folder, name, text, exclusive=True, new_folder=seq == 1)
         return record if created else None
 
     def state(self, batch_id: str) -> str | None:
@@ -210,6 +244,10 @@ class Ledger:
                               "batches can be cleared (an accepted batch was sent and stays sent)")
         reference = records[-1].get("reference")
         return self.append(batch_id, CLEARED, reference=reference, cleared_by=by, note=note, previous=state)
+
+
+def _is_record(name: str) -> bool:
+    return name.endswith(".json") and not name.startswith(".")
 
 
 def local_path(path: Any) -> str | None:

@@ -693,6 +693,8 @@ class BatchSender:
         common = {"reference": reference, "fingerprint": batch["fingerprint"], "recipients": recipients.count,
                   "channel": self.channel, **({"context": dict(self.context)} if self.context else {})}
         request = plan_request(self.client, self.channel, recipients, self.message, reference)
+        if not records:
+            self.ledger.make_folder(batch_id)
         return _Prepared(batch_id, reference, request, common, len(records) + 1)
 
     def _claim(self, prepared: _Prepared) -> None:
@@ -790,24 +792,33 @@ class BatchSender:
     def _send_one_at_a_time(self, entries: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """One request at a time, as a plain loop would make them, with the bookkeeping beside them.
 
-        This thread claims a batch (its ``in_flight`` record, on storage before
-        anything is sent) and makes its request. While that request is out, a
-        helper thread reads the previous batch's answer and writes its
+        This thread makes the requests, one after the other. While one is out,
+        a helper thread reads the previous batch's answer and writes its
         ``accepted`` record, then prepares the next batch (reads and checks its
-        file and ledger); this thread waits for it before claiming the next
-        batch. So the vendor sees exactly the requests of a sequential loop and
-        every batch's records are written before this returns; only the moment
-        an ``accepted`` record lands moves, to during the next request. A worker
-        that dies in that moment leaves the batch ``in_flight``: blocked until a
-        person checks it, never sent twice.
+        file and ledger) and claims it (its ``in_flight`` record, on storage
+        before its request starts). So the vendor sees exactly the requests of
+        a sequential loop, and every batch's records are written before this
+        returns; what moves is when: an ``accepted`` record lands during the
+        next request, an ``in_flight`` claim during the previous one.
+
+        A worker killed in that moment leaves those batches ``in_flight``:
+        blocked until a person checks the vendor panel, never sent twice (at
+        most two batches: the one being sent and the one claimed next). When
+        this thread stops on an error instead (an authentication failure, an
+        interruption), the batch claimed next is known not to have been
+        requested and is recorded ``failed_not_sent``, to be sent by the next try.
         """
         results: list[dict[str, Any]] = [{} for _ in entries]
         if not entries:
             return results
 
-        def prepare(entry: Mapping[str, Any]) -> _Prepared | dict[str, Any] | Exception:
+        def ready(entry: Mapping[str, Any]) -> _Prepared | dict[str, Any] | Exception:
+            """Prepared and claimed, a recorded outcome to return, or the error that stopped it."""
             try:
-                return self._prepare(entry)
+                prepared = self._prepare(entry)
+                if isinstance(prepared, _Prepared):
+                    self._claim(prepared)
+                return prepared
             except Exception as exc:  # handed to the sending thread, which records the outcome in order
                 return exc
 
@@ -817,45 +828,49 @@ class BatchSender:
             except Exception as exc:
                 results[index] = self._failed_outcome(entries[index], exc)
 
-        def beside_request(answered: tuple[int, _Prepared, Callable[[], SendOutcome]] | None,
-                           upcoming: Mapping[str, Any] | None) -> _Prepared | dict[str, Any] | Exception | None:
+        def beside(answered: tuple[int, _Prepared, Callable[[], SendOutcome]] | None,
+                   upcoming: Mapping[str, Any] | None) -> _Prepared | dict[str, Any] | Exception | None:
+            # The next batch first: the sending thread needs it as soon as the vendor answers.
+            following = ready(upcoming) if upcoming is not None else None
             if answered is not None:
                 finish(*answered)
-            return prepare(upcoming) if upcoming is not None else None
+            return following
 
         answered: tuple[int, _Prepared, Callable[[], SendOutcome]] | None = None
+        following: _Prepared | dict[str, Any] | Exception | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="campaign-ledger") as helper:
-            prepared: _Prepared | dict[str, Any] | Exception | None = prepare(entries[0])
-            for index, entry in enumerate(entries):
-                upcoming = entries[index + 1] if index + 1 < len(entries) else None
-                assert prepared is not None  # prepared beside the previous request for every entry but the first
-                if not isinstance(prepared, _Prepared):
-                    # Nothing to send for this one (recorded outcome, or an error): catch up without a request.
-                    results[index] = (prepared if isinstance(prepared, dict)
-                                      else self._failed_outcome(entry, prepared))
-                    prepared = beside_request(answered, upcoming)
+            try:
+                following = ready(entries[0])
+                for index, entry in enumerate(entries):
+                    current, following = following, None
+                    upcoming = entries[index + 1] if index + 1 < len(entries) else None
+                    if not isinstance(current, _Prepared):
+                        # Nothing to send for this one (recorded outcome, or an error): catch up without a request.
+                        results[index] = (current if isinstance(current, dict)
+                                          else self._failed_outcome(entry, current or RuntimeError("not prepared")))
+                        following = beside(answered, upcoming)
+                        answered = None
+                        continue
+                    # The helper works while this thread waits on the vendor; this thread alone runs otherwise.
+                    pending = helper.submit(beside, answered, upcoming)
                     answered = None
-                    continue
-                try:
-                    self._claim(prepared)
-                except Exception as exc:
-                    results[index] = self._failed_outcome(entry, exc)
-                    prepared = beside_request(answered, upcoming)
-                    answered = None
-                    continue
-                # The helper works while this thread waits on the vendor; this thread alone runs otherwise.
-                beside = helper.submit(beside_request, answered, upcoming)
-                answered = None
-                try:
-                    answered = (index, prepared, self._request(prepared))
-                except AuthenticationError:
-                    beside.result()  # the previous batch's record is written before this stops
-                    raise
-                except Exception as exc:
-                    results[index] = self._failed_outcome(entry, exc)
-                prepared = beside.result()
-            if answered is not None:
-                finish(*answered)
+                    try:
+                        answered = (index, current, self._request(current))
+                    except AuthenticationError:
+                        raise
+                    except Exception as exc:
+                        results[index] = self._failed_outcome(entry, exc)
+                    finally:
+                        following = pending.result()
+            except BaseException as stop:
+                if isinstance(following, _Prepared):  # claimed ahead, never requested
+                    self._record_failure(following, FAILED_NOT_SENT, stop,
+                                         "claimed, then not requested: the campaign stopped before this batch "
+                                         f"({_error_text(stop)})")
+                raise
+            finally:
+                if answered is not None:
+                    finish(*answered)
         return results
 
 

@@ -668,3 +668,251 @@ def test_parallel_legallymail_batches_never_exceed_its_rate_limit(tmp_path: Path
     sends = [r for r in sandbox.requests if r.path.endswith("/send")]
     assert len(sends) == 13  # no 429 answered, none repeated
     assert sum(fake.sleeps) >= 60  # the 11th request waited for the next minute
+
+
+# -- one request at a time, bookkeeping beside it -------------------------------------------
+
+
+def forty_recipient_plan(tmp_path: Path, size: int = 10) -> dict[str, Any]:
+    rows = [{"email": f"p{i}@example.com", "name": f"P {i}"} for i in range(40)]
+    return plan_campaign(rows_from_list(rows), tmp_path / "seq", channel="certified_email",
+                         campaign_reference="seq", batch_size=size)
+
+
+PLAIN = {"sender": "avisos@example.com", "subject": "Hola {{Nombre}}", "message": "Texto"}
+
+
+def events_of(tmp_path: Path, batch_id: str, folder: str = "seq") -> list[str]:
+    return [r["event"] for r in Ledger(tmp_path / folder / "ledger").records(batch_id)]
+
+
+def test_sequential_sends_never_overlap_and_every_record_is_written_before_returning(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = forty_recipient_plan(tmp_path)
+    sandbox.inject("EnviarEMAILCERTIFICADO", Fault("delay", delay=0.05), times=4)
+    busy, peak, lock = [0], [0], threading.Lock()
+    real_request = mensatek_client.transport.session.request
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            busy[0] += 1
+            peak[0] = max(peak[0], busy[0])
+        try:
+            return real_request(*args, **kwargs)
+        finally:
+            with lock:
+                busy[0] -= 1
+
+    monkeypatch.setattr(mensatek_client.transport.session, "request", counting)
+    outcomes = BatchSender(tmp_path / "seq", mensatek_client, "certified_email", PLAIN).send_all(plan["batches"])
+
+    assert peak[0] == 1  # one request at a time, as a plain loop
+    sends = sandbox.requests_to("EnviarEMAILCERTIFICADO")
+    assert [s.param("Referenciausuario") for s in sends] == [f"seq-{n:05d}" for n in range(1, 5)]
+    assert [s.json_param("Destinatarios")[0]["Email"] for s in sends] == [f"p{i}@example.com" for i in (0, 10, 20, 30)]
+    assert [(o["batch_id"], o["state"], o["sent"], len(o["message_ids"])) for o in outcomes] == [
+        (f"{n:05d}", "accepted", 10, 10) for n in range(1, 5)]
+    assert all(events_of(tmp_path, f"{n:05d}") == ["in_flight", "accepted"] for n in range(1, 5))
+    assert sent_emails(sandbox) == Counter({f"p{i}@example.com": 1 for i in range(40)})
+    ledger = Ledger(tmp_path / "seq" / "ledger")
+    accepted = ledger.records("00002")[-1]
+    assert accepted["message_ids"] == outcomes[1]["message_ids"]
+    assert accepted["ids_by_key"] == dict(zip([f"p{i}@example.com" for i in range(10, 20)],
+                                              outcomes[1]["message_ids"], strict=True))
+
+
+def test_an_authentication_failure_mid_campaign_stops_and_releases_the_batch_claimed_next(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    from airflow_provider_mensatek.clients._transport import reset_auth_failures
+    from airflow_provider_mensatek.clients.errors import AuthenticationError
+
+    plan = forty_recipient_plan(tmp_path)
+    sender = BatchSender(tmp_path / "seq", mensatek_client, "certified_email", PLAIN)
+    sandbox.inject("EnviarEMAILCERTIFICADO", Fault("delay", delay=0.0))  # the first answers normally
+    sandbox.inject("EnviarEMAILCERTIFICADO", Fault("status", status=401))  # the second: credentials refused
+
+    with pytest.raises(AuthenticationError):
+        sender.send_all(plan["batches"])
+
+    assert len(sandbox.requests_to("EnviarEMAILCERTIFICADO")) == 2
+    assert events_of(tmp_path, "00001") == ["in_flight", "accepted"]
+    assert events_of(tmp_path, "00002") == ["in_flight", "failed_not_sent"]
+    # Claimed while batch 2 was out, never requested: released for the next try, not blocked.
+    assert events_of(tmp_path, "00003") == ["in_flight", "failed_not_sent"]
+    released = Ledger(tmp_path / "seq" / "ledger").records("00003")[-1]
+    assert "claimed, then not requested" in released["detail"] and released["error"] == "AuthenticationError"
+    assert events_of(tmp_path, "00004") == []
+    assert Ledger(tmp_path / "seq" / "ledger").batch_ids() == ["00001", "00002", "00003"]
+
+    reset_auth_failures()  # the credentials were fixed; the task is run again
+    again = sender.send_all(plan["batches"])
+
+    assert [(o["state"], o["replayed"]) for o in again] == [("accepted", True)] + [("accepted", False)] * 3
+    assert len(sandbox.requests_to("EnviarEMAILCERTIFICADO")) == 5
+    assert sent_emails(sandbox) == Counter({f"p{i}@example.com": 1 for i in range(40)})
+
+
+def test_an_interrupted_campaign_blocks_the_batch_in_flight_and_releases_the_one_claimed_next(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = forty_recipient_plan(tmp_path)
+    sender = BatchSender(tmp_path / "seq", mensatek_client, "certified_email", PLAIN)
+    real_call = mensatek_client.call
+
+    def interrupted_on_the_second(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("reference") == "seq-00002":
+            raise KeyboardInterrupt  # e.g. the task was killed while the request was out
+        return real_call(*args, **kwargs)
+
+    monkeypatch.setattr(mensatek_client, "call", interrupted_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        sender.send_all(plan["batches"])
+
+    assert events_of(tmp_path, "00001") == ["in_flight", "accepted"]
+    assert events_of(tmp_path, "00002") == ["in_flight"]  # may have reached the vendor: a person decides
+    assert events_of(tmp_path, "00003") == ["in_flight", "failed_not_sent"]  # known not requested
+    assert events_of(tmp_path, "00004") == []
+    monkeypatch.undo()
+    again = sender.send_all(plan["batches"])
+    assert [o["state"] for o in again] == ["accepted", "in_flight", "accepted", "accepted"]
+    assert "worker stopped during the send" in again[1]["error"]
+    assert len(sandbox.requests_to("EnviarEMAILCERTIFICADO")) == 3  # batches 1, 3 and 4; never 2 blindly
+
+
+def test_a_batch_that_cannot_be_prepared_is_reported_and_the_others_still_go(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    plan = forty_recipient_plan(tmp_path)
+    path = tmp_path / "seq" / "batches" / "00002.json"
+    batch = json.loads(path.read_text())
+    batch["destinatarios"] = batch["destinatarios"].replace("p10@", "intruso@", 1)
+    path.write_text(json.dumps(batch))
+
+    outcomes = BatchSender(tmp_path / "seq", mensatek_client, "certified_email", PLAIN).send_all(plan["batches"])
+
+    assert [o["state"] for o in outcomes] == ["accepted", None, "accepted", "accepted"]
+    assert "changed on storage after it was planned" in outcomes[1]["error"]
+    assert [s.param("Referenciausuario") for s in sandbox.requests_to("EnviarEMAILCERTIFICADO")] == [
+        "seq-00001", "seq-00003", "seq-00004"]
+    assert events_of(tmp_path, "00002") == []
+
+
+def test_the_same_batch_twice_in_one_call_is_refused_before_any_request(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    plan = forty_recipient_plan(tmp_path)
+    sender = BatchSender(tmp_path / "seq", mensatek_client, "certified_email", PLAIN)
+    with pytest.raises(ValidationError, match="batch 00002 appears twice"):
+        sender.send_all([*plan["batches"], plan["batches"][1]])
+    assert len(sandbox.requests) == 0
+
+
+def test_a_batch_file_whose_count_disagrees_with_its_recipients_is_refused(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    plan = certified_plan(tmp_path, batch_size=2)
+    path = tmp_path / "campaign" / "batches" / "00001.json"
+    batch = json.loads(path.read_text())
+    batch["lines"], batch["keys"] = batch["lines"][:1], batch["keys"][:1]  # the recipients are untouched
+    path.write_text(json.dumps(batch))
+
+    with pytest.raises(ValidationError, match="holds 2 recipients where its file says 1"):
+        BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE).send(plan["batches"][0])
+    assert len(sandbox.requests) == 0
+    assert events_of(tmp_path, "00001", "campaign") == ["in_flight", "failed_not_sent"]
+
+
+def test_a_batch_file_of_another_format_is_refused_with_what_to_do(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    plan = certified_plan(tmp_path, batch_size=2)
+    path = tmp_path / "campaign" / "batches" / "00001.json"
+    path.write_text(json.dumps({"batch_id": "00001", "recipients": [{"line": 2, "vendor": {"Email": "a@b.es"}}]}))
+    with pytest.raises(ValidationError, match=r"not a format-2 batch file.*plan the campaign again"):
+        BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE).send(plan["batches"][0])
+    assert len(sandbox.requests) == 0
+
+
+def test_a_recipient_lacking_a_placeholder_is_named_before_any_request(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    rows = [{"email": "a@example.com", "name": "Ana", "ref": "R1"}, {"email": "b@example.com", "ref": "R2"}]
+    plan = plan_campaign(rows_from_list(rows), tmp_path / "ph", channel="certified_email", campaign_reference="ph",
+                         columns={"variables": {"Variable_1": "ref"}})
+    sender = BatchSender(tmp_path / "ph", mensatek_client, "certified_email",
+                         {"sender": "avisos@example.com", "subject": "Hola {{Nombre}}", "message": "{{Variable_1}}"})
+    (outcome,) = sender.send_all(plan["batches"])
+    assert outcome["state"] == "failed_not_sent"
+    assert "recipient #2 (b@example.com) lacks Nombre" in outcome["error"]
+    assert len(sandbox.requests) == 0
+
+
+# -- the shortcuts over a planned batch's encoding agree with decoding it ---------------------
+
+
+TRICKY = [
+    {"Nombre": 'Ana "la jefa", "Email": "x@evil.es"', "Email": "Ana@Example.com", "Variable_1": "{\"Nombre\": 1}"},
+    {"Email": "bea@example.com", "Variable_1": 'back\\slash, "Variable_2": "no"'},
+    {"Nombre": "Çé ñ 漢字 🎉", "Email": "Zoë@example.com"},
+    {"Nombre": ", \"Nombre\": ", "Email": "d@example.com", "Variable_2": "2"},
+]
+
+
+@pytest.mark.parametrize("recipients", [TRICKY, TRICKY[2:3], [{"Email": f"u{i}@example.com"} for i in range(50)]])
+def test_planned_recipient_shortcuts_agree_with_the_decoded_list(recipients: list[dict[str, Any]]) -> None:
+    from airflow_provider_mensatek.clients.campaigns import PlannedRecipients, encode_recipients
+
+    planned = PlannedRecipients(encode_recipients(recipients), len(recipients))
+    for key in ("Nombre", "Email", "Variable_1", "Variable_2", "Absent"):
+        assert planned.holding(key) == sum(1 for r in recipients if key in r), key
+        assert planned.all_hold([key]) == all(key in r for r in recipients)
+    assert planned.lowered("Email") == [r["Email"].lower() for r in recipients]
+    assert planned.first() == recipients[0]
+    assert planned.decoded == recipients
+    planned.check_count("Email")
+    with pytest.raises(ValidationError, match="where its file says"):
+        PlannedRecipients(encode_recipients(recipients), len(recipients) + 1).check_count("Email")
+
+
+def test_echoed_ids_read_any_key_spelling_and_skip_what_is_not_an_id() -> None:
+    from airflow_provider_mensatek.clients.campaigns import echoed_ids
+
+    echo = json.dumps([
+        {"Nombre": "A", "Email": "A@x.es", "IDMENSAJE": "101"},
+        {"nombre": "B", "email": "b@x.es", "idMensaje": 102},
+        {"Email": "c@x.es"},
+        {"Email": "d@x.es", "IDMENSAJE": "not a number"},
+        "not an object",
+        {"EMAIL": "e@x.es", "IDMENSAJE": "105.0"},
+    ])
+    assert echoed_ids(echo) == (True, {"a@x.es": 101, "b@x.es": 102, "e@x.es": 105})
+    assert echoed_ids({"Email": "a@x.es", "IdMensaje": 7}) == (True, {"a@x.es": 7})
+    assert echoed_ids("") == (False, {})
+    assert echoed_ids("[broken") == (False, {})
+    assert echoed_ids("[]") == (False, {})
+    assert echoed_ids(3) == (False, {})
+
+
+def test_a_folder_made_ahead_costs_the_claim_one_folder_sync_and_is_not_a_started_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import stat
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    ledger = Ledger(tmp_path / "ledger")
+    (tmp_path / "ledger").mkdir()
+    ledger.make_folder("00001")
+    assert synced == ["dir"] and ledger.batch_ids() == []  # made ahead, nothing recorded: not started
+    ledger.claim("00001", 1, reference="r-00001")
+    assert synced == ["dir", "file", "dir"]
+    assert ledger.batch_ids() == ["00001"] and [r["event"] for r in ledger.records("00001")] == ["in_flight"]
