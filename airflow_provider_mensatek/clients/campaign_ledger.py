@@ -118,6 +118,10 @@ def decide(records: Iterable[Mapping[str, Any]], fingerprint: str | None = None)
 def blocked_message(batch_id: str, record: Mapping[str, Any], ledger: str) -> str:
     event = record.get("event")
     detail = record.get("detail") or ("the worker stopped during the send" if event == IN_FLIGHT else "")
+    if event == IN_FLIGHT and record.get("claimed_ahead"):
+        detail = ("claimed by a task sending the campaign one batch at a time while it sent the batch before; "
+                  "if that task is still running it is about to send this one: leave it. If it stopped, this "
+                  "batch may or may not have been sent")
     return (
         f"Batch {batch_id} (reference {record.get('reference')!r}) is {event} since {record.get('at')}"
         + (f": {detail}" if detail else "")
@@ -158,22 +162,25 @@ class Ledger:
         return sorted(out, key=lambda r: (r.get("seq", 0), r.get("at", "")))
 
     def batch_ids(self) -> list[str]:
-        """The batches with at least one record (a folder made for a send that never claimed is not one)."""
+        """The batches with at least one record (a local folder made ahead of a claim that never came is not one)."""
+        if self._local is not None:
+            if not os.path.isdir(self._local):
+                return []
+            return sorted(name for name in os.listdir(self._local) if not name.startswith(".")
+                          and os.path.isdir(os.path.join(self._local, name))
+                          and any(_is_record(n) for n in os.listdir(os.path.join(self._local, name))))
         if not self.root.exists():
             return []
-        return sorted(p.name for p in self.root.iterdir() if not p.name.startswith(".") and p.is_dir()
-                      and any(_is_record(c.name) for c in p.iterdir()))
+        return sorted(p.name for p in self.root.iterdir() if not p.name.startswith(".") and p.is_dir())
 
     def make_folder(self, batch_id: str) -> None:
-        """Create a batch's folder ahead of its first record, its entry synced, so the claim that
-        follows has one file and one folder to sync instead of two folders."""
+        """On local storage, create a batch's folder ahead of its first record and sync its entry, so the
+        claim that follows syncs one file and one folder. Other storage has no folders to make."""
         if self._local is None:
-            (self.root / batch_id).mkdir(parents=True, exist_ok=True)
             return
-        folder = os.path.join(self._local, batch_id)
-        if not os.path.isdir(folder):
-            os.makedirs(folder, exist_ok=True)
-            _fsync_directory(self._local)
+        os.makedirs(os.path.join(self._local, batch_id), exist_ok=True)
+        # Synced even when the folder was there already: whoever made it may not have synced it.
+        _fsync_directory(self._local)
         self._made.add(batch_id)
 
     def all_records(self) -> Iterator[dict[str, Any]]:

@@ -28,9 +28,10 @@ import json
 import logging
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -313,12 +314,23 @@ def _refuse_changed_started_campaign(campaign: Any, plan: Mapping[str, Any]) -> 
 
 
 def load_batch(campaign: Any, batch_id: str) -> dict[str, Any]:
-    """A batch file (see :meth:`Batch.file`). Refuses one this version cannot read, before any request."""
+    """A batch file, in the shape :meth:`Batch.file` writes. Refuses one it cannot read, before any request.
+
+    Files of the first format (``recipients``: line, key and vendor object each)
+    are read into the same shape: their encoding is rebuilt exactly as it was
+    when they were planned, so their fingerprint still holds.
+    """
     data: dict[str, Any] = read_json(campaign / BATCHES_DIR / f"{batch_id}.json")
-    if data.get("format") != BATCH_FORMAT or not isinstance(data.get("destinatarios"), str):
-        raise ValidationError(f"batch file {batch_id}.json of {campaign} is not a format-{BATCH_FORMAT} batch "
-                              "file (planned by another version of this provider?); plan the campaign again")
-    return data
+    if data.get("format") == BATCH_FORMAT and isinstance(data.get("destinatarios"), str):
+        return data
+    listed = data.get("recipients")
+    if "format" not in data and isinstance(listed, list) and all(
+            isinstance(r, dict) and {"line", "key", "vendor"} <= r.keys() for r in listed):
+        return {**{k: v for k, v in data.items() if k != "recipients"}, "format": BATCH_FORMAT,
+                "count": len(listed), "lines": [r["line"] for r in listed], "keys": [r["key"] for r in listed],
+                "destinatarios": encode_recipients([r["vendor"] for r in listed])}
+    raise ValidationError(f"batch file {batch_id}.json of {campaign} is not a batch file this version can read "
+                          f"(format {data.get('format')!r}); plan the campaign again")
 
 
 def load_batch_rows(campaign: Any, batch_id: str) -> list[tuple[int, dict[str, Any]]]:
@@ -530,13 +542,14 @@ class PlannedRecipients:
     def lowered(self, key: str) -> list[str]:
         """``key``'s text value of every recipient, lower-cased, in order.
 
-        On the planner's shape ``"Key": "`` can only be a key whose value is
-        text (an opening quote followed by ``Key`` and ``": `` is a key; a quote
-        inside a text is escaped). Values holding an escape (a backslash or a
+        On the planner's shape ``{"Key": "`` / ``, "Key": "`` can only be that
+        key with a text value (a quote inside any text is escaped, so neither
+        can start inside one). Values holding an escape (a backslash or a
         quote) are not matched, so unless every recipient matched, the decoded
         list answers.
         """
-        found = re.findall(re.escape(json.dumps(key, ensure_ascii=False)) + r': "([^"\\]*)"', self.encoded)
+        found = re.findall(r"(?:\{|, )" + re.escape(json.dumps(key, ensure_ascii=False)) + r': "([^"\\]*)"',
+                           self.encoded)
         if len(found) == self.count:
             return [v.lower() for v in found]
         return [str(v[key]).lower() for v in self.decoded]
@@ -673,12 +686,11 @@ class BatchSender:
     def _prepare(self, entry: Mapping[str, Any]) -> _Prepared | dict[str, Any]:
         """Read and check the batch and its ledger: the recorded outcome to replay, or what to send."""
         batch_id, reference = str(entry["batch_id"]), str(entry["reference"])
-        batch = load_batch(self.campaign, batch_id)
-        if batch["fingerprint"] != entry.get("fingerprint", batch["fingerprint"]):
-            raise ValidationError(f"batch {batch_id} on storage does not match the plan given to this task "
-                                  "(re-planned since?); refusing to send")
+        # The ledger first: an accepted batch is replayed from its record, whatever its batch file says.
+        batch = None if entry.get("fingerprint") else load_batch(self.campaign, batch_id)
+        planned = entry.get("fingerprint") or (batch or {}).get("fingerprint")
         records = self.ledger.records(batch_id)
-        decision = decide(records, batch["fingerprint"])
+        decision = decide(records, planned)
         if decision.action == REPLAY and decision.record is not None:
             log.info("Batch %s (reference %r) was accepted at %s: not sending it again", batch_id, reference,
                      decision.record.get("at"))
@@ -686,6 +698,10 @@ class BatchSender:
         if decision.action == BLOCKED and decision.record is not None:
             raise LedgerBlockedError(blocked_message(batch_id, decision.record, str(self.ledger.root)),
                                      vendor=self._vendor, code=decision.record.get("event"))
+        batch = batch or load_batch(self.campaign, batch_id)
+        if batch["fingerprint"] != planned:
+            raise ValidationError(f"batch {batch_id} on storage does not match the plan given to this task "
+                                  "(re-planned since?); refusing to send")
         if fingerprint(batch["destinatarios"]) != batch["fingerprint"]:
             raise ValidationError(f"batch {batch_id} was changed on storage after it was planned and validated; "
                                   "refusing to send it (plan the campaign again)")
@@ -697,9 +713,14 @@ class BatchSender:
             self.ledger.make_folder(batch_id)
         return _Prepared(batch_id, reference, request, common, len(records) + 1)
 
-    def _claim(self, prepared: _Prepared) -> None:
-        """Write the batch's ``in_flight`` record, exclusively, before its request; raise if another claimed it."""
-        if self.ledger.claim(prepared.batch_id, prepared.seq, **prepared.common) is None:
+    def _claim(self, prepared: _Prepared, *, ahead: bool = False) -> None:
+        """Write the batch's ``in_flight`` record, exclusively, before its request; raise if another claimed it.
+
+        ``ahead``: claimed while the previous batch's request is out (the record says so, for a person
+        reading the ledger during the campaign).
+        """
+        marks = {"claimed_ahead": True} if ahead else {}
+        if self.ledger.claim(prepared.batch_id, prepared.seq, **prepared.common, **marks) is None:
             # Another worker read the same records and claimed this send first: it is sending the batch.
             raise LedgerBlockedError(
                 f"Batch {prepared.batch_id} (reference {prepared.reference!r}) is being sent by another worker "
@@ -730,12 +751,20 @@ class BatchSender:
         except Exception as exc:  # the vendor answered and did not refuse: whatever it did is unknown
             self._record_failure(prepared, AMBIGUOUS, exc, _error_text(exc))
             raise
-        record = self.ledger.append(
-            prepared.batch_id, ACCEPTED, seq=prepared.seq + 1, **prepared.common, message_ids=out.message_ids,
-            sent=out.sent, not_sent=out.not_sent, duplicates=out.duplicates, credits_used=out.credits_used,
-            credits_left=out.credits_left, refused=out.refused, unconfirmed=out.unconfirmed,
-            ids_by_key=out.ids_by_key, result=out.result,
-        )
+        try:
+            record = self.ledger.append(
+                prepared.batch_id, ACCEPTED, seq=prepared.seq + 1, **prepared.common, message_ids=out.message_ids,
+                sent=out.sent, not_sent=out.not_sent, duplicates=out.duplicates, credits_used=out.credits_used,
+                credits_left=out.credits_left, refused=out.refused, unconfirmed=out.unconfirmed,
+                ids_by_key=out.ids_by_key, result=out.result,
+            )
+        except Exception as exc:
+            # The batch stays in_flight (blocked, never resent); what the vendor said is kept in the log.
+            log.error("Batch %s (reference %r) was ACCEPTED by the vendor (%s sent, %s not sent, refused %s, "
+                      "message ids %s) but its ledger record could not be written (%s): it stays in_flight",
+                      prepared.batch_id, prepared.reference, out.sent, out.not_sent, out.refused,
+                      out.message_ids, _error_text(exc))
+            raise
         return outcome_dict(record, replayed=False)
 
     def _record_failure(self, prepared: _Prepared, event: str, exc: BaseException, detail: str) -> None:
@@ -743,12 +772,25 @@ class BatchSender:
                            error=type(exc).__name__)
 
     def _failed_outcome(self, entry: Mapping[str, Any], exc: BaseException) -> dict[str, Any]:
-        """The outcome of a batch whose send raised (already recorded in the ledger where it got that far)."""
-        state = self.ledger.state(str(entry["batch_id"]))
+        """The outcome of a batch whose send raised (recorded in the ledger as far as it got). Never raises.
+
+        ``state`` is the batch's last send-state record; a batch the ledger shows
+        accepted is reported with that record's figures (it was sent), the error beside them.
+        """
         error = _error_text(exc)
         log.error("Batch %s (reference %r): %s", entry["batch_id"], entry["reference"], error)
-        return {"batch_id": entry["batch_id"], "reference": entry["reference"], "state": state,
-                "error": error, "replayed": False, "sent": 0, "message_ids": []}
+        outcome: dict[str, Any] = {"batch_id": entry["batch_id"], "reference": entry["reference"], "state": None,
+                                   "error": error, "replayed": False, "sent": 0, "message_ids": []}
+        try:
+            records = self.ledger.records(str(entry["batch_id"]))
+        except Exception as unreadable:
+            log.error("Batch %s: its ledger records could not be read either: %s", entry["batch_id"],
+                      _error_text(unreadable))
+            return {**outcome, "state": "unknown", "error": f"{error} (ledger unreadable: {_error_text(unreadable)})"}
+        last = next((r for r in reversed(records) if r.get("event") in SEND_EVENTS), None)
+        if last is not None and last["event"] == ACCEPTED:
+            return {**outcome_dict(last, replayed=True), "error": error}
+        return {**outcome, "state": last["event"] if last else None}
 
     @property
     def _vendor(self) -> str:
@@ -795,31 +837,38 @@ class BatchSender:
         This thread makes the requests, one after the other. While one is out,
         a helper thread reads the previous batch's answer and writes its
         ``accepted`` record, then prepares the next batch (reads and checks its
-        file and ledger) and claims it (its ``in_flight`` record, on storage
-        before its request starts). So the vendor sees exactly the requests of
-        a sequential loop, and every batch's records are written before this
-        returns; what moves is when: an ``accepted`` record lands during the
-        next request, an ``in_flight`` claim during the previous one.
+        file and ledger) and claims it (its ``in_flight`` record, marked
+        ``claimed_ahead``, on storage before its request starts). So the vendor
+        sees exactly the requests of a sequential loop, and every batch's
+        records are written before this returns; what moves is when: an
+        ``accepted`` record lands during the next request, an ``in_flight``
+        claim during the previous one.
 
-        A worker killed in that moment leaves those batches ``in_flight``:
-        blocked until a person checks the vendor panel, never sent twice (at
-        most two batches: the one being sent and the one claimed next). When
-        this thread stops on an error instead (an authentication failure, an
-        interruption), the batch claimed next is known not to have been
-        requested and is recorded ``failed_not_sent``, to be sent by the next try.
+        A worker killed in that moment leaves at most two batches ``in_flight``
+        (the one being sent, and the previous one not yet recorded or the next
+        one already claimed): blocked until a person checks the vendor panel,
+        never sent twice. When this thread stops on an error instead (an
+        authentication failure, a timeout, an interruption), the helper claims
+        nothing more, and a batch it claimed that was not requested is
+        recorded ``failed_not_sent``, to be sent by the next try. The error
+        that stopped the loop is the one raised; bookkeeping errors are logged
+        and reported per batch.
         """
         results: list[dict[str, Any]] = [{} for _ in entries]
         if not entries:
             return results
+        stopping = threading.Event()
 
-        def ready(entry: Mapping[str, Any]) -> _Prepared | dict[str, Any] | Exception:
-            """Prepared and claimed, a recorded outcome to return, or the error that stopped it."""
+        def ready(entry: Mapping[str, Any], ahead: bool) -> _Prepared | dict[str, Any] | Exception | None:
+            """Prepared and claimed, a recorded outcome to return, the error that stopped it, or None (stopped)."""
             try:
                 prepared = self._prepare(entry)
                 if isinstance(prepared, _Prepared):
-                    self._claim(prepared)
+                    if stopping.is_set():
+                        return None
+                    self._claim(prepared, ahead=ahead)
                 return prepared
-            except Exception as exc:  # handed to the sending thread, which records the outcome in order
+            except Exception as exc:  # handed to the sending thread, which reports it in order
                 return exc
 
         def finish(index: int, prepared: _Prepared, read: Callable[[], SendOutcome]) -> None:
@@ -829,30 +878,32 @@ class BatchSender:
                 results[index] = self._failed_outcome(entries[index], exc)
 
         def beside(answered: tuple[int, _Prepared, Callable[[], SendOutcome]] | None,
-                   upcoming: Mapping[str, Any] | None) -> _Prepared | dict[str, Any] | Exception | None:
-            # The next batch first: the sending thread needs it as soon as the vendor answers.
-            following = ready(upcoming) if upcoming is not None else None
+                   upcoming: Mapping[str, Any] | None, ahead: bool) -> _Prepared | dict[str, Any] | Exception | None:
+            """The helper's share, in this order (so a kill leaves at most two batches in_flight). Never raises."""
             if answered is not None:
                 finish(*answered)
-            return following
+            return ready(upcoming, ahead) if upcoming is not None else None
 
         answered: tuple[int, _Prepared, Callable[[], SendOutcome]] | None = None
-        following: _Prepared | dict[str, Any] | Exception | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="campaign-ledger") as helper:
+            pending: Future[_Prepared | dict[str, Any] | Exception | None] | None = None
+            following: _Prepared | dict[str, Any] | Exception | None = None
             try:
-                following = ready(entries[0])
+                pending = helper.submit(ready, entries[0], False)
+                following, pending = pending.result(), None
                 for index, entry in enumerate(entries):
                     current, following = following, None
                     upcoming = entries[index + 1] if index + 1 < len(entries) else None
                     if not isinstance(current, _Prepared):
-                        # Nothing to send for this one (recorded outcome, or an error): catch up without a request.
+                        # Nothing to send for this one (a recorded outcome, or an error): no request to overlap.
                         results[index] = (current if isinstance(current, dict)
                                           else self._failed_outcome(entry, current or RuntimeError("not prepared")))
-                        following = beside(answered, upcoming)
+                        pending = helper.submit(beside, answered, upcoming, False)
                         answered = None
+                        following, pending = pending.result(), None
                         continue
                     # The helper works while this thread waits on the vendor; this thread alone runs otherwise.
-                    pending = helper.submit(beside, answered, upcoming)
+                    pending = helper.submit(beside, answered, upcoming, True)
                     answered = None
                     try:
                         answered = (index, current, self._request(current))
@@ -860,13 +911,20 @@ class BatchSender:
                         raise
                     except Exception as exc:
                         results[index] = self._failed_outcome(entry, exc)
-                    finally:
-                        following = pending.result()
+                    following, pending = pending.result(), None
             except BaseException as stop:
-                if isinstance(following, _Prepared):  # claimed ahead, never requested
-                    self._record_failure(following, FAILED_NOT_SENT, stop,
-                                         "claimed, then not requested: the campaign stopped before this batch "
-                                         f"({_error_text(stop)})")
+                stopping.set()
+                if pending is not None:
+                    with contextlib.suppress(BaseException):
+                        following = pending.result()
+                if isinstance(following, _Prepared):  # claimed, never requested: the next try may send it
+                    try:
+                        self._record_failure(following, FAILED_NOT_SENT, stop,
+                                             "claimed, then not requested: the campaign stopped before this "
+                                             f"batch ({_error_text(stop)})")
+                    except Exception as unrecorded:
+                        log.error("Batch %s was claimed but never requested; recording that failed (%s): it "
+                                  "stays in_flight", following.batch_id, _error_text(unrecorded))
                 raise
             finally:
                 if answered is not None:

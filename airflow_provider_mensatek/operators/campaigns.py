@@ -299,9 +299,12 @@ class MensatekSendCampaignOperator(MensatekSendCampaignBatchOperator):
     claims; otherwise ``max_active_runs=1``).
 
     :param plan: the plan operator's return value (the batch list), or the whole plan dict.
-    :param max_parallel: requests in flight at once within this task. Default 1 (off). At most 4 for
-        Mensatek (which documents no rate limit: a conservative cap); LegallyMail's 10 requests/minute
-        hold whatever this is (its client waits on the process-wide limiter).
+    :param max_parallel: requests in flight at once within this task. Default 1: one request at a
+        time, as a plain loop makes them, while a helper thread writes the ledger records of the batch
+        before and after it (so a worker killed mid-campaign may leave two batches ``in_flight``, the
+        one being sent and the one claimed next; both wait for a person, neither is sent twice). At
+        most 4 for Mensatek (which documents no rate limit: a conservative cap); LegallyMail's 10
+        requests/minute hold whatever this is (its client waits on the process-wide limiter).
     :return: (XCom) a list of per-batch outcomes (as the mapped operator returns).
     """
 

@@ -732,9 +732,19 @@ def test_an_authentication_failure_mid_campaign_stops_and_releases_the_batch_cla
     sender = BatchSender(tmp_path / "seq", mensatek_client, "certified_email", PLAIN)
     sandbox.inject("EnviarEMAILCERTIFICADO", Fault("delay", delay=0.0))  # the first answers normally
     sandbox.inject("EnviarEMAILCERTIFICADO", Fault("status", status=401))  # the second: credentials refused
+    real_call = mensatek_client.call
 
+    def second_after_the_third_is_claimed(*args: Any, **kwargs: Any) -> Any:
+        for _ in range(200):  # a vendor slower than the helper: batch 3 is claimed while batch 2 is out
+            if kwargs.get("reference") != "seq-00002" or events_of(tmp_path, "00003"):
+                break
+            threading.Event().wait(0.01)
+        return real_call(*args, **kwargs)
+
+    mensatek_client.call = second_after_the_third_is_claimed  # type: ignore[method-assign]
     with pytest.raises(AuthenticationError):
         sender.send_all(plan["batches"])
+    mensatek_client.call = real_call  # type: ignore[method-assign]
 
     assert len(sandbox.requests_to("EnviarEMAILCERTIFICADO")) == 2
     assert events_of(tmp_path, "00001") == ["in_flight", "accepted"]
@@ -763,7 +773,12 @@ def test_an_interrupted_campaign_blocks_the_batch_in_flight_and_releases_the_one
 
     def interrupted_on_the_second(*args: Any, **kwargs: Any) -> Any:
         if kwargs.get("reference") == "seq-00002":
-            raise KeyboardInterrupt  # e.g. the task was killed while the request was out
+            # e.g. the task's execution_timeout fires while the request is out, once the helper claimed batch 3
+            for _ in range(200):
+                if events_of(tmp_path, "00003"):
+                    break
+                threading.Event().wait(0.01)
+            raise KeyboardInterrupt
         return real_call(*args, **kwargs)
 
     monkeypatch.setattr(mensatek_client, "call", interrupted_on_the_second)
@@ -777,7 +792,7 @@ def test_an_interrupted_campaign_blocks_the_batch_in_flight_and_releases_the_one
     monkeypatch.undo()
     again = sender.send_all(plan["batches"])
     assert [o["state"] for o in again] == ["accepted", "in_flight", "accepted", "accepted"]
-    assert "worker stopped during the send" in again[1]["error"]
+    assert "claimed by a task sending the campaign one batch at a time" in again[1]["error"]
     assert len(sandbox.requests_to("EnviarEMAILCERTIFICADO")) == 3  # batches 1, 3 and 4; never 2 blindly
 
 
@@ -829,8 +844,8 @@ def test_a_batch_file_of_another_format_is_refused_with_what_to_do(
 ) -> None:
     plan = certified_plan(tmp_path, batch_size=2)
     path = tmp_path / "campaign" / "batches" / "00001.json"
-    path.write_text(json.dumps({"batch_id": "00001", "recipients": [{"line": 2, "vendor": {"Email": "a@b.es"}}]}))
-    with pytest.raises(ValidationError, match=r"not a format-2 batch file.*plan the campaign again"):
+    path.write_text(json.dumps({"batch_id": "00001", "format": 3, "recipients": "elsewhere"}))
+    with pytest.raises(ValidationError, match=r"not a batch file this version can read.*plan the campaign again"):
         BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE).send(plan["batches"][0])
     assert len(sandbox.requests) == 0
 
@@ -916,3 +931,124 @@ def test_a_folder_made_ahead_costs_the_claim_one_folder_sync_and_is_not_a_starte
     ledger.claim("00001", 1, reference="r-00001")
     assert synced == ["dir", "file", "dir"]
     assert ledger.batch_ids() == ["00001"] and [r["event"] for r in ledger.records("00001")] == ["in_flight"]
+
+
+def test_a_stop_before_the_next_claim_keeps_the_helper_from_claiming(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import airflow_provider_mensatek.clients.campaigns as campaigns
+
+    plan = forty_recipient_plan(tmp_path)
+    sender = BatchSender(tmp_path / "seq", mensatek_client, "certified_email", PLAIN)
+    real_call, real_load = mensatek_client.call, campaigns.load_batch
+    preparing_third, stopped = threading.Event(), threading.Event()
+
+    def slow_third(campaign: Any, batch_id: str) -> dict[str, Any]:
+        if batch_id == "00003":
+            preparing_third.set()
+            stopped.wait(5)  # still preparing when the sending thread stops
+        return real_load(campaign, batch_id)
+
+    def interrupted_on_the_second(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("reference") == "seq-00002":
+            assert preparing_third.wait(5)
+            threading.Timer(0.2, stopped.set).start()
+            raise KeyboardInterrupt
+        return real_call(*args, **kwargs)
+
+    monkeypatch.setattr(campaigns, "load_batch", slow_third)
+    monkeypatch.setattr(mensatek_client, "call", interrupted_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        sender.send_all(plan["batches"])
+
+    assert events_of(tmp_path, "00001") == ["in_flight", "accepted"]
+    assert events_of(tmp_path, "00002") == ["in_flight"]
+    assert events_of(tmp_path, "00003") == []  # prepared after the stop: never claimed
+    assert [s.param("Referenciausuario") for s in sandbox.requests_to("EnviarEMAILCERTIFICADO")] == ["seq-00001"]
+
+
+def test_bookkeeping_errors_never_hide_the_error_that_stopped_the_campaign(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Storage fails while the helper records batch 1, and the vendor refuses the credentials on batch 2."""
+    from airflow_provider_mensatek.clients.errors import AuthenticationError
+
+    plan = forty_recipient_plan(tmp_path)
+    sender = BatchSender(tmp_path / "seq", mensatek_client, "certified_email", PLAIN)
+    sandbox.inject("EnviarEMAILCERTIFICADO", Fault("delay", delay=0.0))
+    sandbox.inject("EnviarEMAILCERTIFICADO", Fault("status", status=401))
+    real_append, real_records, real_call = sender.ledger.append, sender.ledger.records, mensatek_client.call
+
+    def second_after_the_third_is_claimed(*args: Any, **kwargs: Any) -> Any:
+        for _ in range(200):
+            if kwargs.get("reference") != "seq-00002" or events_of(tmp_path, "00003"):
+                break
+            threading.Event().wait(0.01)
+        return real_call(*args, **kwargs)
+
+    failing = {"append": True, "records": True}
+
+    def flaky_append(batch_id: str, event: str, **fields: Any) -> dict[str, Any]:
+        if event == "accepted" and failing["append"]:
+            failing["append"] = False
+            raise OSError("storage: 503 SlowDown")
+        return real_append(batch_id, event, **fields)
+
+    def flaky_records(batch_id: str) -> list[dict[str, Any]]:
+        if batch_id == "00001" and not failing["append"] and failing["records"]:
+            failing["records"] = False
+            raise OSError("storage: 503 SlowDown")
+        return real_records(batch_id)
+
+    monkeypatch.setattr(sender.ledger, "append", flaky_append)
+    monkeypatch.setattr(sender.ledger, "records", flaky_records)
+    monkeypatch.setattr(mensatek_client, "call", second_after_the_third_is_claimed)
+    with pytest.raises(AuthenticationError):
+        sender.send_all(plan["batches"])
+
+    monkeypatch.undo()
+    assert not failing["append"] and not failing["records"]  # both storage errors happened
+    # What the vendor answered for the unrecorded batch is not lost: the log has its message ids.
+    accepted = [m for m in caplog.messages if "00001" in m and "was ACCEPTED by the vendor (10 sent" in m]
+    assert len(accepted) == 1 and "message ids [" in accepted[0] and "503 SlowDown" in accepted[0]
+    assert events_of(tmp_path, "00001") == ["in_flight"]  # accepted by the vendor, unrecorded: blocked, not resent
+    assert events_of(tmp_path, "00002") == ["in_flight", "failed_not_sent"]
+    assert events_of(tmp_path, "00003") == ["in_flight", "failed_not_sent"]
+    assert len(sandbox.requests_to("EnviarEMAILCERTIFICADO")) == 2
+
+
+def test_an_accepted_batch_is_replayed_from_the_ledger_even_if_its_batch_file_is_gone(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    plan = forty_recipient_plan(tmp_path)
+    sender = BatchSender(tmp_path / "seq", mensatek_client, "certified_email", PLAIN)
+    first = sender.send_all(plan["batches"][:2])
+    (tmp_path / "seq" / "batches" / "00001.json").unlink()
+
+    again = sender.send_all(plan["batches"][:2])
+
+    assert again == [{**o, "replayed": True} for o in first]
+    assert len(sandbox.requests_to("EnviarEMAILCERTIFICADO")) == 2
+
+
+def test_batch_files_of_the_first_format_are_still_sent_and_summarized(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    plan = certified_plan(tmp_path, batch_size=2)
+    for entry in plan["batches"]:  # rewrite each file as the first release planned it
+        path = tmp_path / "campaign" / "batches" / f"{entry['batch_id']}.json"
+        new = json.loads(path.read_text())
+        vendors = json.loads(new["destinatarios"])
+        path.write_text(json.dumps({"batch_id": new["batch_id"], "reference": new["reference"],
+                                    "fingerprint": new["fingerprint"], "recipients": [
+                                        {"line": line, "key": key, "vendor": vendor} for line, key, vendor
+                                        in zip(new["lines"], new["keys"], vendors, strict=True)]}))
+
+    outcomes = BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE).send_all(
+        plan["batches"])
+    summary = summarize(tmp_path / "campaign")
+
+    assert [o["state"] for o in outcomes] == ["accepted", "accepted"]
+    assert sent_emails(sandbox) == {"ana@example.com": 1, "carlos@example.com": 1, "eva@example.com": 1}
+    assert summary["sent"] == 3
