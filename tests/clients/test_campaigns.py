@@ -1052,3 +1052,49 @@ def test_batch_files_of_the_first_format_are_still_sent_and_summarized(
     assert [o["state"] for o in outcomes] == ["accepted", "accepted"]
     assert sent_emails(sandbox) == {"ana@example.com": 1, "carlos@example.com": 1, "eva@example.com": 1}
     assert summary["sent"] == 3
+
+
+def test_a_worker_killed_mid_campaign_leaves_two_batches_blocked_and_sends_nothing_twice(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    """SIGKILL (OOM, node lost) while the helper records batch 1 and batch 2's request is out."""
+    import os
+    import signal
+    import textwrap
+
+    plan = forty_recipient_plan(tmp_path)
+    sandbox.inject("EnviarEMAILCERTIFICADO", Fault("delay", delay=0.0))
+    sandbox.inject("EnviarEMAILCERTIFICADO", Fault("delay", delay=1.0))  # batch 2 is out for a second
+    code = textwrap.dedent(f"""
+        import os, signal, time
+        from pathlib import Path
+        from airflow_provider_mensatek.clients import MensatekClient
+        from airflow_provider_mensatek.clients.campaigns import BatchSender, read_json
+        campaign = Path({str(tmp_path / 'seq')!r})
+        client = MensatekClient({MENSATEK_USER!r}, {MENSATEK_TOKEN!r}, base_url={sandbox.mensatek_url!r})
+        sender = BatchSender(campaign, client, "certified_email", {PLAIN!r})
+        real_finish = sender._finish
+        def finish(prepared, read):
+            if prepared.batch_id == "00001":
+                time.sleep(0.5)  # batch 2's request has reached the vendor, which answers after a second
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real_finish(prepared, read)
+        sender._finish = finish
+        sender.send_all(read_json(campaign / "plan.json")["batches"])
+    """)
+    killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            cwd=Path(__file__).resolve().parents[2], env={**os.environ, "PYTHONPATH": "."})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    # The vendor has batches 1 and 2; the ledger cannot know: both blocked, nothing else claimed.
+    assert [events_of(tmp_path, f"{n:05d}") for n in range(1, 5)] == [["in_flight"], ["in_flight"], [], []]
+
+    again = BatchSender(tmp_path / "seq", mensatek_client, "certified_email", PLAIN).send_all(plan["batches"])
+
+    assert [o["state"] for o in again] == ["in_flight", "in_flight", "accepted", "accepted"]
+    assert [s.param("Referenciausuario") for s in sandbox.requests_to("EnviarEMAILCERTIFICADO")] == [
+        "seq-00001", "seq-00002", "seq-00003", "seq-00004"]
+    for _ in range(300):  # the vendor finishes batch 2 after its second, whoever still listens
+        if "p10@example.com" in sent_emails(sandbox):
+            break
+        threading.Event().wait(0.01)
+    assert sent_emails(sandbox) == Counter({f"p{i}@example.com": 1 for i in range(40)})
