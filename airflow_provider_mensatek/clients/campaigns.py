@@ -363,18 +363,6 @@ class SendOutcome:
     unconfirmed: list[str] = field(default_factory=list)
 
 
-def send_channel(client: Any, channel: str, recipients: list[dict[str, Any]] | PlannedRecipients,
-                 message: Mapping[str, Any], reference: str) -> SendOutcome:
-    """One vendor send for a batch, its answer read (see :func:`request_channel`)."""
-    return request_channel(client, channel, recipients, message, reference)()
-
-
-def request_channel(client: Any, channel: str, recipients: list[dict[str, Any]] | PlannedRecipients,
-                    message: Mapping[str, Any], reference: str) -> Callable[[], SendOutcome]:
-    """One vendor send for a batch; returns the reading of its answer (see :func:`plan_request`)."""
-    return plan_request(client, channel, recipients, message, reference)()
-
-
 def plan_request(client: Any, channel: str, recipients: list[dict[str, Any]] | PlannedRecipients,
                  message: Mapping[str, Any], reference: str) -> Callable[[], Callable[[], SendOutcome]]:
     """Check one batch's send and return its request; the request returns the reading of its answer.
@@ -653,7 +641,7 @@ class BatchSender:
 
     :param client: a MensatekClient (or a LegallyMailClient for ``legallymail_certified_email``),
         shared by every batch of the task: one HTTP session, never one per recipient.
-    :param message: the channel's message arguments (see :func:`send_channel`).
+    :param message: the channel's message arguments (see :func:`plan_request`).
     :param context: who sent (e.g. dag/run/try), stored in each record for the audit trail.
     """
 
