@@ -872,6 +872,8 @@ TRICKY = [
     {"Email": "bea@example.com", "Variable_1": 'back\\slash, "Variable_2": "no"'},
     {"Nombre": "Çé ñ 漢字 🎉", "Email": "Zoë@example.com"},
     {"Nombre": ", \"Nombre\": ", "Email": "d@example.com", "Variable_2": "2"},
+    # The text "Email": inside a key, and an Email the quick pattern skips (a backslash): still 5 matches.
+    {'x"Email': "fake@evil.es", "Email": "e\\@example.com"},
 ]
 
 
@@ -901,8 +903,10 @@ def test_echoed_ids_read_any_key_spelling_and_skip_what_is_not_an_id() -> None:
         {"Email": "d@x.es", "IDMENSAJE": "not a number"},
         "not an object",
         {"EMAIL": "e@x.es", "IDMENSAJE": "105.0"},
+        {"Email": "f@x.es", "IdMensaje": "\u00b2"},  # a digit to str.isdigit(), not to int()
+        {"Email": "g@x.es", "IdMensaje": " 107"},
     ])
-    assert echoed_ids(echo) == (True, {"a@x.es": 101, "b@x.es": 102, "e@x.es": 105})
+    assert echoed_ids(echo) == (True, {"a@x.es": 101, "b@x.es": 102, "e@x.es": 105, "g@x.es": 107})
     assert echoed_ids({"Email": "a@x.es", "IdMensaje": 7}) == (True, {"a@x.es": 7})
     assert echoed_ids("") == (False, {})
     assert echoed_ids("[broken") == (False, {})
