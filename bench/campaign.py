@@ -16,9 +16,10 @@ The sandbox runs in a child process. The recipients are a CSV file
   ``MensatekClient``: one request at a time (the default), or 2 / 3 at a
   time (``provider x2`` / ``x3``).
 
-Each prints recipients per second of the send phase, the provider's as a
-ratio of the raw loop's, best run against best run and median against median
-(goal: >= 0.9x), and the provider's peak RSS growth over its baseline
+Each prints recipients per second of the send phase, the CPU time the
+contender's process spent per batch in it (all its threads), the provider's
+rate as a ratio of the raw loop's, best run against best run and median
+against median (goal: >= 0.9x), and the provider's peak RSS growth over its baseline
 after imports (VmHWM reset through /proc/self/clear_refs; goal: <= 100 MB).
 A benchmark prints figures; it asserts nothing.
 """
@@ -99,7 +100,7 @@ def measure_raw(url: str, source: str, batch_size: int) -> dict[str, Any]:
                       for row in csv.DictReader(handle, delimiter=";")]
     batches = [recipients[i:i + batch_size] for i in range(0, len(recipients), batch_size)]
     baseline, hwm = _status_kib("VmRSS"), _reset_hwm()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     sent = 0
     for number, batch in enumerate(batches, start=1):
         body = {"Remitente": SENDER, "Destinatarios": json.dumps(batch, ensure_ascii=False), "Asunto": SUBJECT,
@@ -107,7 +108,8 @@ def measure_raw(url: str, source: str, batch_size: int) -> dict[str, Any]:
         response = session.post(f"{url}/EnviarEMAILCERTIFICADO", json=body, timeout=(5, 120))
         response.raise_for_status()
         sent += int(json.loads(response.text)[0]["Enviados"])
-    return {"send_seconds": time.perf_counter() - started, "sent": sent, "rss_baseline_kib": baseline,
+    return {"send_seconds": time.perf_counter() - started, "send_cpu_seconds": time.process_time() - cpu,
+            "batches": len(batches), "sent": sent, "rss_baseline_kib": baseline,
             "rss_peak_kib": _status_kib("VmHWM") if hwm else None}
 
 
@@ -132,11 +134,12 @@ def measure_provider(url: str, source: str, batch_size: int, campaign: str, max_
         plan = plan_campaign(rows_from_stream(stream, "csv"), folder, channel="certified_email",
                              campaign_reference="bench", columns={"variables": {"Variable_1": "poliza"}},
                              batch_size=batch_size)
-    planned = time.perf_counter()
+    planned, cpu = time.perf_counter(), time.process_time()
     sender = BatchSender(folder, client, "certified_email",
                          {"sender": SENDER, "subject": SUBJECT, "message": MESSAGE})
     outcomes = sender.send_all(plan["batches"], max_parallel=max_parallel)
-    return {"send_seconds": time.perf_counter() - planned, "plan_seconds": planned - started,
+    return {"send_seconds": time.perf_counter() - planned, "send_cpu_seconds": time.process_time() - cpu,
+            "batches": len(plan["batches"]), "plan_seconds": planned - started,
             "sent": sum(o["sent"] for o in outcomes), "rss_baseline_kib": baseline,
             "rss_peak_kib": _status_kib("VmHWM") if hwm else None}
 
@@ -182,7 +185,7 @@ def run(recipients: int, batch_size: int, repeat: int, latencies: list[float], n
 def report(recipients: int, batch_size: int, latency: float, results: dict[str, list[dict[str, Any]]]) -> None:
     print(f"\n{recipients:,} certified-email recipients, batches of {batch_size:,}, sandbox over loopback HTTP, "
           f"{latency:g} ms vendor latency per send")
-    print(f"{'run':<12} {'sent':>8} {'send s':>7} {'rcpt/s':>8} {'plan s':>7} {'plan rows/s':>11} "
+    print(f"{'run':<12} {'sent':>8} {'send s':>7} {'rcpt/s':>8} {'cpu/batch':>9} {'plan s':>7} {'plan rows/s':>11} "
           f"{'RSS base':>9} {'RSS peak':>9} {'growth':>8}")
     best: dict[str, float] = {}
     rates: dict[str, list[float]] = {}
@@ -195,7 +198,8 @@ def report(recipients: int, batch_size: int, latency: float, results: dict[str, 
             growth = f"{(peak - r['rss_baseline_kib']) / 1024:7.1f}M" if peak else "     n/a"
             plan = (f"{r['plan_seconds']:7.2f} {recipients / r['plan_seconds']:11.0f}" if "plan_seconds" in r
                     else f"{'-':>7} {'-':>11}")
-            print(f"{name:<12} {r['sent']:>8,} {r['send_seconds']:7.2f} {rate:8.0f} {plan} "
+            cpu = f"{r['send_cpu_seconds'] / r['batches'] * 1000:7.1f}ms"
+            print(f"{name:<12} {r['sent']:>8,} {r['send_seconds']:7.2f} {rate:8.0f} {cpu} {plan} "
                   f"{r['rss_baseline_kib'] / 1024:8.1f}M {(peak or 0) / 1024:8.1f}M {growth}")
     for name in results:
         if name != "raw" and "raw" in best:
