@@ -198,7 +198,7 @@ def report(recipients: int, batch_size: int, latency: float, results: dict[str, 
             growth = f"{(peak - r['rss_baseline_kib']) / 1024:7.1f}M" if peak else "     n/a"
             plan = (f"{r['plan_seconds']:7.2f} {recipients / r['plan_seconds']:11.0f}" if "plan_seconds" in r
                     else f"{'-':>7} {'-':>11}")
-            cpu = f"{r['send_cpu_seconds'] / r['batches'] * 1000:7.1f}ms"
+            cpu = f"{r['send_cpu_seconds'] / max(1, r['batches']) * 1000:7.1f}ms"
             print(f"{name:<12} {r['sent']:>8,} {r['send_seconds']:7.2f} {rate:8.0f} {cpu} {plan} "
                   f"{r['rss_baseline_kib'] / 1024:8.1f}M {(peak or 0) / 1024:8.1f}M {growth}")
     for name in results:

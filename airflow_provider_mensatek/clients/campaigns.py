@@ -29,11 +29,12 @@ import logging
 import re
 import shutil
 import threading
+import types
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -479,18 +480,17 @@ def _required(options: dict[str, Any], name: str, channel: str) -> Any:
 
 def _check_arguments(method: Callable[..., Any], channel: str, *args: Any, **kwargs: Any) -> None:
     """Refuse an option the client method does not take, before any request (not a TypeError mid-send)."""
-    # A bound method: its function's signature, computed once per function.
-    function, owner = getattr(method, "__func__", None), getattr(method, "__self__", None)
     try:
-        if function is not None:
-            _signature(function).bind(owner, *args, **kwargs)
+        # A method bound to a client: its function's signature, computed once per function.
+        if isinstance(method, types.MethodType) and type(method.__func__) is types.FunctionType:
+            _signature(method.__func__).bind(method.__self__, *args, **kwargs)
         else:
             inspect.signature(method).bind(*args, **kwargs)
     except TypeError as exc:
         raise ValidationError(f"unsupported option for a {channel} campaign: {exc}") from None
 
 
-@cache
+@lru_cache(maxsize=64)
 def _signature(function: Callable[..., Any]) -> inspect.Signature:
     return inspect.signature(function)
 
@@ -594,7 +594,7 @@ def echoed_ids(value: Any) -> tuple[bool, dict[str, Any]]:
             if id_key is None:
                 continue
         message_id = item[id_key]
-        if type(message_id) is str and message_id.isascii() and message_id.isdigit():
+        if type(message_id) is str and len(message_id) < 19 and message_id.isascii() and message_id.isdigit():
             message_id = int(message_id)
         elif type(message_id) is not int:  # exactly int: a bool, or any other text, is read as as_int reads it
             message_id = as_int(message_id)

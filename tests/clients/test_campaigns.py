@@ -905,6 +905,7 @@ def test_echoed_ids_read_any_key_spelling_and_skip_what_is_not_an_id() -> None:
         {"EMAIL": "e@x.es", "IDMENSAJE": "105.0"},
         {"Email": "f@x.es", "IdMensaje": "\u00b2"},  # a digit to str.isdigit(), not to int()
         {"Email": "g@x.es", "IdMensaje": " 107"},
+        {"Email": "h@x.es", "IdMensaje": "1" * 4301},  # more digits than int() converts: skipped, as before
     ])
     assert echoed_ids(echo) == (True, {"a@x.es": 101, "b@x.es": 102, "e@x.es": 105, "g@x.es": 107})
     assert echoed_ids({"Email": "a@x.es", "IdMensaje": 7}) == (True, {"a@x.es": 7})
