@@ -412,18 +412,24 @@ def test_an_unexpected_error_in_one_batch_is_recorded_and_the_others_still_go(
     assert len(sandbox.requests_to("EnviarEMAILCERTIFICADO")) == 2
 
 
-def test_local_ledger_records_are_fsynced_file_and_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def synced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What each os.fsync call synced, in order: "file" or "dir" (the real fsync still runs)."""
     import os
     import stat
 
-    synced: list[str] = []
+    kinds: list[str] = []
     real_fsync = os.fsync
 
     def fsync(fd: int) -> None:
-        synced.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        kinds.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
+    return kinds
+
+
+def test_local_ledger_records_are_fsynced_file_and_folder(tmp_path: Path, synced: list[str]) -> None:
     ledger = Ledger(tmp_path / "ledger")
     ledger.claim("00001", 1, reference="r-00001")
     ledger.append("00001", "accepted", seq=2, reference="r-00001")
@@ -916,19 +922,8 @@ def test_echoed_ids_read_any_key_spelling_and_skip_what_is_not_an_id() -> None:
 
 
 def test_a_folder_made_ahead_costs_the_claim_one_folder_sync_and_is_not_a_started_batch(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, synced: list[str]
 ) -> None:
-    import os
-    import stat
-
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        synced.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
     ledger = Ledger(tmp_path / "ledger")
     (tmp_path / "ledger").mkdir()
     ledger.make_folder("00001")
