@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -10,6 +11,7 @@ import sys
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -610,14 +612,21 @@ def test_an_answer_without_a_recipient_list_is_read_by_its_counts(
     assert all("check the vendor panel for reference x-00001" in r["reason"] for r in unsure)
 
 
+@contextlib.contextmanager
+def edited_batch_file(campaign: Path, batch_id: str) -> Iterator[dict[str, Any]]:
+    """A planned batch file as a dict to change in the with block; written back as it leaves."""
+    path = campaign / "batches" / f"{batch_id}.json"
+    batch = json.loads(path.read_text())
+    yield batch
+    path.write_text(json.dumps(batch))
+
+
 def test_a_batch_file_changed_after_planning_is_refused_before_any_request(
     tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
 ) -> None:
     plan = certified_plan(tmp_path, batch_size=2)
-    path = tmp_path / "campaign" / "batches" / "00001.json"
-    batch = json.loads(path.read_text())
-    batch["destinatarios"] = batch["destinatarios"].replace("ana@", "intruso@", 1)  # never validated by the plan
-    path.write_text(json.dumps(batch))
+    with edited_batch_file(tmp_path / "campaign", "00001") as batch:
+        batch["destinatarios"] = batch["destinatarios"].replace("ana@", "intruso@", 1)  # never validated by the plan
 
     with pytest.raises(ValidationError, match="changed on storage after it was planned"):
         BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE).send(plan["batches"][0])
@@ -806,10 +815,8 @@ def test_a_batch_that_cannot_be_prepared_is_reported_and_the_others_still_go(
     tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
 ) -> None:
     plan = forty_recipient_plan(tmp_path)
-    path = tmp_path / "seq" / "batches" / "00002.json"
-    batch = json.loads(path.read_text())
-    batch["destinatarios"] = batch["destinatarios"].replace("p10@", "intruso@", 1)
-    path.write_text(json.dumps(batch))
+    with edited_batch_file(tmp_path / "seq", "00002") as batch:
+        batch["destinatarios"] = batch["destinatarios"].replace("p10@", "intruso@", 1)
 
     outcomes = BatchSender(tmp_path / "seq", mensatek_client, "certified_email", PLAIN).send_all(plan["batches"])
 
@@ -834,10 +841,8 @@ def test_a_batch_file_whose_count_disagrees_with_its_recipients_is_refused(
     tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
 ) -> None:
     plan = certified_plan(tmp_path, batch_size=2)
-    path = tmp_path / "campaign" / "batches" / "00001.json"
-    batch = json.loads(path.read_text())
-    batch["lines"], batch["keys"] = batch["lines"][:1], batch["keys"][:1]  # the recipients are untouched
-    path.write_text(json.dumps(batch))
+    with edited_batch_file(tmp_path / "campaign", "00001") as batch:
+        batch["lines"], batch["keys"] = batch["lines"][:1], batch["keys"][:1]  # the recipients are untouched
 
     with pytest.raises(ValidationError, match="holds 2 recipients where its file says 1"):
         BatchSender(tmp_path / "campaign", mensatek_client, "certified_email", MESSAGE).send(plan["batches"][0])
