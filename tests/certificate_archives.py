@@ -84,3 +84,33 @@ def non_pdf_zip() -> bytes:
 
 def json_error_body() -> bytes:
     return json.dumps({"success": False, "error": "Certificate not found"}).encode()
+
+
+def file_and_folder_zip() -> bytes:
+    """``a.pdf`` is a file and the folder of ``a.pdf/b.pdf``: storage can keep only one."""
+    return build_zip([("a.pdf", pdf("a")), ("a.pdf/b.pdf", pdf("b"))])
+
+
+def nfc_nfd_twins_zip() -> bytes:
+    """``é`` composed and decomposed: two names in the ZIP, one file on macOS, identical on screen."""
+    return build_zip([("recibo_caf\u00e9.pdf", pdf("composed")), ("recibo_cafe\u0301.pdf", pdf("decomposed"))])
+
+
+def control_character_zip() -> bytes:
+    return build_zip([("certificado.pdf", pdf()), ("a\nb.pdf", pdf("line break"))])
+
+
+def bidi_override_zip() -> bytes:
+    """U+202E makes ``x\u202efdp.exe`` display as ``xexe.pdf``."""
+    return build_zip([("certificado.pdf", pdf()), ("x\u202efdp.exe", b"MZ not a certificate")])
+
+
+def planted_manifest_zip() -> bytes:
+    """A ``manifest.json`` one level down would read as a set of its own to ``verify``."""
+    planted = json.dumps({"manifest_version": 1, "files": []}).encode()
+    return build_zip([("certificado.pdf", pdf()), ("sub/manifest.json", planted)])
+
+
+def spread_bomb_zip(entries: int = 40) -> bytes:
+    """Many entries each just under the per-entry ratio floor (1 MiB): ~40 MiB from ~40 KB."""
+    return build_zip([(f"parte_{i:03}.txt", bytes(1024 * 1024 - 1)) for i in range(entries)])

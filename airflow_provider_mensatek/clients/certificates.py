@@ -6,11 +6,14 @@ until it has passed every check here:
 * the payload is what was asked for: a ZIP or a PDF, not a JSON / text error
   body that a vendor answered with HTTP 200;
 * a ZIP is sound: every entry is read to the end, so zlib and the CRC check
-  run on all of them, and its names are safe relative paths (no absolute
-  path, no drive letter, no ``..``, no symlink entry, no duplicate);
-* a ZIP is not a bomb: entry count, per-entry and total uncompressed size,
-  and the per-entry compression ratio are bounded; the declared sizes are
-  checked before reading and the bytes actually produced while reading;
+  run on all of them, its names are safe (``archive_names``: relative, no
+  control or bidi character, nothing reserved for the manifest, no symlink
+  entry) and distinct on every store (no case or NFC/NFD twins, no file that
+  is also a folder);
+* a ZIP is not a bomb (``archive_limits``): entry count, per-entry and total
+  uncompressed size, and the compression ratio of each entry and of the whole
+  archive are bounded; the declared sizes are checked before reading and the
+  bytes actually produced while reading;
 * ``.pdf`` entries start with the PDF magic bytes; ``.csv`` entries (the
   Mensatek per-recipient result, ``;``-separated) are parsed into rows.
 
@@ -38,6 +41,13 @@ from datetime import datetime, timezone
 from pathlib import PurePosixPath
 from typing import IO, Any
 
+from airflow_provider_mensatek.clients.archive_limits import (
+    DEFAULT_LIMITS,
+    ArchiveLimits,
+    check_entry_size,
+    check_total_size,
+)
+from airflow_provider_mensatek.clients.archive_names import check_distinct_names, safe_relative_path
 from airflow_provider_mensatek.clients.errors import CertificateError
 from airflow_provider_mensatek.clients.mensatek import RES_TEXT_RE
 
@@ -50,9 +60,6 @@ PDF_MAGIC = b"%PDF-"
 ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 _SNIFF_BYTES = 64 * 1024
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_DRIVE_RE = re.compile(r"^[A-Za-z]:")
-#: Names a certificate set may not use: they belong to the manifest machinery.
-_RESERVED_RE = re.compile(r"^manifest(\.[^/]*)?\.json$", re.IGNORECASE)
 
 MEDIA_TYPES = {
     ".pdf": "application/pdf",
@@ -62,29 +69,6 @@ MEDIA_TYPES = {
     ".txt": "text/plain",
     ".zip": "application/zip",
 }
-
-
-@dataclass(frozen=True)
-class ArchiveLimits:
-    """Bounds that make a hostile or broken archive fail fast instead of filling a disk.
-
-    The defaults are far above what a certificate archive needs (a few PDFs of
-    tens of kilobytes and one CSV) yet low enough to refuse a bomb.
-    ``ratio_floor_bytes`` exists because small CSV / text entries legitimately
-    compress 20-50x; the ratio is only judged on entries that are big enough
-    to hurt.
-    """
-
-    max_entries: int = 1000
-    max_entry_bytes: int = 512 * 1024 * 1024
-    max_total_bytes: int = 2 * 1024 * 1024 * 1024
-    max_ratio: float = 100.0
-    ratio_floor_bytes: int = 1024 * 1024
-    max_csv_bytes: int = 8 * 1024 * 1024
-    max_csv_rows: int = 10_000
-
-
-DEFAULT_LIMITS = ArchiveLimits()
 
 
 @dataclass(frozen=True)
@@ -137,33 +121,6 @@ def sha256_stream(handle: IO[bytes], chunk_size: int = CHUNK_SIZE) -> tuple[int,
 
 def media_type_for(name: str) -> str:
     return MEDIA_TYPES.get(PurePosixPath(name).suffix.lower(), "application/octet-stream")
-
-
-def safe_relative_path(name: str, *, vendor: str = "mensatek", function: str | None = None) -> str:
-    """``name`` as a normalised relative POSIX path, or CertificateError if it could escape.
-
-    Backslashes count as separators (Windows-made archives), so ``..\\x`` is
-    caught as well as ``../x``.
-    """
-    if not name or "\x00" in name:
-        raise _error(f"Archive entry has an empty or NUL-containing name: {name!r}", "unsafe-name",
-                     vendor=vendor, function=function)
-    unified = name.replace("\\", "/")
-    if unified.startswith("/") or _DRIVE_RE.match(unified):
-        raise _error(f"Archive entry has an absolute name: {name!r}", "unsafe-name",
-                     vendor=vendor, function=function)
-    parts = [p for p in unified.split("/") if p not in ("", ".")]
-    if any(p == ".." for p in parts):
-        raise _error(f"Archive entry escapes its folder with '..': {name!r}", "unsafe-name",
-                     vendor=vendor, function=function)
-    if not parts:
-        raise _error(f"Archive entry has no usable name: {name!r}", "unsafe-name",
-                     vendor=vendor, function=function)
-    path = "/".join(parts)
-    if _RESERVED_RE.match(path) or any(p.startswith(".") and ".partial-" in p for p in parts):
-        raise _error(f"Archive entry uses a name reserved for the manifest: {name!r}", "unsafe-name",
-                     vendor=vendor, function=function)
-    return path
 
 
 def sniff_payload(
@@ -288,13 +245,13 @@ def check_zip(
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise _error(f"Corrupt or truncated ZIP archive: {exc}", "corrupt-zip",
                      vendor=vendor, function=function) from None
-    entries = _check_directory(archive, limits, vendor=vendor, function=function)
+    entries = _check_directory(archive, limits, archive_size, vendor=vendor, function=function)
     files: list[CheckedFile] = []
     csv_rows: list[dict[str, str]] = []
     total = 0
     for info, path in entries:
         try:
-            checked, data_for_csv = _read_entry(archive, info, path, limits, total,
+            checked, data_for_csv = _read_entry(archive, info, path, limits, (total, archive_size),
                                                 vendor=vendor, function=function)
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
                 RuntimeError) as exc:
@@ -319,13 +276,12 @@ def check_zip(
 
 
 def _check_directory(
-    archive: zipfile.ZipFile, limits: ArchiveLimits, *, vendor: str, function: str | None,
+    archive: zipfile.ZipFile, limits: ArchiveLimits, archive_size: int, *, vendor: str, function: str | None,
 ) -> list[tuple[zipfile.ZipInfo, str]]:
     infos = archive.infolist()
     if len(infos) > limits.max_entries:
         raise _error(f"The archive has {len(infos)} entries; at most {limits.max_entries} are accepted",
                      "too-many-entries", vendor=vendor, function=function)
-    seen: set[str] = set()
     entries: list[tuple[zipfile.ZipInfo, str]] = []
     declared_total = 0
     for info in infos:
@@ -338,30 +294,12 @@ def _check_directory(
         if info.flag_bits & 0x1:
             raise _error(f"Archive entry {info.filename!r} is encrypted", "encrypted",
                          vendor=vendor, function=function)
-        if path.lower() in seen:
-            raise _error(f"Archive has the entry {path!r} twice", "duplicate-name",
-                         vendor=vendor, function=function)
-        seen.add(path.lower())
-        _check_sizes(path, info.file_size, info.compress_size, limits, vendor=vendor, function=function)
+        check_entry_size(path, info.file_size, info.compress_size, limits, vendor=vendor, function=function)
         declared_total += info.file_size
-        if declared_total > limits.max_total_bytes:
-            raise _error(f"The archive would expand to more than {limits.max_total_bytes} bytes",
-                         "too-large", vendor=vendor, function=function)
+        check_total_size(declared_total, archive_size, limits, vendor=vendor, function=function)
         entries.append((info, path))
+    check_distinct_names((path for _info, path in entries), vendor=vendor, function=function)
     return entries
-
-
-def _check_sizes(
-    path: str, size: int, compressed: int, limits: ArchiveLimits, *, vendor: str, function: str | None,
-) -> None:
-    if size > limits.max_entry_bytes:
-        raise _error(f"Archive entry {path!r} expands to {size} bytes; the limit is {limits.max_entry_bytes}",
-                     "too-large", vendor=vendor, function=function)
-    if size >= limits.ratio_floor_bytes and size > limits.max_ratio * max(compressed, 1):
-        raise _error(
-            f"Archive entry {path!r} expands {size / max(compressed, 1):.0f}x (limit {limits.max_ratio:g}x): "
-            "refused as a possible ZIP bomb", "zip-bomb", vendor=vendor, function=function,
-        )
 
 
 def _read_entry(
@@ -369,12 +307,16 @@ def _read_entry(
     info: zipfile.ZipInfo,
     path: str,
     limits: ArchiveLimits,
-    total_before: int,
+    sizes: tuple[int, int],
     *,
     vendor: str,
     function: str | None,
 ) -> tuple[CheckedFile, bytes | None]:
-    """Read one entry to its end (zlib + CRC run), hashing it and bounding what it produces."""
+    """Read one entry to its end (zlib + CRC run), hashing it and bounding what it produces.
+
+    ``sizes``: what the entries before this one produced, and the archive's own size.
+    """
+    total_before, archive_size = sizes
     media_type = media_type_for(path)
     keep_csv = media_type == "text/csv" and info.file_size <= limits.max_csv_bytes
     csv_buffer = bytearray() if keep_csv else None
@@ -390,10 +332,8 @@ def _read_entry(
             size += len(chunk)
             # zipfile stops at the declared size, but a lying header must not
             # get past the limits either way.
-            _check_sizes(path, size, info.compress_size, limits, vendor=vendor, function=function)
-            if total_before + size > limits.max_total_bytes:
-                raise _error(f"The archive expands to more than {limits.max_total_bytes} bytes",
-                             "too-large", vendor=vendor, function=function)
+            check_entry_size(path, size, info.compress_size, limits, vendor=vendor, function=function)
+            check_total_size(total_before + size, archive_size, limits, vendor=vendor, function=function)
             digest.update(chunk)
             if csv_buffer is not None:
                 csv_buffer += chunk

@@ -84,6 +84,12 @@ def test_good_archive_lists_files_with_digests_and_csv_rows():
         (lambda: b"Res:-5", "error-body", "Res -5"),
         (lambda: b"", "empty", "empty body"),
         (lambda: b"<html>502 Bad Gateway</html>", "not-zip", "502 Bad Gateway"),
+        (crafted.file_and_folder_zip, "name-collision", "'a.pdf' is a file and also the folder of 'a.pdf/b.pdf'"),
+        (crafted.nfc_nfd_twins_zip, "duplicate-name", "differ only in case or Unicode normalisation"),
+        (crafted.control_character_zip, "unsafe-name", "'a\\nb.pdf' holds control or bidi characters (U+000A)"),
+        (crafted.bidi_override_zip, "unsafe-name", "holds control or bidi characters (U+202E)"),
+        (crafted.planted_manifest_zip, "unsafe-name", "reserved for the manifest: 'sub/manifest.json'"),
+        (crafted.spread_bomb_zip, "zip-bomb", "limit 100x for the whole archive"),
     ],
 )
 def test_hostile_or_broken_archive_is_a_clear_error(archive, code, fragment):
@@ -100,6 +106,25 @@ def test_bomb_is_refused_from_the_directory_before_decompressing(monkeypatch):
     with pytest.raises(CertificateError, match="ZIP bomb"):
         check(bomb)
     assert opened == []
+
+
+def test_many_entries_under_the_ratio_floor_are_refused_before_decompressing(monkeypatch):
+    bomb = crafted.spread_bomb_zip()
+    assert len(bomb) < 64 * 1024
+    opened = []
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda self, *a, **k: opened.append(a) or None)
+    with pytest.raises(CertificateError, match=r"expand to \d+ or more \(\d+x, limit 100x") as caught:
+        check(bomb)
+    assert caught.value.code == "zip-bomb"
+    assert opened == []
+
+
+def test_the_whole_archive_ratio_and_total_are_overridable():
+    result = check(crafted.spread_bomb_zip(entries=3), limits=ArchiveLimits(max_total_ratio=5000))
+    assert sum(f.size for f in result.files) == 3 * (1024 * 1024 - 1)
+    with pytest.raises(CertificateError, match="more than 2000000 bytes"):
+        check(crafted.spread_bomb_zip(entries=3),
+              limits=ArchiveLimits(max_total_ratio=5000, max_total_bytes=2_000_000))
 
 
 def test_lying_size_header_is_bounded_while_reading():
@@ -155,7 +180,15 @@ def test_folders_inside_the_archive_are_kept_as_relative_paths():
 
 def test_safe_relative_path_cases():
     assert safe_relative_path("a//b/./c.pdf") == "a/b/c.pdf"
+    assert safe_relative_path("recibo_caf\u00e9 (copia).pdf") == "recibo_caf\u00e9 (copia).pdf"
     for bad in (
+        "a\tb.pdf",
+        "a\u200bb.pdf",  # zero-width space
+        "a\u2028b.pdf",  # line separator
+        "x\u2066fdp.exe",  # bidi isolate
+        "MANIFEST.JSON",
+        "sub/manifest.2026.json",
+        "manifest.json/x.pdf",
         "",
         "/",
         ".",

@@ -131,8 +131,16 @@ def test_ready_ids_are_archived_before_a_not_ready_one_triggers_the_retry(tmp_pa
         (crafted.corrupt_crc_zip(), "CRC"),
         (crafted.non_pdf_zip(), "not a PDF"),
         (crafted.json_error_body(), "JSON error body"),
+        (crafted.file_and_folder_zip(), "is a file and also the folder of"),
+        (crafted.nfc_nfd_twins_zip(), "differ only in case or Unicode normalisation"),
+        (crafted.control_character_zip(), "control or bidi characters"),
+        (crafted.bidi_override_zip(), r"control or bidi characters \(U\+202E\)"),
+        (crafted.planted_manifest_zip(), "reserved for the manifest"),
+        (crafted.spread_bomb_zip(), "for the whole archive"),
     ],
-    ids=["traversal", "absolute", "symlink", "bomb", "truncated", "crc", "non-pdf", "json-error-body"],
+    ids=["traversal", "absolute", "symlink", "bomb", "truncated", "crc", "non-pdf", "json-error-body",
+         "file-and-folder", "nfc-nfd-twins", "control-character", "bidi-override", "planted-manifest",
+         "spread-bomb"],
 )
 def test_hostile_archive_fails_clearly_and_leaves_nothing(tmp_path, sandbox, body, fragment):
     content_type = "application/json" if body.startswith(b"{") else "application/zip"
