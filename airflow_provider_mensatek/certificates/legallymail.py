@@ -9,13 +9,22 @@ with the same atomic, manifest-last protocol as the Mensatek archives.
 What is archived, per kind (folder ``legallymail/<kind>/<id>/`` by default):
 
 * ``certified_email`` (tracking id): ``recipients/<email>/<type>.pdf`` for
-  every certificate of every recipient (``delivered``, ``read``), plus any
-  send-level certificate as ``<type>.pdf``;
+  every certificate of every recipient (``delivered``, ``read``; ``certificate``
+  when the API gives no type), plus any send-level certificate as ``<type>.pdf``;
 * ``signature`` (uuid): ``document/<document_name>`` (the document as sent
   for signature, ``download_original_url``), ``acta.pdf`` (the signature
   record, ``download_acta_url``) and ``signature.json`` (the API's record of
   the request: signers, times, hashes);
 * ``certified_sms`` (uuid): ``certificate.pdf``.
+
+Names keep only letters, digits and ``@._+-`` (anything else becomes ``_``),
+and every certificate gets a file of its own, named deterministically: when
+two recipients' addresses give the same folder (``a/b@x`` and ``a=b@x``, or
+addresses differing only in case), each of those folders gets ``~`` and 8 hex
+digits of the sha256 of its address; when two certificates would share a
+file name (two of one type for one recipient, or several without a type),
+each of those files gets ``~`` and the first 10 hex digits of its own sha256
+(``delivered~0a1b2c3d4e.pdf``). Identical bytes under one name are stored once.
 
 Not there yet (no certificate, not signed, no time stamp) raises
 :class:`CertificateNotReadyError` (retry later); a final failure (bounced,
@@ -30,7 +39,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -40,6 +49,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_mensatek import __version__
 from airflow_provider_mensatek.certificates.archive import DEFAULT_LAYOUT, render_layout
 from airflow_provider_mensatek.certificates.store import ArchiveOutcome, archive_certificate_set
+from airflow_provider_mensatek.clients.archive_names import distinct_files, distinct_labels
 from airflow_provider_mensatek.clients.certificates import (
     DEFAULT_LIMITS,
     ArchiveLimits,
@@ -93,12 +103,13 @@ def _plan_email(client: LegallyMailClient, tracking_id: str) -> _Plan:
         if cert.pdf_download_url:
             plan.downloads.append((f"{_folder_name(cert.certificate_type or 'certificate')}.pdf",
                                    cert.pdf_download_url, cert.file_hash))
+    folders = distinct_labels((r.email for r in status.recipients), _folder_name)
     for rec in status.recipients:
         for cert in rec.certificates:
             if cert.pdf_download_url:
                 kind = _folder_name(cert.certificate_type or "certificate")
-                path = f"recipients/{_folder_name(rec.email)}/{kind}.pdf"
-                plan.downloads.append((path, cert.pdf_download_url, cert.file_hash))
+                plan.downloads.append((f"recipients/{folders[rec.email]}/{kind}.pdf", cert.pdf_download_url,
+                                       cert.file_hash))
     if not plan.downloads:
         states = [r.state for r in status.recipients] or [status.state]
         if all(s.terminal and s.failure for s in states):
@@ -159,6 +170,31 @@ def check_kind(kind: str) -> str:
     return kind
 
 
+def _download(
+    client: LegallyMailClient, plan: _Plan, index: int, work: Path, limits: ArchiveLimits,
+) -> tuple[CheckedFile, Path, dict[str, Any] | None]:
+    """Fetch and check one planned PDF: (checked file under its planned name, spool, published-hash record)."""
+    path, url, vendor_hash = plan.downloads[index]
+    spool = work / f"{index}.pdf"
+    with spool.open("w+b") as handle:
+        client.download(url, handle, max_bytes=limits.max_entry_bytes)
+        checked = check_pdf(handle, path, vendor=VENDOR, function="download",
+                            max_bytes=limits.max_entry_bytes, redact=client.transport.redact)
+    if not vendor_hash:
+        return checked, spool, None
+    # Every hash the API published is kept in the manifest with whether it matched;
+    # a sha256 published for the very file we got must match, or nothing is archived.
+    is_sha256 = bool(_SHA256_RE.match(vendor_hash))
+    matches = vendor_hash.lower() == checked.sha256 if is_sha256 else None
+    if matches is False and path not in plan.unenforced_hashes:
+        raise CertificateError(
+            f"{checked.path}: sha256 {checked.sha256} differs from the {vendor_hash.lower()} the "
+            "API published for it; nothing was archived", vendor=VENDOR, function="download",
+            code="hash-mismatch",
+        )
+    return checked, spool, {"published": vendor_hash, "sha256_matches": matches}
+
+
 def archive_legallymail(
     client: LegallyMailClient,
     kind: str,
@@ -178,26 +214,15 @@ def archive_legallymail(
         files: list[CheckedFile] = []
         local: dict[str, Path] = {}
         vendor_hashes: dict[str, dict[str, Any]] = {}
-        for index, (path, url, vendor_hash) in enumerate(plan.downloads):
-            spool = Path(work) / f"{index}.pdf"
-            with spool.open("w+b") as handle:
-                client.download(url, handle, max_bytes=limits.max_entry_bytes)
-                checked = check_pdf(handle, path, vendor=VENDOR, function="download",
-                                    max_bytes=limits.max_entry_bytes, redact=client.transport.redact)
-            if vendor_hash:
-                # Every hash the API published is kept in the manifest with whether it matched;
-                # a sha256 published for the very file we got must match, or nothing is archived.
-                is_sha256 = bool(_SHA256_RE.match(vendor_hash))
-                matches = vendor_hash.lower() == checked.sha256 if is_sha256 else None
-                if matches is False and path not in plan.unenforced_hashes:
-                    raise CertificateError(
-                        f"{checked.path}: sha256 {checked.sha256} differs from the {vendor_hash.lower()} the "
-                        "API published for it; nothing was archived", vendor=VENDOR, function="download",
-                        code="hash-mismatch",
-                    )
-                vendor_hashes[checked.path] = {"published": vendor_hash, "sha256_matches": matches}
-            files.append(checked)
-            local[checked.path] = spool
+        downloaded = [_download(client, plan, index, Path(work), limits) for index in range(len(plan.downloads))]
+        final_paths = distinct_files([(checked.path, checked.sha256) for checked, _spool, _record in downloaded])
+        for (checked, spool, record), final in zip(downloaded, final_paths, strict=True):
+            if final in local:
+                continue  # the same bytes listed twice under one name: one file
+            files.append(replace(checked, path=final))
+            local[final] = spool
+            if record is not None:
+                vendor_hashes[final] = record
         for index, (path, data) in enumerate(plan.records):
             spool = Path(work) / f"record-{index}"
             spool.write_bytes(data)

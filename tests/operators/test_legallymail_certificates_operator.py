@@ -242,3 +242,105 @@ def test_a_multi_recipient_email_is_archived_only_when_every_recipient_has_its_c
     result = archive(tmp_path, "certified_email", sent.tracking_id)
     paths = {f["path"] for f in result["archives"][0]["manifest"]["files"]}
     assert any("ana@example.com" in p for p in paths) and any("slow.luis@example.com" in p for p in paths)
+
+
+def sha10(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:10]
+
+
+def test_recipients_whose_addresses_give_one_folder_each_get_their_own(tmp_path, sandbox, client):
+    # "/" and "=" both become "_": without a suffix both recipients would write recipients/a_b@example.com/.
+    sent = client.send_certified_email(["a/b@example.com", "a=b@example.com"], "Aviso", "<p>Texto</p>")
+    sandbox.clock.advance(3 * sandbox.step_seconds)
+
+    result = archive(tmp_path, "certified_email", sent.tracking_id)
+
+    folder = tmp_path / "legallymail" / "certified_email" / sent.tracking_id
+    slash = "a_b@example.com~" + hashlib.sha256(b"a/b@example.com").hexdigest()[:8]
+    equals = "a_b@example.com~" + hashlib.sha256(b"a=b@example.com").hexdigest()[:8]
+    assert sorted(p.name for p in (folder / "recipients").iterdir()) == sorted([slash, equals])
+    assert len(sandbox.requests_to("/emails/download-certificate")) == 4
+    assert b"a/b@example.com" in (folder / "recipients" / slash / "delivered.pdf").read_bytes()
+    assert b"a=b@example.com" in (folder / "recipients" / equals / "delivered.pdf").read_bytes()
+    assert len(result["archives"][0]["manifest"]["files"]) == 4
+    assert verify_manifest(to_storage_path(str(folder / "manifest.json"))).ok
+    assert archive(tmp_path, "certified_email", sent.tracking_id)["archives"][0]["status"] == "unchanged"
+
+
+def edit_email_answers(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, edit) -> None:
+    """``GET /email`` answers what ``edit(recipient view)`` makes of each recipient; downloads are unchanged."""
+    api = sandbox.app("/legallymail/api")
+    real_view = type(api).email_view
+
+    def view(self, email):
+        out = real_view(self, email)
+        out["recipients"] = [edit(rec) for rec in out["recipients"]]
+        return out
+
+    monkeypatch.setattr(type(api), "email_view", view)
+
+
+def reissued(tracking_id: str) -> bytes:
+    return make_pdf([f"Certificado de entrega reemitido {tracking_id}"])
+
+
+def reissue_delivery_certificates(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API lists a second, re-issued delivery certificate per recipient (the sandbox never does)."""
+
+    def add_copy(rec):
+        again = [{**c, "pdf_download_url": c["pdf_download_url"] + "&copy=2",
+                  "file_hash": hashlib.sha256(reissued(rec["tracking_id"])).hexdigest()}
+                 for c in rec["certificates"] if c["certificate_type"] == "delivered"]
+        return {**rec, "certificates": rec["certificates"] + again}
+
+    edit_email_answers(sandbox, monkeypatch, add_copy)
+    files_app = sandbox.app("/legallymail/files")
+    real_find = type(files_app)._find
+
+    def find(self, app, path, request):
+        found = real_find(self, app, path, request)
+        if found is None or request.param("copy") != "2":
+            return found
+        return found[0], reissued(str(request.param("id")))
+
+    monkeypatch.setattr(type(files_app), "_find", find)
+
+
+def test_two_certificates_of_one_type_for_one_recipient_are_both_archived(tmp_path, sandbox, client, monkeypatch):
+    sent = client.send_certified_email(["ana@example.com"], "Aviso", "<p>Texto</p>")
+    sandbox.clock.advance(3 * sandbox.step_seconds)
+    reissue_delivery_certificates(sandbox, monkeypatch)
+    status = client.get_email(sent.tracking_id)
+    original, again = (c for c in status.recipients[0].certificates if c.certificate_type == "delivered")
+    sandbox.clear_requests()
+
+    result = archive(tmp_path, "certified_email", sent.tracking_id)
+
+    folder = tmp_path / "legallymail" / "certified_email" / sent.tracking_id / "recipients" / "ana@example.com"
+    names = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert sorted(names) == sorted([f"delivered~{original.file_hash[:10]}.pdf", f"delivered~{again.file_hash[:10]}.pdf",
+                                    "read.pdf"])
+    assert {sha10(data) for name, data in names.items() if name.startswith("delivered~")} == {
+        original.file_hash[:10], again.file_hash[:10]}
+    # A one-recipient email also lists its certificates at send level (delivered.pdf, read.pdf at the top).
+    downloads = sandbox.requests_to("/emails/download-certificate")
+    assert sorted(r.query.get("copy", "-") for r in downloads) == ["-", "-", "-", "-", "2"]
+    manifest = result["archives"][0]["manifest"]
+    assert all(v["sha256_matches"] for v in manifest["vendor_hashes"].values())
+    assert verify_manifest(to_storage_path(str(folder.parent.parent / "manifest.json"))).ok
+    assert archive(tmp_path, "certified_email", sent.tracking_id)["archives"][0]["status"] == "unchanged"
+
+
+def test_certificates_without_a_type_are_each_archived(tmp_path, sandbox, client, monkeypatch):
+    sent = client.send_certified_email(["ana@example.com"], "Aviso", "<p>Texto</p>")
+    sandbox.clock.advance(3 * sandbox.step_seconds)
+    edit_email_answers(sandbox, monkeypatch, lambda rec: {
+        **rec, "certificates": [{**c, "certificate_type": None} for c in rec["certificates"]]})
+    hashes = [c.file_hash for c in client.get_email(sent.tracking_id).recipients[0].certificates]
+
+    archive(tmp_path, "certified_email", sent.tracking_id)
+
+    folder = tmp_path / "legallymail" / "certified_email" / sent.tracking_id
+    assert sorted(p.name for p in (folder / "recipients" / "ana@example.com").iterdir()) == sorted(
+        f"certificate~{h[:10]}.pdf" for h in hashes)
+    assert verify_manifest(to_storage_path(str(folder / "manifest.json"))).ok
