@@ -8,23 +8,30 @@ The destination is an ``airflow.sdk.ObjectStoragePath`` (``file://``,
    means nothing to do; different is refused unless ``overwrite=True``;
 2. every file is copied to a hidden temporary name beside its final one,
    re-hashed on the way and compared with what the checks recorded;
-3. on overwrite the earlier manifest is kept as ``manifest.<UTC time>.json``
-   and ``manifest.json`` removed, so the set reads as incomplete meanwhile;
-4. the temporaries are moved into place, then ``manifest.json`` is written
-   (itself through a temporary name) LAST: its presence means complete.
+3. on overwrite the earlier manifest is kept as ``manifest.<UTC time>.json``;
+4. ``manifest.pending.json`` (the journal: the new manifest and when the
+   write started) is written, then the temporaries are moved into place;
+5. ``manifest.json`` is replaced (through a temporary name) by the new
+   manifest, and only then the journal is removed.
 
 Any failure before step 4 removes the temporaries (and a folder this call
-created), so nothing is left at the destination. A crash during step 4
-can leave files without a manifest, which by the rule above is an
-incomplete set; the next run rewrites it. On ``file://`` a move is an
-atomic rename; on object stores it is a server-side copy + delete of an
-already complete object, so no reader ever sees a partial file.
+created), so nothing changed at the destination. From step 4 to step 5 the
+folder holds, at every instant, the old set's ``manifest.json`` (or none, on
+a first write) and the journal: a write interrupted there is recognised by
+``verify``, which names it and says how many files hold which set, and the
+next run finishes it (the same content, or any content with
+``overwrite=True``). The old manifest is never removed before the new one
+replaces it, so a set never goes without its manifest. On ``file://`` a move
+is an atomic rename; on object stores it is a server-side copy + delete of
+an already complete object, so no reader ever sees a partial file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -33,6 +40,7 @@ from typing import Any
 from airflow.sdk import ObjectStoragePath
 from fsspec.implementations.local import LocalFileSystem
 
+from airflow_provider_mensatek.clients.archive_names import check_distinct_names
 from airflow_provider_mensatek.clients.certificates import (
     CHUNK_SIZE,
     MANIFEST_NAME,
@@ -49,6 +57,10 @@ log = logging.getLogger(__name__)
 UNCHANGED = "unchanged"
 WRITTEN = "written"
 OVERWRITTEN = "overwritten"
+#: The journal of a write in progress (step 4 of the module doc). Its name is reserved,
+#: so no archive can plant one.
+PENDING_NAME = "manifest.pending.json"
+_TOKEN_RE = re.compile(r"^[0-9a-f]{12}$")
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,36 @@ def read_manifest(target: ObjectStoragePath) -> dict[str, Any] | None:
     return load_manifest(path.read_bytes(), where=str(path))
 
 
+@dataclass(frozen=True)
+class PendingWrite:
+    """The journal of a write that has not finished (or finished but was not cleaned up)."""
+
+    started_at: str
+    token: str
+    #: The manifest being written; None when the journal cannot be read (then nothing is trusted).
+    manifest: dict[str, Any] | None
+
+    def content_digest(self) -> list[tuple[str, str]] | None:
+        return content_digest(self.manifest["files"]) if self.manifest is not None else None
+
+
+def read_pending(target: ObjectStoragePath) -> PendingWrite | None:
+    path = target / PENDING_NAME
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+        manifest = load_manifest(manifest_bytes(data["manifest"]), where=str(path))
+        return PendingWrite(str(data.get("started_at", "an unknown time")), str(data.get("token", "")), manifest)
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, CertificateError):
+        return PendingWrite("an unknown time", "", None)
+
+
+def _journal_bytes(token: str, manifest: dict[str, Any]) -> bytes:
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return manifest_bytes({"journal_version": 1, "token": token, "started_at": started, "manifest": manifest})
+
+
 def archive_certificate_set(
     target: ObjectStoragePath,
     certificate_set: CertificateSet,
@@ -114,10 +156,18 @@ def archive_certificate_set(
     overwrite: bool = False,
 ) -> ArchiveOutcome:
     """Write ``certificate_set`` and its ``manifest`` under the folder ``target`` (see module doc)."""
+    vendor = str(manifest.get("vendor", "provider"))
+    check_distinct_names((f.path for f in certificate_set.files), vendor=vendor)
     manifest_path = target / MANIFEST_NAME
     existing = read_manifest(target)
-    if existing is not None:
-        if content_digest(existing["files"]) == certificate_set.content_digest():
+    pending = read_pending(target)
+    digest = certificate_set.content_digest()
+    if pending is not None and existing is not None and pending.content_digest() == content_digest(existing["files"]):
+        # The last write replaced manifest.json and stopped before removing its journal: it is complete.
+        _remove_quietly(target / PENDING_NAME)
+        pending = None
+    if existing is not None and pending is None:
+        if content_digest(existing["files"]) == digest:
             log.info("%s already holds this exact certificate set; nothing to do", target)
             return ArchiveOutcome(UNCHANGED, str(target), str(manifest_path), existing)
         if not overwrite:
@@ -125,40 +175,96 @@ def archive_certificate_set(
                 f"{target} already holds a different certificate set "
                 f"({_describe_change(existing, manifest)}); refusing to replace evidence. "
                 "Pass overwrite=True to replace it (the earlier manifest is kept as manifest.<time>.json)",
-                vendor=str(manifest.get("vendor", "provider")), code="conflict",
+                vendor=vendor, code="conflict",
             )
+    elif existing is not None and pending is not None:
+        # An overwrite stopped part-way: the files are in doubt, so "unchanged" is never the answer.
+        # Restoring the set manifest.json describes, or finishing the overwrite that was asked for,
+        # needs no flag; anything else replaces evidence and needs overwrite=True.
+        restoring = content_digest(existing["files"]) == digest
+        if not (overwrite or restoring or pending.content_digest() == digest):
+            raise CertificateError(
+                f"{target}: an overwrite started at {pending.started_at} was interrupted, so its files are part "
+                f"the set in {MANIFEST_NAME} and part the one in {PENDING_NAME}; what was downloaded now is "
+                f"neither ({_describe_change(existing, manifest)}). Pass overwrite=True to replace the set with it",
+                vendor=vendor, code="interrupted",
+            )
+        if restoring:
+            manifest = existing  # its download time stays the evidence
+    if pending is not None:
+        _discard_stale_temporaries(target, pending)
+    # An interrupted overwrite kept the earlier manifest before writing its journal: not twice.
+    keep_previous = existing is not None and manifest is not existing and pending is None
+    previous = _write_set(target, certificate_set, manifest, keep_previous=keep_previous)
+    status = OVERWRITTEN if existing is not None else WRITTEN
+    log.info("Archived %d certificate file(s) to %s (%s)", len(certificate_set.files), target, status)
+    return ArchiveOutcome(status, str(target), str(manifest_path), manifest,
+                          str(previous) if previous is not None else None)
+
+
+def _write_set(
+    target: ObjectStoragePath, certificate_set: CertificateSet, manifest: dict[str, Any], *, keep_previous: bool,
+) -> ObjectStoragePath | None:
+    """Steps 2-5 of the module doc; returns where the earlier manifest was kept, if it was."""
     token = uuid.uuid4().hex[:12]
+    manifest_path = target / MANIFEST_NAME
     created_dirs = _make_dirs(target, certificate_set.files)
     staged: list[tuple[ObjectStoragePath, ObjectStoragePath]] = []
+    previous: ObjectStoragePath | None = None
     try:
         for checked in certificate_set.files:
             final = target / checked.path
             temp = _temp_name(final, token)
             staged.append((temp, final))
             _copy_checked(certificate_set, checked, temp)
+        if keep_previous:
+            previous = _keep_previous_manifest(target, token)
+        _write_through_temp(target / PENDING_NAME, _journal_bytes(token, manifest), token)
     except BaseException:
+        if previous is not None:
+            _remove_quietly(previous)
         _discard(staged, created_dirs)
         raise
-    previous: ObjectStoragePath | None = None
-    if existing is not None:
-        previous = _keep_previous_manifest(target, token)
-        manifest_path.unlink()
     remaining = list(staged)
     try:
         for temp, final in staged:
             temp.fs.mv(temp.path, final.path)
             remaining.remove((temp, final))
-        manifest_temp = _temp_name(manifest_path, token)
-        remaining.append((manifest_temp, manifest_path))
-        manifest_temp.write_bytes(manifest_bytes(manifest))
-        manifest_temp.fs.mv(manifest_temp.path, manifest_path.path)
-    except BaseException:
+        _write_through_temp(manifest_path, manifest_bytes(manifest), token)
+    except BaseException as exc:
         _discard(remaining, [])
+        exc.add_note(f"{target}: the write stopped part-way; {PENDING_NAME} records it, verify reports it, "
+                     "and the next run finishes it (with overwrite=True if the content differs)")
         raise
-    status = OVERWRITTEN if existing is not None else WRITTEN
-    log.info("Archived %d certificate file(s) to %s (%s)", len(certificate_set.files), target, status)
-    return ArchiveOutcome(status, str(target), str(manifest_path), manifest,
-                          str(previous) if previous is not None else None)
+    _remove_quietly(target / PENDING_NAME)
+    return previous
+
+
+def _write_through_temp(final: ObjectStoragePath, data: bytes, token: str) -> None:
+    temp = _temp_name(final, token)
+    try:
+        temp.write_bytes(data)
+        temp.fs.mv(temp.path, final.path)
+    except BaseException:
+        _discard([(temp, final)], [])
+        raise
+
+
+def _remove_quietly(path: ObjectStoragePath) -> None:
+    # The set is complete whether or not this succeeds; the next run removes a leftover journal.
+    try:
+        if path.exists():
+            path.unlink()
+    except OSError:
+        log.warning("Could not remove %s", path, exc_info=True)
+
+
+def _discard_stale_temporaries(target: ObjectStoragePath, pending: PendingWrite) -> None:
+    """Remove what a crashed write left under temporary names (the journal says which)."""
+    if pending.manifest is None or not _TOKEN_RE.match(pending.token):
+        return
+    finals = [target / f["path"] for f in pending.manifest["files"]] + [target / MANIFEST_NAME]
+    _discard([(_temp_name(final, pending.token), final) for final in finals], [])
 
 
 def _describe_change(existing: dict[str, Any], new: dict[str, Any]) -> str:
@@ -208,9 +314,7 @@ def _copy_checked(certificate_set: CertificateSet, checked: CheckedFile, temp: O
 def _keep_previous_manifest(target: ObjectStoragePath, token: str) -> ObjectStoragePath:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     kept = target / f"manifest.{stamp}.json"
-    temp = _temp_name(kept, token)
-    temp.write_bytes((target / MANIFEST_NAME).read_bytes())
-    temp.fs.mv(temp.path, kept.path)
+    _write_through_temp(kept, (target / MANIFEST_NAME).read_bytes(), token)
     log.info("Kept the earlier manifest of %s as %s", target, kept.name)
     return kept
 
