@@ -2,5 +2,5 @@
 
 The checks and manifest format are Airflow-free (``clients/certificates.py``);
 this package adds the storage side, through ``airflow.sdk.ObjectStoragePath``.
-Command line: ``python -m airflow_provider_mensatek.certificates verify <path-or-url>``.
+Command line: ``python -m airflow_provider_mensatek.certificates verify <path-or-url> [--expect ID ...]``.
 """
