@@ -151,8 +151,8 @@ class MensatekDownloadCertificatesOperator(_ArchiveCertificates, MensatekBaseOpe
     """Download the certificate ZIP (PDFs + CSV) of Mensatek certified emails and archive it.
 
     For every message id the vendor's ZIP is streamed to a temporary file,
-    checked (not an error body, sound ZIP, safe names, no bomb, real PDFs),
-    and only then written under ``<destination>/<layout>/``: files under
+    checked (not an error body, sound ZIP, safe and distinct names, no bomb,
+    real PDFs), and only then written under ``<destination>/<layout>/``: files under
     temporary names moved into place, ``manifest.json`` last (sizes, sha256,
     recipients, vendor status and CSV rows, download time, provider version).
     Re-running over identical content changes nothing.
@@ -184,8 +184,11 @@ class MensatekDownloadCertificatesOperator(_ArchiveCertificates, MensatekBaseOpe
         ``{{ ds }}/{id}``).
     :param overwrite: replace a set whose content differs from what is
         archived (the earlier manifest is kept as ``manifest.<time>.json``).
-        Default False: different content is refused.
-    :param limits: :class:`ArchiveLimits` (entry count, sizes, compression ratio).
+        Default False: different content is refused. An overwrite that stops
+        part-way is recorded in ``manifest.pending.json`` and finished by the
+        next run.
+    :param limits: :class:`ArchiveLimits` (entry count, sizes, compression ratio
+        of each entry and of the whole archive).
     :param mensatek_conn_id: the Mensatek connection (default ``mensatek_default``).
 
     Lineage: unless ``outlets`` is given, the task declares the Asset
@@ -242,7 +245,8 @@ class LegallyMailDownloadCertificatesOperator(_ArchiveCertificates, LegallyMailB
     operator. Per ``kind`` (see :mod:`airflow_provider_mensatek.certificates.legallymail`):
 
     * ``certified_email``: ids are tracking ids (``GET /email?tracking_id=``);
-      files ``recipients/<email>/<delivered|read>.pdf``;
+      files ``recipients/<email>/<delivered|read>.pdf``, with ``~<hash>`` added
+      where two would share a name (the rule is in that module);
     * ``signature``: ids are signature uuids (``GET /signature?uuid=``);
       files ``document/<name>``, ``acta.pdf`` and ``signature.json``;
     * ``certified_sms``: ids are SMS uuids (``GET /sms?uuid=``); file ``certificate.pdf``.
