@@ -76,6 +76,8 @@ def test_a_whole_lake_is_searched_and_one_bad_set_fails_it(tmp_path, capsys):
 def test_no_manifest_is_exit_code_2(tmp_path, capsys):
     assert main(["verify", str(tmp_path)]) == 2
     assert main(["verify", str(tmp_path / "nope")]) == 2
+    (tmp_path / "x.pdf").write_bytes(b"%PDF-")
+    assert main(["verify", str(tmp_path / "x.pdf")]) == 2  # a file that is not a manifest: nothing to check
     assert "no manifest.json found" in capsys.readouterr().err
 
 

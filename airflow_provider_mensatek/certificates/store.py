@@ -184,9 +184,9 @@ def archive_certificate_set(
         restoring = content_digest(existing["files"]) == digest
         if not (overwrite or restoring or pending.content_digest() == digest):
             raise CertificateError(
-                f"{target}: an overwrite started at {pending.started_at} was interrupted, so its files are part "
-                f"the set in {MANIFEST_NAME} and part the one in {PENDING_NAME}; what was downloaded now is "
-                f"neither ({_describe_change(existing, manifest)}). Pass overwrite=True to replace the set with it",
+                f"{target}: an overwrite started at {pending.started_at} was interrupted, so its files are partly "
+                f"the set {MANIFEST_NAME} lists and partly the one {PENDING_NAME} lists; what was downloaded now "
+                f"is neither ({_describe_change(existing, manifest)}). Pass overwrite=True to replace the set with it",
                 vendor=vendor, code="interrupted",
             )
         if restoring:

@@ -73,8 +73,8 @@ def manifest_paths(location: ObjectStoragePath) -> list[ObjectStoragePath]:
 
 def scan(location: ObjectStoragePath) -> Scan:
     """The manifests at or below ``location``, and the folders below it holding files none covers."""
-    if location.name.endswith(".json") and location.is_file():
-        return Scan([location])
+    if location.is_file():
+        return Scan([location] if location.name.endswith(".json") else [])
     direct = location / MANIFEST_NAME
     if direct.exists():
         return Scan([direct])
