@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="a manifest.json, the folder holding one, or a folder to search below")
     verify.add_argument("--conn-id", default=None, help="Airflow connection for the storage")
     verify.add_argument("--expect", nargs="+", action="extend", default=[], metavar="ID",
-                        help="ids (message id, tracking id, uuid) that must each have a verified set below "
+                        help="ids (message id, tracking id, uuid) that must each have a set (a manifest.json) below "
                              "the locations; give it after the locations, or repeat it")
     verify.add_argument("--expect-file", action="append", default=[], metavar="FILE", help=_EXPECT_FILE_HELP)
     return parser
