@@ -9,6 +9,9 @@ import sys
 import threading
 
 from airflow_provider_mensatek.sandbox import Clock, Sandbox
+from airflow_provider_mensatek.sandbox.request_body import DEFAULT_MAX_BODY_BYTES
+from airflow_provider_mensatek.sandbox.request_log import DEFAULT_MAX_LOGGED_BYTES, DEFAULT_MAX_LOGGED_REQUESTS
+from airflow_provider_mensatek.sandbox.server import DEFAULT_IDLE_TIMEOUT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,8 +22,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="simulated seconds between two status changes of a message")
     parser.add_argument("--speed", type=float, default=1.0,
                         help="simulated seconds per real second (0 freezes time; move it via /_sandbox/clock)")
+    parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT,
+                        help="seconds a connection may stay silent before the server closes it")
+    parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
+                        help="larger request bodies are answered 413")
+    parser.add_argument("--max-logged-requests", type=int, default=DEFAULT_MAX_LOGGED_REQUESTS,
+                        help="requests kept for /_sandbox/requests (the oldest are dropped)")
+    parser.add_argument("--max-logged-bytes", type=int, default=DEFAULT_MAX_LOGGED_BYTES,
+                        help="request bodies kept for /_sandbox/requests, summed (the oldest are dropped)")
     args = parser.parse_args(argv)
-    sandbox = Sandbox(port=args.port, clock=Clock(speed=args.speed), step_seconds=args.step_seconds).start()
+    try:
+        sandbox = Sandbox(port=args.port, clock=Clock(speed=args.speed), step_seconds=args.step_seconds,
+                          idle_timeout=args.idle_timeout, max_body_bytes=args.max_body_bytes,
+                          max_logged_requests=args.max_logged_requests, max_logged_bytes=args.max_logged_bytes)
+    except ValueError as error:
+        parser.error(str(error))
+    sandbox.start()
     print(json.dumps({
         "url": sandbox.url,
         "mensatek_url": sandbox.mensatek_url,

@@ -7,7 +7,11 @@ Layout of URLs (``{url}`` is ``http://127.0.0.1:{port}``)::
     {url}/_sandbox/...                control routes for tests and demos (loopback only)
 
 Everything a client sends is recorded (method, path, headers, parsed
-parameters) so tests assert on what the vendor *received*. Faults can be
+parameters) so tests assert on what the vendor *received*; the log keeps the
+latest requests only and shows them without credentials (sandbox/request_log.py).
+Requests the server cannot trust (bad framing, over ``max_body_bytes``) are
+answered 4xx before any emulator sees them (sandbox/request_body.py), and a
+connection idle for ``idle_timeout`` seconds is closed. Faults can be
 injected per function: drop the connection after accepting, answer a status
 (e.g. 503 / 429 with Retry-After), or reply slowly. Time is a :class:`Clock`
 that tests move by hand and demos run fast.
@@ -16,7 +20,6 @@ that tests move by hand and demos run fast.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import socket
 import threading
@@ -24,12 +27,30 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
+
+from airflow_provider_mensatek.sandbox import control_params as check
+
+# The emulators import these three from here, where they used to be defined.
+from airflow_provider_mensatek.sandbox.messages import Fault, RecordedRequest, SandboxResponse
+from airflow_provider_mensatek.sandbox.request_body import (
+    DEFAULT_MAX_BODY_BYTES,
+    RequestRefused,
+    body_length,
+    parse_params,
+    parse_query,
+    read_body,
+)
+from airflow_provider_mensatek.sandbox.request_log import (
+    DEFAULT_MAX_LOGGED_BYTES,
+    DEFAULT_MAX_LOGGED_REQUESTS,
+    RequestLog,
+    scrub_log_line,
+)
 
 log = logging.getLogger("airflow_provider_mensatek.sandbox")
 
@@ -38,6 +59,10 @@ MADRID = ZoneInfo("Europe/Madrid")
 DEFAULT_MENSATEK_USER = "sandbox-user"
 DEFAULT_MENSATEK_TOKEN = "sandbox-mensatek-token"
 DEFAULT_LEGALLYMAIL_TOKEN = "sandbox-legallymail-token"
+#: Seconds a connection may stay silent (before a request, or half-way through one)
+#: before the server closes it. Generous for a person typing into nc, short enough that
+#: forgotten sockets do not pile up threads.
+DEFAULT_IDLE_TIMEOUT = 60.0
 
 
 class Clock:
@@ -47,7 +72,7 @@ class Clock:
         self._lock = threading.Lock()
         self._base = (start or datetime.now(tz=MADRID)).astimezone(MADRID)
         self._real_base = time.monotonic()
-        self.speed = speed
+        self.speed = check.number("speed", speed, minimum=0, maximum=check.MAX_CLOCK_SPEED)
 
     def now(self) -> datetime:
         with self._lock:
@@ -64,105 +89,14 @@ class Clock:
             self._base = when.astimezone(MADRID)
             self._real_base = time.monotonic()
 
-
-@dataclass
-class RecordedRequest:
-    """One request as the vendor received it."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-    params: dict[str, Any]
-    at: datetime
-    content_type: str = ""
-
-    @property
-    def function(self) -> str:
-        return self.path.rstrip("/").rsplit("/", 1)[-1]
-
-    @property
-    def authorization(self) -> str | None:
-        return self.headers.get("authorization")
-
-    @property
-    def basic_auth(self) -> tuple[str, str] | None:
-        value = self.authorization or ""
-        if not value.lower().startswith("basic "):
-            return None
-        try:
-            user, _, password = base64.b64decode(value[6:]).decode("utf-8").partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return None
-        return user, password
-
-    @property
-    def bearer_token(self) -> str | None:
-        value = self.authorization or ""
-        return value[7:] if value.lower().startswith("bearer ") else None
-
-    def param(self, name: str, default: Any = None) -> Any:
-        """Case-insensitive parameter lookup (the vendors treat names case-insensitively)."""
-        lowered = name.lower()
-        for key, value in self.params.items():
-            if key.lower() == lowered:
-                return value
-        return default
-
-    def json_param(self, name: str) -> Any:
-        """A parameter that may arrive JSON-encoded in a string (arrays in Mensatek)."""
-        value = self.param(name)
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except ValueError:
-                return value
-        return value
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method, "path": self.path, "query": self.query, "headers": self.headers,
-            "params": self.params, "at": self.at.isoformat(), "content_type": self.content_type,
-        }
-
-
-@dataclass
-class SandboxResponse:
-    status: int = 200
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> SandboxResponse:
-        return cls(status, json.dumps(data, ensure_ascii=False).encode("utf-8"), "application/json",
-                   headers or {})
-
-    @classmethod
-    def text(cls, text: str, status: int = 200) -> SandboxResponse:
-        return cls(status, text.encode("utf-8"), "text/plain; charset=utf-8")
-
-
-@dataclass
-class Fault:
-    """What to do instead of (or after) answering normally.
-
-    kind:
-      ``drop_after_accept`` process the request (state changes!) then close the
-                            socket without answering: the classic ambiguous send;
-      ``drop``              close the socket without processing anything;
-      ``garble_after_accept`` process the request, then answer ``status`` with ``body``
-                            (e.g. an HTML error page or a truncated JSON) instead of the real answer;
-      ``status``            answer ``status`` (with ``retry_after`` if given) without processing;
-      ``delay``             sleep ``delay`` seconds, then answer normally.
-    """
-
-    kind: str
-    status: int = 503
-    retry_after: float | None = None
-    delay: float = 0.0
-    body: str = ""
+    def set_speed(self, speed: float) -> None:
+        """Change the speed from now on (assigning ``speed`` alone rescales the time already run)."""
+        speed = check.number("speed", speed, minimum=0, maximum=check.MAX_CLOCK_SPEED)
+        with self._lock:
+            now = time.monotonic()
+            self._base += timedelta(seconds=(now - self._real_base) * self.speed)
+            self._real_base = now
+            self.speed = speed
 
 
 class VendorApp(Protocol):
@@ -186,17 +120,25 @@ class Sandbox:
         mensatek_token: str = DEFAULT_MENSATEK_TOKEN,
         legallymail_token: str = DEFAULT_LEGALLYMAIL_TOKEN,
         step_seconds: float = 60.0,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_logged_requests: int = DEFAULT_MAX_LOGGED_REQUESTS,
+        max_logged_bytes: int = DEFAULT_MAX_LOGGED_BYTES,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("The sandbox only listens on loopback")
+        self.idle_timeout = check.number("idle_timeout", idle_timeout, minimum=0.001, maximum=86_400)
+        self.max_body_bytes = check.integer("max_body_bytes", max_body_bytes, minimum=0, maximum=2**62)
+        self._log: RequestLog[RecordedRequest] = RequestLog(
+            check.integer("max_logged_requests", max_logged_requests, minimum=1, maximum=2**62),
+            check.integer("max_logged_bytes", max_logged_bytes, minimum=1, maximum=2**62))
         self.host = host
         self.port = port
         self.clock = clock or Clock()
-        self.step_seconds = step_seconds
+        self.step_seconds = check.number("step_seconds", step_seconds, minimum=0.001, maximum=check.MAX_CLOCK_STEP)
         self.mensatek_user = mensatek_user
         self.mensatek_token = mensatek_token
         self.legallymail_token = legallymail_token
-        self.requests: list[RecordedRequest] = []
         self._faults: dict[str, deque[Fault]] = {}
         self._lock = threading.RLock()
         self._idle = threading.Condition()
@@ -254,6 +196,22 @@ class Sandbox:
     def mensatek(self) -> Any:
         return self.app("/mensatek/v7")
 
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """The latest requests received, oldest first (see ``max_logged_requests``)."""
+        return self._log.entries
+
+    @property
+    def dropped_requests(self) -> int:
+        """Requests dropped from the log since the last reset to keep it bounded."""
+        return self._log.dropped
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The sandbox's own credentials, in every form the log must hide."""
+        basic = base64.b64encode(f"{self.mensatek_user}:{self.mensatek_token}".encode()).decode()
+        return (self.mensatek_token, self.legallymail_token, basic)
+
     # -- test helpers --------------------------------------------------------
 
     def requests_to(self, function: str) -> list[RecordedRequest]:
@@ -263,13 +221,15 @@ class Sandbox:
 
     def inject(self, function: str, fault: Fault, times: int = 1) -> None:
         """Apply ``fault`` to the next ``times`` requests whose path ends with ``function``."""
+        check.text("function", function)
+        times = check.integer("times", times, minimum=1, maximum=check.MAX_FAULT_TIMES)
         with self._lock:
             queue = self._faults.setdefault(function, deque())
             queue.extend([fault] * times)
 
     def clear_requests(self) -> None:
         with self._lock:
-            self.requests.clear()
+            self._log.clear()
 
     def reset(self, wait: float = 10.0) -> None:
         """Forget everything, after letting requests still being answered finish.
@@ -280,7 +240,7 @@ class Sandbox:
         with self._idle:
             self._idle.wait_for(lambda: self._busy == 0, timeout=wait)
         with self._lock:
-            self.requests.clear()
+            self._log.clear()
             self._faults.clear()
             for app in self.apps:
                 app.reset()
@@ -305,7 +265,7 @@ class Sandbox:
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
-            self.requests.append(request)
+            self._log.append(request)
 
     # -- dispatch ------------------------------------------------------------
 
@@ -319,26 +279,59 @@ class Sandbox:
 
     def _control(self, request: RecordedRequest) -> SandboxResponse:
         route = request.path[len("/_sandbox/"):].strip("/")
+        if route not in _CONTROL_ROUTES:
+            return SandboxResponse.json({"error": "unknown control route"}, status=404)
+        methods, names = _CONTROL_ROUTES[route]
+        if request.method not in methods:
+            return SandboxResponse.json({"error": f"/_sandbox/{route} takes {', '.join(methods)}"}, status=405,
+                                        headers={"Allow": ", ".join(methods)})
+        try:
+            check.check_names(request.params, names, f"/_sandbox/{route}")
+            return self._control_route(route, request)
+        except check.ControlError as error:
+            return SandboxResponse.json({"error": str(error)}, status=400)
+
+    def _control_route(self, route: str, request: RecordedRequest) -> SandboxResponse:
         if route == "requests":
             with self._lock:
-                return SandboxResponse.json([r.to_dict() for r in self.requests])
-        if route == "clock" and request.method == "POST":
-            if request.param("advance") is not None:
-                self.clock.advance(float(request.param("advance")))
-            if request.param("speed") is not None:
-                self.clock.speed = float(request.param("speed"))
-            return SandboxResponse.json({"now": self.clock.now().isoformat()})
-        if route == "clock":
-            return SandboxResponse.json({"now": self.clock.now().isoformat()})
-        if route == "faults" and request.method == "POST":
-            fault = Fault(kind=str(request.param("kind")), status=int(request.param("status", 503)),
-                          retry_after=request.param("retry_after"), delay=float(request.param("delay", 0)))
-            self.inject(str(request.param("function")), fault, int(request.param("times", 1)))
+                shown = [r.to_dict(self.secrets) for r in self.requests]
+                counts = {"X-Sandbox-Requests-Dropped": str(self._log.dropped),
+                          "X-Sandbox-Requests-Limit": str(self._log.max_requests)}
+            return SandboxResponse.json(shown, headers=counts)
+        if route == "faults":
+            fault = Fault(kind=request.param("kind"), status=request.param("status", 503),
+                          retry_after=request.param("retry_after"), delay=request.param("delay", 0),
+                          body=request.param("body", ""))
+            self.inject(request.param("function"), fault, request.param("times", 1))
             return SandboxResponse.json({"ok": True})
-        if route == "reset" and request.method == "POST":
+        if route == "reset":
             self.reset()
             return SandboxResponse.json({"ok": True})
-        return SandboxResponse.json({"error": "unknown control route"}, status=404)
+        if request.method == "POST":
+            self._move_clock(request.param("advance"), request.param("speed"))
+        return SandboxResponse.json({"now": self.clock.now().isoformat()})
+
+    def _move_clock(self, advance: Any, speed: Any) -> None:
+        # Both are checked before either applies: a refused request leaves the clock alone.
+        step = None if advance is None else check.number(
+            "advance", advance, minimum=-check.MAX_CLOCK_STEP, maximum=check.MAX_CLOCK_STEP)
+        rate = None if speed is None else check.number("speed", speed, minimum=0, maximum=check.MAX_CLOCK_SPEED)
+        if step is not None:
+            try:
+                self.clock.advance(step)
+            except OverflowError:
+                raise check.ControlError(f"advance={step:g} moves the clock past the calendar") from None
+        if rate is not None:
+            self.clock.set_speed(rate)
+
+
+#: Control route -> (methods, parameters it takes).
+_CONTROL_ROUTES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "requests": (("GET", "HEAD"), ()),
+    "clock": (("GET", "HEAD", "POST"), ("advance", "speed")),
+    "faults": (("POST",), ("function", "kind", "status", "retry_after", "delay", "times", "body")),
+    "reset": (("POST",), ()),
+}
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -356,51 +349,6 @@ def register_app(factory: Callable[[Sandbox], VendorApp]) -> Callable[[Sandbox],
     return factory
 
 
-def _parse_params(content_type: str, body: bytes, query: dict[str, str]) -> dict[str, Any]:
-    params: dict[str, Any] = dict(query)
-    if not body:
-        return params
-    ctype = content_type.split(";")[0].strip().lower()
-    if ctype == "application/json":
-        try:
-            data = json.loads(body.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            return params
-        if isinstance(data, dict):
-            params.update(data)
-        else:
-            params["_json"] = data
-    elif ctype == "application/x-www-form-urlencoded":
-        form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
-        params.update({k: v[0] if len(v) == 1 else v for k, v in form.items()})
-    elif ctype == "multipart/form-data":
-        params.update(_parse_multipart(content_type, body))
-    return params
-
-
-def _parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
-    from email.parser import BytesParser
-    from email.policy import HTTP
-
-    message = BytesParser(policy=HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
-    )
-    out: dict[str, Any] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if not name:
-            continue
-        filename = part.get_filename()
-        payload = part.get_payload(decode=True)
-        if not isinstance(payload, bytes):
-            payload = b""
-        if filename:
-            out[str(name)] = {"filename": filename, "content": payload}
-        else:
-            out[str(name)] = payload.decode("utf-8", errors="replace")
-    return out
-
-
 def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -408,37 +356,61 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
         # connection waits for the client's delayed ACK (~40 ms) on every answer.
         disable_nagle_algorithm = True
         server_version = "MensatekSandbox/1"
+        # The socket timeout of every read and write: a client that connects and goes
+        # quiet, before or half-way through a request, frees its thread after this long.
+        timeout = sandbox.idle_timeout
 
         def log_message(self, format: str, *args: Any) -> None:
-            log.debug("sandbox: " + format, *args)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("sandbox: %s", scrub_log_line(format % args, sandbox.secrets))
+
+        def handle_expect_100(self) -> bool:
+            # A client that waits for "100 Continue" learns of a refused body before sending it.
+            try:
+                body_length(self.headers, sandbox.max_body_bytes)
+            except RequestRefused as refused:
+                self._refuse(refused)
+                return False
+            return super().handle_expect_100()
 
         def _handle(self) -> None:
-            if urlsplit(self.path).path.startswith("/_sandbox/"):
-                self._answer()
+            try:
+                request = self._read()
+            except RequestRefused as refused:
+                self._refuse(refused)
+                return
+            except TimeoutError:
+                self._refuse(RequestRefused(408, f"the request stalled for {sandbox.idle_timeout:g} s, the "
+                                                 "sandbox's idle timeout"))
+                return
+            # Control routes are not waited for by reset(), which is one of them.
+            if request.path.startswith("/_sandbox/"):
+                self._answer(request)
                 return
             with sandbox._serving():
-                self._answer()
+                self._answer(request)
 
-        def _answer(self) -> None:
+        def _read(self) -> RecordedRequest:
+            body = read_body(self.rfile, body_length(self.headers, sandbox.max_body_bytes))
             split = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+            query = parse_query(split.query)
             content_type = self.headers.get("Content-Type", "")
-            request = RecordedRequest(
+            return RecordedRequest(
                 method=self.command,
                 path=split.path,
                 query=query,
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
-                params=_parse_params(content_type, body, query),
+                params=parse_params(content_type, body, query),
                 at=sandbox.clock.now(),
                 content_type=content_type,
             )
-            is_control = split.path.startswith("/_sandbox/")
+
+        def _answer(self, request: RecordedRequest) -> None:
+            is_control = request.path.startswith("/_sandbox/")
             if not is_control:
                 sandbox._record(request)
-            fault = None if is_control else sandbox._take_fault(split.path)
+            fault = None if is_control else sandbox._take_fault(request.path)
             if fault is not None and fault.kind == "drop":
                 self._drop()
                 return
@@ -463,6 +435,11 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             if self.command == "HEAD":
                 response = SandboxResponse(response.status, b"", response.content_type, response.headers)
             self._send(response)
+
+        def _refuse(self, refused: RequestRefused) -> None:
+            """Answer a request the server cannot trust, then close: where its body ends is unknown."""
+            self._send(SandboxResponse.json({"error": refused.message}, status=refused.status,
+                                            headers={"Connection": "close"}))
 
         def _drop(self) -> None:
             self.close_connection = True
