@@ -137,4 +137,21 @@ def get_provider_info() -> dict[str, Any]:
                 },
             },
         ],
+        "config": {
+            "mensatek": {
+                "description": "Settings of the Mensatek and LegallyMail provider.",
+                "options": {
+                    "allowed_local_roots": {
+                        "description": "Comma-separated absolute folders from which the provider's operators "
+                        "may read local attachments and documents, in addition to each DAG file's own folder "
+                        "and the system temp dir (an operator's allowed_roots argument replaces all of them). "
+                        "/proc, /sys and /dev are never read.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/srv/notices,/data/contracts",
+                        "default": "",
+                    },
+                },
+            },
+        },
     }

@@ -24,15 +24,15 @@ import logging
 import mimetypes
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from requests.auth import AuthBase
 
+from airflow_provider_mensatek.clients._local_files import LocalFileAccess, read_source
 from airflow_provider_mensatek.clients._transport import (
     SAFE,
     SEND,
@@ -395,31 +395,22 @@ def check_signers(signers: Any) -> list[Signer]:
     return out
 
 
-def load_document(document: Any, document_name: str | None = None) -> tuple[str, bytes]:
-    """A PDF from bytes, a local path, or anything with ``read_bytes()`` (e.g. ObjectStoragePath).
+def load_document(document: Any, document_name: str | None = None, *,
+                  allowed_roots: tuple[str, ...] = ()) -> tuple[str, bytes]:
+    """A PDF from bytes, a local path inside ``allowed_roots``, a ``file://`` URL or an object-storage path.
 
-    Checked locally: it starts with ``%PDF-`` and is at most 10 MB, as the vendor requires.
+    Checked locally: it starts with ``%PDF-`` and is at most 10 MB, as the vendor
+    requires; never more than 10 MB + 1 byte is read. See
+    :func:`~airflow_provider_mensatek.clients._local_files.read_source` for what
+    a path may be.
     """
     name = document_name
     if isinstance(document, bytes | bytearray | memoryview):
         content = bytes(document)
-    elif isinstance(document, str | os.PathLike) or callable(getattr(document, "read_bytes", None)):
-        path = Path(document) if isinstance(document, str | os.PathLike) else document
-        name = name or getattr(path, "name", None)
-        try:
-            # Refuse an oversized file before reading it into memory (a Path's stat has
-            # st_size; an ObjectStoragePath's stat is a dict with "size").
-            stat = path.stat()
-            size = stat.get("size") if isinstance(stat, Mapping) else getattr(stat, "st_size", None)
-            if isinstance(size, int) and size > MAX_DOCUMENT_BYTES:
-                raise _invalid(f"Document {name!r} is {size} bytes; the vendor accepts at most "
-                               f"{MAX_DOCUMENT_BYTES} (10 MB)")
-            content = path.read_bytes()
-        except OSError as exc:
-            raise _invalid(f"Cannot read document {str(path)!r}: {exc}") from None
     else:
-        raise _invalid(f"document must be PDF bytes, a path or an ObjectStoragePath, got "
-                       f"{type(document).__name__}")
+        file_name, content = read_source(document, allowed_roots=allowed_roots, max_bytes=MAX_DOCUMENT_BYTES,
+                                         what="document", vendor=VENDOR)
+        name = name or file_name
     name = require_text(name, "document_name", vendor=VENDOR, max_len=MAX_FILE_NAME_LEN).strip()
     if not content.startswith(_PDF_MAGIC):
         raise _invalid(f"Document {name!r} is not a PDF (it does not start with %PDF-)")
@@ -429,12 +420,13 @@ def load_document(document: Any, document_name: str | None = None) -> tuple[str,
     return name, content
 
 
-def vendor_attachment(item: Any) -> dict[str, str]:
+def vendor_attachment(item: Any, allowed_roots: tuple[str, ...] = ()) -> dict[str, str]:
     """One attachment as the vendor wants it: ``filename``, base64 ``content``, ``mime_type``.
 
     Accepts what :func:`~airflow_provider_mensatek.clients.validation.load_attachment`
     accepts (a path, an :class:`Attachment`, a dict with ``name`` and ``content`` /
     ``path`` / ``base64``), plus the vendor's own ``filename`` and ``mime_type`` keys.
+    Local paths are read only inside ``allowed_roots``.
     """
     mime_type: Any = None
     if isinstance(item, Mapping):
@@ -444,7 +436,7 @@ def vendor_attachment(item: Any) -> dict[str, str]:
             lowered.setdefault("name", lowered.pop("filename"))
         item = lowered
     file: Attachment = load_attachment(item, max_name_len=MAX_FILE_NAME_LEN, max_bytes=MAX_ATTACHMENT_BYTES,
-                                       vendor=VENDOR)
+                                       allowed_roots=allowed_roots, vendor=VENDOR)
     if mime_type is None:
         mime_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
     elif not isinstance(mime_type, str) or "/" not in mime_type:
@@ -455,8 +447,12 @@ def vendor_attachment(item: Any) -> dict[str, str]:
 # -- the client ----------------------------------------------------------------
 
 
-class LegallyMailClient(TransportClient):
-    """Airflow-free client for the LegallyMail REST API (Bearer token)."""
+class LegallyMailClient(TransportClient, LocalFileAccess):
+    """Airflow-free client for the LegallyMail REST API (Bearer token).
+
+    ``allowed_roots``: the local folders attachments and signature documents may
+    be read from (none by default: local paths are refused until you name them).
+    """
 
     vendor = VENDOR
 
@@ -472,7 +468,9 @@ class LegallyMailClient(TransportClient):
         sleep: Callable[[float], None] | None = None,
         rate_limiter: RateLimiter | None = None,
         session: requests.Session | None = None,
+        allowed_roots: Iterable[str | os.PathLike[str]] | None = None,
     ) -> None:
+        self.allowed_roots = allowed_roots
         if not isinstance(token, str) or not token.strip():
             raise ValidationError("LegallyMail needs the API token (the connection's password)", vendor=VENDOR)
         self.base_url = resolve_base_url(base_url, default=DEFAULT_BASE_URL)
@@ -628,8 +626,8 @@ class LegallyMailClient(TransportClient):
         if reply_to_name:
             body["reply_to_name"] = require_text(reply_to_name, "reply_to_name", vendor=VENDOR, max_len=200)
         if attachments:
-            body["attachments"] = [vendor_attachment(a) for a in as_list(attachments, "attachments",
-                                                                          vendor=VENDOR)]
+            body["attachments"] = [vendor_attachment(a, self.allowed_roots)
+                                   for a in as_list(attachments, "attachments", vendor=VENDOR)]
         return body
 
     def send_certified_email(
@@ -716,7 +714,7 @@ class LegallyMailClient(TransportClient):
     ) -> tuple[dict[str, Any], list[Signer]]:
         checked = check_signers(signers)
         lang = check_language(language)
-        name, content = load_document(document, document_name)
+        name, content = load_document(document, document_name, allowed_roots=self.allowed_roots)
         body: dict[str, Any]
         if len(checked) == 1:
             # The vendor's primary (single-signer) form.
@@ -739,7 +737,8 @@ class LegallyMailClient(TransportClient):
     ) -> SignatureRequestResult:
         """``POST /signature/send``: ask 1 to 5 people to sign a PDF (at most 10 MB).
 
-        ``document`` is PDF bytes, a local path or anything with ``read_bytes()``;
+        ``document`` is PDF bytes, a local path inside :attr:`allowed_roots`, or an
+        object-storage path (``ObjectStoragePath``, any fsspec/UPath object);
         ``document_name`` (what signers see) defaults to the file name.
         """
         body, checked = self._signature_body(document, signers, document_name=document_name, language=language)

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 import requests
 
+from airflow_provider_mensatek.clients._local_files import LocalFileAccess
 from airflow_provider_mensatek.clients._transport import (
     SAFE,
     SEND,
@@ -329,8 +331,12 @@ class DownloadResult(_Jsonable):
 # -- the client ----------------------------------------------------------------
 
 
-class MensatekClient(TransportClient):
-    """Airflow-free client for the Mensatek API v7 (HTTP Basic: API user + API token)."""
+class MensatekClient(TransportClient, LocalFileAccess):
+    """Airflow-free client for the Mensatek API v7 (HTTP Basic: API user + API token).
+
+    ``allowed_roots``: the local folders attachments and library uploads may be
+    read from (none by default: local paths are refused until you name them).
+    """
 
     vendor = "mensatek"
 
@@ -344,7 +350,9 @@ class MensatekClient(TransportClient):
         retry: RetrySettings | None = None,
         sleep: Callable[[float], None] | None = None,
         session: requests.Session | None = None,
+        allowed_roots: Iterable[str | os.PathLike[str]] | None = None,
     ) -> None:
+        self.allowed_roots = allowed_roots
         if not api_user or not api_token:
             raise ValidationError("Mensatek needs both the API user (login) and the API token (password)")
         self.api_user = api_user
@@ -530,7 +538,8 @@ class MensatekClient(TransportClient):
         elif acceptance_days is not None:
             raise ValidationError("acceptance_days only applies with require_acceptance=True")
         if attachments:
-            files = [load_attachment(a, max_name_len=MAX_NAME_LEN, max_bytes=MAX_ATTACHMENT_BYTES)
+            files = [load_attachment(a, max_name_len=MAX_NAME_LEN, max_bytes=MAX_ATTACHMENT_BYTES,
+                                     allowed_roots=self.allowed_roots)
                      for a in as_list(attachments, "attachments")]
             # The document's attachment example is lost; Nombre + base64 Contenido
             # follows the vendor's own naming in CargarFichero.
@@ -746,14 +755,15 @@ class MensatekClient(TransportClient):
                     auto_delete: bool = False) -> UploadResult:
         """Upload a file to the library (CargarFichero) so an SMS can link it.
 
-        ``source`` is a path, bytes-bearing dict or Attachment; ``name`` (default:
+        ``source`` is a path (local ones only inside :attr:`allowed_roots`), an
+        object-storage path, a bytes-bearing dict or an Attachment; ``name`` (default:
         the file's own) must be up to 15 letters/digits plus a PDF/Excel/Word/VCF
         extension. ``mode="FILES"`` sends a multipart upload (the vendor's
         recommendation), ``"BASE64"`` the content in ``Contenido``.
         """
         from airflow_provider_mensatek.clients import mensatek_sms
 
-        file = mensatek_sms.load_library_file(source, name)
+        file = mensatek_sms.load_library_file(source, name, allowed_roots=self.allowed_roots)
         fields = mensatek_sms.upload_fields(file, mode, auto_delete)
         if mode == "BASE64":
             record = self.call("upload_file", fields)
@@ -828,7 +838,7 @@ class MensatekClient(TransportClient):
         params = mensatek_campaigns.build_email_params(
             sender_email, recipients, subject, html=html, template_id=template_id, sender_name=sender_name,
             reply_to=reply_to, send_at=send_at, forbidden_interval=forbidden_interval,
-            attachments=attachments,
+            attachments=attachments, allowed_roots=self.allowed_roots,
             track_opens=track_opens, track_clicks=track_clicks, list_unsubscribe=list_unsubscribe,
             list_help=list_help, reference=reference, report=report, extra_params=extra_params,
         )

@@ -216,6 +216,7 @@ def build_email_params(
     send_at: Any = None,
     forbidden_interval: Any = None,
     attachments: Sequence[Any] | None = None,
+    allowed_roots: tuple[str, ...] = (),
     track_opens: bool | None = None,
     track_clicks: bool | None = None,
     list_unsubscribe: str | None = None,
@@ -224,7 +225,10 @@ def build_email_params(
     report: bool | None = None,
     extra_params: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Validate an email campaign and build the ``EnviarEMAIL`` parameters (no HTTP)."""
+    """Validate an email campaign and build the ``EnviarEMAIL`` parameters (no HTTP).
+
+    Local attachment paths are read only inside ``allowed_roots`` (the client's).
+    """
     fn = FUNCTIONS["send_email"]
     if (html is None or html == "") == (template_id is None or template_id == ""):
         raise ValidationError("Give exactly one of html (Mensaje) or template_id (Plantilla)", function=fn)
@@ -247,7 +251,8 @@ def build_email_params(
         params["Replyto"] = check_email(reply_to, what="reply_to")
     _common_params(params, send_at=send_at, forbidden=forbidden_interval, reference=reference, report=report)
     if attachments:
-        files = [load_attachment(a, max_name_len=MAX_NAME_LEN, max_bytes=MAX_ATTACHMENT_BYTES)
+        files = [load_attachment(a, max_name_len=MAX_NAME_LEN, max_bytes=MAX_ATTACHMENT_BYTES,
+                                 allowed_roots=allowed_roots)
                  for a in as_list(attachments, "attachments")]
         # The attachment example of this document was lost; the same vendor's
         # certified email uses Nombre + base64 Contenido.

@@ -363,9 +363,10 @@ def check_library_name(name: Any) -> str:
     return name
 
 
-def load_library_file(source: Any, name: str | None) -> Attachment:
-    """The bytes to upload and the (validated) library name they will get."""
-    loaded = load_attachment(source, max_name_len=255, max_bytes=MAX_LIBRARY_FILE_BYTES)
+def load_library_file(source: Any, name: str | None, *, allowed_roots: tuple[str, ...] = ()) -> Attachment:
+    """The bytes to upload and the (validated) library name they will get (local files only inside the roots)."""
+    loaded = load_attachment(source, max_name_len=255, max_bytes=MAX_LIBRARY_FILE_BYTES,
+                             allowed_roots=allowed_roots)
     return Attachment(name=check_library_name(name or loaded.name), content=loaded.content)
 
 

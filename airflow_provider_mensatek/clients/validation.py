@@ -11,15 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from airflow_provider_mensatek.clients._local_files import read_source
 from airflow_provider_mensatek.clients.errors import ValidationError
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -156,15 +155,20 @@ def load_attachment(
     *,
     max_name_len: int,
     max_bytes: int,
+    allowed_roots: tuple[str, ...] = (),
     vendor: str = "mensatek",
 ) -> Attachment:
-    """Accept an :class:`Attachment`, a path, or a dict with a name and bytes / a path / base64."""
+    """Accept an :class:`Attachment`, a path, or a dict with a name and bytes / a path / base64.
+
+    A path (a string, ``os.PathLike``, ``file://`` URL or object-storage path,
+    alone or as the dict's ``path``) is read by
+    :func:`~airflow_provider_mensatek.clients._local_files.read_source`: local
+    files only from ``allowed_roots`` (none by default), never more than
+    ``max_bytes + 1`` bytes.
+    """
     name: Any
     if isinstance(item, Attachment):
         name, content = item.name, item.content
-    elif isinstance(item, str | os.PathLike):
-        path = Path(item)
-        name, content = path.name, _read_file(path, max_bytes, vendor)
     elif isinstance(item, dict):
         lowered = {str(k).lower(): v for k, v in item.items()}
         name = lowered.get("name", lowered.get("nombre"))
@@ -176,9 +180,9 @@ def load_attachment(
                 raise ValidationError(f"Attachment {name!r}: 'content' must be bytes", vendor=vendor)
             content = bytes(content)
         elif "path" in lowered:
-            path = Path(lowered["path"])
-            name = name or path.name
-            content = _read_file(path, max_bytes, vendor)
+            file_name, content = read_source(lowered["path"], allowed_roots=allowed_roots, max_bytes=max_bytes,
+                                             what="attachment", vendor=vendor)
+            name = name or file_name
         elif "base64" in lowered or "contenido" in lowered:
             encoded = lowered.get("base64", lowered.get("contenido"))
             try:
@@ -191,10 +195,12 @@ def load_attachment(
                 f"Attachment {item.get('name')!r}: give one of 'content' (bytes), 'path' or 'base64'",
                 vendor=vendor,
             )
+    elif isinstance(item, bytes | bytearray | memoryview):
+        raise ValidationError("An attachment given as bytes needs a name: use {'name': ..., 'content': ...}",
+                              vendor=vendor)
     else:
-        raise ValidationError(
-            f"An attachment must be a path, a dict or an Attachment, got {type(item).__name__}", vendor=vendor
-        )
+        name, content = read_source(item, allowed_roots=allowed_roots, max_bytes=max_bytes, what="attachment",
+                                    vendor=vendor)
     if not isinstance(name, str) or not name.strip():
         raise ValidationError("Every attachment needs a file name", vendor=vendor)
     if len(name) > max_name_len:
@@ -208,18 +214,6 @@ def load_attachment(
         raise ValidationError(f"Attachment {name!r} is {len(content)} bytes; the limit is {max_bytes}",
                               vendor=vendor)
     return Attachment(name=name, content=content)
-
-
-def _read_file(path: Path, max_bytes: int, vendor: str) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ValidationError(f"Attachment {path.name!r} is {size} bytes; the limit is {max_bytes}",
-                                  vendor=vendor)
-        return path.read_bytes()
-    except OSError as exc:
-        raise ValidationError(f"Cannot read attachment {str(path)!r}: {exc.strerror or exc}",
-                              vendor=vendor) from None
 
 
 def as_list(value: Any, what: str, *, vendor: str = "mensatek") -> list[Any]:

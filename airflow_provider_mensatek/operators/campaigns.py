@@ -49,6 +49,7 @@ from airflow_provider_mensatek.operators._base import (
     send_at_most_once,
     vendor_errors,
 )
+from airflow_provider_mensatek.operators._local_files import AllowedRoots, storage_sources, with_allowed_roots
 
 #: XCom key under which the plan operator pushes the whole plan (its return value is the batch list,
 #: because Airflow maps only over return values).
@@ -201,6 +202,9 @@ class MensatekSendCampaignBatchOperator(_CampaignOperator):
     :param send_at: schedule (aware datetime / ISO with offset) -> ``Fecha`` (Mensatek only).
     :param options: further keyword arguments of the channel's client send method, e.g.
         ``{"require_acceptance": True, "acceptance_days": 10}`` for certified email.
+    :param allowed_roots: local folders ``options["attachments"]`` may be read from. Not templated, so
+        ``dag_run.conf`` and XCom cannot widen it (nor can ``options``). Default: the DAG file's folder,
+        the system temp dir and the ``[mensatek] allowed_local_roots`` option; a list replaces all three.
     :return: (XCom) ``{"batch_id", "reference", "state", "replayed", "sent", "not_sent", "duplicates",
         "credits_used", "credits_left", "message_ids", "at"}``.
     """
@@ -219,6 +223,7 @@ class MensatekSendCampaignBatchOperator(_CampaignOperator):
         message: str,
         send_at: Any = None,
         options: dict[str, Any] | None = None,
+        allowed_roots: AllowedRoots = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -228,9 +233,12 @@ class MensatekSendCampaignBatchOperator(_CampaignOperator):
         self.message = message
         self.send_at = send_at
         self.options = options
+        self.allowed_roots = allowed_roots
 
     def message_args(self) -> dict[str, Any]:
         args: dict[str, Any] = {"message": self.message, **(self.options or {})}
+        if args.get("attachments"):
+            args["attachments"] = storage_sources(args["attachments"])
         if self.sender:
             args["sender"] = self.sender
         if self.subject:
@@ -243,7 +251,8 @@ class MensatekSendCampaignBatchOperator(_CampaignOperator):
         ti = context["ti"]
         who = {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id,
                "map_index": getattr(ti, "map_index", -1), "try_number": getattr(ti, "try_number", None)}
-        return BatchSender(campaign, self.client_for(channel), channel, self.message_args(), who)
+        client = with_allowed_roots(self.client_for(channel), self, self.allowed_roots)
+        return BatchSender(campaign, client, channel, self.message_args(), who)
 
     def execute(self, context: Context) -> dict[str, Any]:
         batch = self.batch

@@ -14,6 +14,7 @@ from airflow_provider_mensatek.operators._base import (
     default_reference,
     send_at_most_once,
 )
+from airflow_provider_mensatek.operators._local_files import AllowedRoots, storage_sources, with_allowed_roots
 
 
 class MensatekSendCertifiedEmailOperator(MensatekBaseOperator):
@@ -41,7 +42,11 @@ class MensatekSendCertifiedEmailOperator(MensatekBaseOperator):
         Europe/Madrid ``YYYY-MM-DD HH:MM`` -> ``Fecha``. Naive or past times are refused. None = now.
     :param require_acceptance: ask the recipient to accept or reject before viewing -> ``Aceptacion``.
     :param acceptance_days: 1-30 days to accept (required with acceptance) -> ``Caducidadaceptacion``.
-    :param attachments: paths, ``{"name", "content"|"path"|"base64"}`` dicts -> ``Adjuntos``.
+    :param attachments: local paths (inside ``allowed_roots``), object-storage paths or URLs (``s3://``,
+        ``gs://``, ``file://``), or ``{"name", "content"|"path"|"base64"}`` dicts -> ``Adjuntos``.
+    :param allowed_roots: local folders attachments may be read from. Not templated, so ``dag_run.conf``
+        and XCom cannot widen it. Default: the DAG file's folder, the system temp dir and the
+        ``[mensatek] allowed_local_roots`` option; a list replaces all three (``[]``: no local file).
     :param reference: your reference -> ``Referenciausuario``. Default: ``<dag>.<task>.<run_id>``.
     :param report: ask for reports by email / webhook -> ``Report``.
     :param extra_params: further vendor parameters passed as they are (may not override the above).
@@ -71,6 +76,7 @@ class MensatekSendCertifiedEmailOperator(MensatekBaseOperator):
         reference: str | None = None,
         report: bool | None = None,
         extra_params: dict[str, Any] | None = None,
+        allowed_roots: AllowedRoots = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -85,16 +91,18 @@ class MensatekSendCertifiedEmailOperator(MensatekBaseOperator):
         self.reference = reference
         self.report = report
         self.extra_params = extra_params
+        self.allowed_roots = allowed_roots
 
     def execute(self, context: Context) -> Any:
         reference = self.reference or default_reference(context)
-        client = self.get_client()
+        client = with_allowed_roots(self.get_client(), self, self.allowed_roots)
+        attachments = storage_sources(self.attachments)
 
         def send() -> dict[str, Any]:
             result = client.send_certified_email(
                 self.sender, self.recipients, self.subject, self.message,
                 send_at=self.send_at or None, require_acceptance=self.require_acceptance,
-                acceptance_days=self.acceptance_days, attachments=self.attachments, reference=reference,
+                acceptance_days=self.acceptance_days, attachments=attachments, reference=reference,
                 report=self.report, extra_params=self.extra_params,
             )
             return result.to_dict()

@@ -12,6 +12,7 @@ from typing import Any
 from airflow.sdk import Context
 
 from airflow_provider_mensatek.operators._base import MensatekBaseOperator, default_reference, send_at_most_once
+from airflow_provider_mensatek.operators._local_files import AllowedRoots, storage_sources, with_allowed_roots
 
 
 class MensatekSendEmailOperator(MensatekBaseOperator):
@@ -34,7 +35,11 @@ class MensatekSendEmailOperator(MensatekBaseOperator):
     :param send_at: schedule for later (aware datetime / ISO string with offset; Europe/Madrid) -> ``Fecha``.
     :param forbidden_interval: ``{"start": "22:00", "end": "9:00"}`` (or a list, or the vendor keys) during
         which nothing is sent -> ``Intervaloprohibido``.
-    :param attachments: paths or ``{"name", "content"|"path"|"base64"}`` dicts -> ``Adjuntos``.
+    :param attachments: local paths (inside ``allowed_roots``), object-storage paths or URLs (``s3://``,
+        ``gs://``, ``file://``), or ``{"name", "content"|"path"|"base64"}`` dicts -> ``Adjuntos``.
+    :param allowed_roots: local folders attachments may be read from. Not templated, so ``dag_run.conf``
+        and XCom cannot widen it. Default: the DAG file's folder, the system temp dir and the
+        ``[mensatek] allowed_local_roots`` option; a list replaces all three (``[]``: no local file).
     :param track_opens: track openings (vendor default on) -> ``Seguimientoaperturas``.
     :param track_clicks: track clicks (vendor default on) -> ``Seguimientoclicks``.
     :param list_unsubscribe: ``<mailto:…>, <https://…>`` header -> ``Listunsubscribe``.
@@ -74,6 +79,7 @@ class MensatekSendEmailOperator(MensatekBaseOperator):
         reference: str | None = None,
         report: bool | None = None,
         extra_params: dict[str, Any] | None = None,
+        allowed_roots: AllowedRoots = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -94,17 +100,19 @@ class MensatekSendEmailOperator(MensatekBaseOperator):
         self.reference = reference
         self.report = report
         self.extra_params = extra_params
+        self.allowed_roots = allowed_roots
 
     def execute(self, context: Context) -> Any:
         reference = self.reference or default_reference(context)
-        client = self.get_client()
+        client = with_allowed_roots(self.get_client(), self, self.allowed_roots)
+        attachments = storage_sources(self.attachments)
 
         def send() -> dict[str, Any]:
             return client.send_email(
                 self.sender_email, self.recipients, self.subject, html=self.html or None,
                 template_id=self.template_id or None, sender_name=self.sender_name or None,
                 reply_to=self.reply_to or None, send_at=self.send_at or None,
-                forbidden_interval=self.forbidden_interval or None, attachments=self.attachments or None,
+                forbidden_interval=self.forbidden_interval or None, attachments=attachments or None,
                 track_opens=self.track_opens, track_clicks=self.track_clicks,
                 list_unsubscribe=self.list_unsubscribe or None, list_help=self.list_help or None,
                 reference=reference, report=self.report, extra_params=self.extra_params,

@@ -13,9 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context, ObjectStoragePath
+from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_mensatek.operators._base import send_at_most_once, vendor_errors
+from airflow_provider_mensatek.operators._local_files import (
+    AllowedRoots,
+    storage_source,
+    storage_sources,
+    with_allowed_roots,
+)
 
 
 class LegallyMailBaseOperator(BaseOperator):
@@ -47,8 +53,12 @@ class LegallyMailSendCertifiedEmailOperator(LegallyMailBaseOperator):
     :param message: HTML body -> ``message``.
     :param reply_to: reply address, a verified sender of the account -> ``reply_to``.
     :param reply_to_name: name for replies -> ``reply_to_name``.
-    :param attachments: paths, or dicts with ``filename``/``name`` and ``content`` (bytes) / ``path`` /
+    :param attachments: local paths (inside ``allowed_roots``), object-storage paths or URLs (``s3://``,
+        ``gs://``, ``file://``), or dicts with ``filename``/``name`` and ``content`` (bytes) / ``path`` /
         ``base64``, optional ``mime_type`` -> ``attachments`` (``filename``, base64 ``content``, ``mime_type``).
+    :param allowed_roots: local folders attachments may be read from. Not templated, so ``dag_run.conf``
+        and XCom cannot widen it. Default: the DAG file's folder, the system temp dir and the
+        ``[mensatek] allowed_local_roots`` option; a list replaces all three (``[]``: no local file).
     :param legallymail_conn_id: the ``legallymail`` connection.
     :return: (XCom) ``{"tracking_id", "tracking_ids": {email: tracking_id}, "recipients": [{"email",
         "status", "tracking_id", "error_details"}], "subject", "sent_at", "success_count", "fail_count",
@@ -69,6 +79,7 @@ class LegallyMailSendCertifiedEmailOperator(LegallyMailBaseOperator):
         reply_to: str | None = None,
         reply_to_name: str | None = None,
         attachments: Any = None,
+        allowed_roots: AllowedRoots = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -78,14 +89,16 @@ class LegallyMailSendCertifiedEmailOperator(LegallyMailBaseOperator):
         self.reply_to = reply_to
         self.reply_to_name = reply_to_name
         self.attachments = attachments
+        self.allowed_roots = allowed_roots
 
     def execute(self, context: Context) -> Any:
-        client = self.get_client()
+        client = with_allowed_roots(self.get_client(), self, self.allowed_roots)
+        attachments = storage_sources(self.attachments)
 
         def send() -> dict[str, Any]:
             result = client.send_certified_email(
                 self.recipients, self.subject, self.message, reply_to=self.reply_to or None,
-                reply_to_name=self.reply_to_name or None, attachments=self.attachments or None,
+                reply_to_name=self.reply_to_name or None, attachments=attachments or None,
             )
             return {**result.to_dict(), "tracking_ids": result.tracking_ids}
 
@@ -99,13 +112,17 @@ class LegallyMailSendCertifiedEmailOperator(LegallyMailBaseOperator):
 class LegallyMailRequestSignatureOperator(LegallyMailBaseOperator):
     """Ask 1 to 5 people to sign a PDF through LegallyMail (``POST /api/signature/send``).
 
-    :param document: the PDF (at most 10 MB): bytes, a local path, an ``ObjectStoragePath``, or a URL
-        string such as ``s3://bucket/contract.pdf`` (read through ObjectStoragePath) -> ``document`` (base64).
+    :param document: the PDF (at most 10 MB): bytes, a local path (inside ``allowed_roots``), an
+        ``ObjectStoragePath``, or an object-storage URL such as ``s3://bucket/contract.pdf`` or ``file://...``
+        (read through ObjectStoragePath; ``http(s)://`` is refused) -> ``document`` (base64).
     :param signers: dicts with ``name``, ``email`` and optional ``phone`` (country code first, enables the
         vendor's SMS check); a JSON list string from XCom is accepted -> ``signer_name`` / ``signer_email`` /
         ``signer_phone`` for one signer, ``signers`` for several.
     :param document_name: the name signers see -> ``document_name``. Default: the file name.
     :param language: signing page and emails language, ``es`` / ``en`` / ``fr`` / ``it`` -> ``language``.
+    :param allowed_roots: local folders the document may be read from. Not templated, so ``dag_run.conf``
+        and XCom cannot widen it. Default: the DAG file's folder, the system temp dir and the
+        ``[mensatek] allowed_local_roots`` option; a list replaces all three (``[]``: no local file).
     :param legallymail_conn_id: the ``legallymail`` connection.
     :return: (XCom) ``{"uuid", "status", "document_name", "created_at", "signer_name", "signer_email",
         "signers": [{"name", "email", "phone"}]}``.
@@ -122,6 +139,7 @@ class LegallyMailRequestSignatureOperator(LegallyMailBaseOperator):
         signers: Any,
         document_name: str | None = None,
         language: str = "es",
+        allowed_roots: AllowedRoots = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -129,15 +147,11 @@ class LegallyMailRequestSignatureOperator(LegallyMailBaseOperator):
         self.signers = signers
         self.document_name = document_name
         self.language = language
-
-    def _source(self) -> Any:
-        if isinstance(self.document, str) and "://" in self.document:
-            return ObjectStoragePath(self.document)
-        return self.document
+        self.allowed_roots = allowed_roots
 
     def execute(self, context: Context) -> Any:
-        client = self.get_client()
-        source = self._source()
+        client = with_allowed_roots(self.get_client(), self, self.allowed_roots)
+        source = storage_source(self.document)
 
         def send() -> dict[str, Any]:
             return client.request_signature(source, self.signers, document_name=self.document_name or None,

@@ -173,6 +173,7 @@ def test_single_signer_uses_the_flat_fields_and_a_path(client: LegallyMailClient
                                                        tmp_path: object) -> None:
     path = tmp_path / "nda.pdf"  # type: ignore[operator]
     path.write_bytes(PDF)
+    client.allowed_roots = [tmp_path]  # type: ignore[list-item]
     result = client.request_signature(str(path), {"name": "Ana", "email": "ana@example.com", "phone": "+34611111111"})
     params = sandbox.requests[0].params
     assert {k: params[k] for k in ("signer_name", "signer_email", "signer_phone", "document_name", "language")} == {

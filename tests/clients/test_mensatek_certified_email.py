@@ -91,6 +91,7 @@ def test_attachments_are_sent_as_name_and_base64(
 ) -> None:
     pdf = tmp_path / "contrato.pdf"
     pdf.write_bytes(b"%PDF-1.4 fake")
+    mensatek_client.allowed_roots = [tmp_path]
     mensatek_client.send_certified_email(
         SENDER, "ana@example.com", "s", "m",
         attachments=[str(pdf), {"name": "anexo.txt", "content": b"hola"}],

@@ -253,6 +253,7 @@ def test_report_lists_each_recipient_with_statuses_advancing(
 def test_upload_files_mode_is_multipart(sandbox: Sandbox, mensatek_client: MensatekClient, tmp_path) -> None:
     path = tmp_path / "factura2024.pdf"
     path.write_bytes(PDF)
+    mensatek_client.allowed_roots = [tmp_path]
     result = mensatek_client.upload_file(path, auto_delete=True)
     request = sandbox.requests_to("CargarFichero")[0]
     assert request.content_type.startswith("multipart/form-data")
