@@ -213,7 +213,7 @@ def _read_local(path: str, shown: str, roots: tuple[str, ...], max_bytes: int, w
             raise refuse(f"it is {_kind(info.st_mode)}, not a regular file")
         if info.st_size > max_bytes:
             raise refuse(f"it is {info.st_size} bytes; the limit is {max_bytes}")
-        content = read_bounded(fd, max_bytes)
+        content = read_bounded(fd, max_bytes, info.st_size)
     finally:
         os.close(fd)
     if len(content) > max_bytes:
@@ -236,16 +236,23 @@ def _open_beneath(root: str, parts: list[str]) -> int:
         os.close(fd)
 
 
-def read_bounded(fd: int, max_bytes: int) -> bytes:
-    """Read until end of file, but never more than ``max_bytes + 1`` bytes (enough to tell "too big")."""
+def read_bounded(fd: int, max_bytes: int, expected: int | None = None) -> bytes:
+    """Read until end of file, but never more than ``max_bytes + 1`` bytes (enough to tell "too big").
+
+    ``expected`` (the size fstat gave) sizes the first read, so a file that is
+    what it says is read in one piece and held once, not once in chunks and
+    again joined.
+    """
     chunks: list[bytes] = []
     total = 0
+    want = _READ_CHUNK if expected is None else min(expected, max_bytes) + 1
     while total <= max_bytes:
-        chunk = os.read(fd, min(_READ_CHUNK, max_bytes + 1 - total))
+        chunk = os.read(fd, min(want, max_bytes + 1 - total))
         if not chunk:
             break
         chunks.append(chunk)
         total += len(chunk)
+        want = _READ_CHUNK
     return b"".join(chunks)
 
 

@@ -296,13 +296,14 @@ def test_object_storage_reads_at_most_the_limit_plus_one_byte(
 
 def test_the_read_stops_at_the_limit_plus_one_byte(root: Path) -> None:
     path = Path(_sparse(root, root))
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        content = read_bounded(fd, MAX_DOCUMENT_BYTES)
-        assert len(content) == MAX_DOCUMENT_BYTES + 1
-        assert os.lseek(fd, 0, os.SEEK_CUR) == MAX_DOCUMENT_BYTES + 1  # nothing read beyond the bound
-    finally:
-        os.close(fd)
+    for expected in (None, 100, 5 * GIB):  # fstat's size unknown, smaller (the file grew), or larger
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            content = read_bounded(fd, MAX_DOCUMENT_BYTES, expected)
+            assert len(content) == MAX_DOCUMENT_BYTES + 1
+            assert os.lseek(fd, 0, os.SEEK_CUR) == MAX_DOCUMENT_BYTES + 1  # nothing read beyond the bound
+        finally:
+            os.close(fd)
     small = root / "small.pdf"
     small.write_bytes(PDF)
     fd = os.open(small, os.O_RDONLY)
