@@ -341,16 +341,15 @@ def check_identifier(value: Any, what: str) -> str:
 
 
 def check_phone(value: Any, what: str = "phone") -> str:
-    """International number as the vendor's samples write it: ``+`` and country code first."""
+    """International number as the vendor's samples write it: ``+`` and country code first.
+
+    Whether a number has its country code is decided as for Mensatek SMS
+    (:mod:`~airflow_provider_mensatek.clients.phone_numbers`): ``600000000`` is refused.
+    """
     try:
         digits = normalise_phone(value, what=what)
     except ValidationError as exc:
         raise _invalid(exc.message) from None
-    explicit = str(value).strip().startswith(("+", "00"))
-    # Without "+"/"00" a bare national number (Spanish mobiles have 9 digits) would pass
-    # as "international"; nearly every number with its country code has 10+ digits.
-    if not explicit and len(digits) < 10:
-        raise _invalid(f"{what} {value!r} seems to lack the country code: write it as +34600000000")
     return f"+{digits}"
 
 

@@ -675,7 +675,7 @@ class MensatekClient(TransportClient, LocalFileAccess):
 
     def send_sms(
         self,
-        sender: str,
+        sender: str | None,
         recipients: Any,
         message: str,
         *,
@@ -691,6 +691,7 @@ class MensatekClient(TransportClient, LocalFileAccess):
         fix_utf8: bool = False,
         max_segments: int | None = None,
         extra_params: Mapping[str, Any] | None = None,
+        default_country_code: str | None = None,
     ) -> SmsSendResult:
         """Send (or schedule) an SMS to one or many numbers (EnviarSMS). Never retried once it may
         have arrived.
@@ -704,7 +705,11 @@ class MensatekClient(TransportClient, LocalFileAccess):
         that cannot get an SMS; ``unicode=None`` picks Unicode only when a
         character needs it; ``ignore_blacklist`` (Obviarlistanegra) and
         ``fix_utf8`` (Fixutf8) map one to one; ``max_segments`` refuses a text
-        that would cost more SMS parts per recipient.
+        that would cost more SMS parts per recipient. ``sender`` None or blank
+        sends from the account's default sender (the document's blank
+        ``Remitente``). Numbers need their country code (``+34600000001`` or,
+        as the document writes them, ``34600000001``); with
+        ``default_country_code="34"`` a national ``600000001`` is read as Spanish.
         """
         from airflow_provider_mensatek.clients import mensatek_sms
 
@@ -712,7 +717,7 @@ class MensatekClient(TransportClient, LocalFileAccess):
             sender, recipients, message, send_at=send_at, reference=reference, report=report,
             group_with=group_with, fail2voice=fail2voice, voice_language=voice_language,
             voice_sender=voice_sender, unicode=unicode, ignore_blacklist=ignore_blacklist, fix_utf8=fix_utf8,
-            max_segments=max_segments, extra_params=extra_params,
+            max_segments=max_segments, extra_params=extra_params, default_country_code=default_country_code,
         )
         log.info("EnviarSMS: %d SMS part(s) in all; costliest recipient: %s", total_segments,
                  analysis.describe())
@@ -721,7 +726,7 @@ class MensatekClient(TransportClient, LocalFileAccess):
 
     @staticmethod
     def estimate_sms(message: str, recipients: Any, *, unicode: bool | None = None,
-                     credits_per_segment: float = 1.0) -> SmsCostEstimate:
+                     credits_per_segment: float = 1.0, default_country_code: str | None = None) -> SmsCostEstimate:
         """Encoding, SMS parts and credits of a campaign, computed locally (no HTTP).
 
         ``recipients`` is a count, or the recipients themselves so that each
@@ -730,7 +735,8 @@ class MensatekClient(TransportClient, LocalFileAccess):
         from airflow_provider_mensatek.clients import mensatek_sms
 
         return mensatek_sms.estimate_campaign(message, recipients, unicode=unicode,
-                                              credits_per_segment=credits_per_segment)
+                                              credits_per_segment=credits_per_segment,
+                                              default_country_code=default_country_code)
 
     def cancel_sms(self, message_id: int) -> CancelResult:
         """Cancel a scheduled SMS; credits come back. "Already cancelled" counts as done (safe to retry)."""
@@ -857,18 +863,21 @@ class MensatekClient(TransportClient, LocalFileAccess):
         report: bool | None = None,
         check_variables: bool = True,
         extra_params: Mapping[str, Any] | None = None,
+        default_country_code: str | None = None,
     ) -> CampaignSendResult:
         """Send (or schedule) an RCS template to phones (EnviarRCS). Never retried once it may have arrived.
 
         With ``check_variables`` (default) one template-variables call runs
         first, and the send is refused locally if any recipient misses a
-        variable the template needs or gives one it does not have.
+        variable the template needs or gives one it does not have. Phone numbers
+        follow the SMS rule (country code required unless ``default_country_code``).
         """
         from airflow_provider_mensatek.clients import mensatek_campaigns
 
         params, vendor_recipients = mensatek_campaigns.build_rcs_params(
             template_id, recipients, agent=agent, send_at=send_at, forbidden_interval=forbidden_interval,
             reference=reference, report=report, extra_params=extra_params,
+            default_country_code=default_country_code,
         )
         if check_variables:
             template = self.get_rcs_template_variables(params["Plantilla"])

@@ -110,9 +110,10 @@ def normalise_email_recipient(item: Any, index: int) -> dict[str, Any]:
     return out
 
 
-def normalise_rcs_recipient(item: Any, index: int) -> dict[str, Any]:
+def normalise_rcs_recipient(item: Any, index: int, *, default_country_code: Any = None) -> dict[str, Any]:
     out = _recipient(item, index, "Telefono", {"telefono", "phone", "movil", "mobile"})
-    out["Telefono"] = normalise_phone(out["Telefono"], what=f"recipient #{index + 1} phone")
+    out["Telefono"] = normalise_phone(out["Telefono"], what=f"recipient #{index + 1} phone",
+                                      default_country_code=default_country_code)
     return out
 
 
@@ -347,6 +348,7 @@ def build_rcs_params(
     reference: str | None = None,
     report: bool | None = None,
     extra_params: Mapping[str, Any] | None = None,
+    default_country_code: Any = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Validate an RCS send and build the ``EnviarRCS`` parameters (no HTTP).
 
@@ -355,8 +357,8 @@ def build_rcs_params(
     fn = FUNCTIONS["send_rcs"]
     if template_id is None or template_id == "":
         raise ValidationError("template_id (Plantilla) is required for RCS", function=fn)
-    vendor_recipients = [normalise_rcs_recipient(r, i) for i, r in
-                         enumerate(as_list(recipients, "recipients"))]
+    vendor_recipients = [normalise_rcs_recipient(r, i, default_country_code=default_country_code)
+                         for i, r in enumerate(as_list(recipients, "recipients"))]
     params: dict[str, Any] = {
         "Plantilla": _template_id(template_id),
         "Destinatarios": vendor_json(vendor_recipients),

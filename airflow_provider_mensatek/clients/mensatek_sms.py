@@ -75,16 +75,18 @@ def vendor_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def normalise_sms_recipient(item: Any, index: int) -> dict[str, str]:
+def normalise_sms_recipient(item: Any, index: int, *, default_country_code: Any = None) -> dict[str, str]:
     """One recipient as ``{"Movil": "346…", "Variable_1": …}``.
 
     Accepts a phone number, or a dict with ``Movil`` (or ``phone`` /
     ``mobile``), ``Variable_1`` … ``Variable_10`` and/or ``variables`` (a list
-    of up to ten values, or a dict keyed ``Variable_N`` / ``N``).
+    of up to ten values, or a dict keyed ``Variable_N`` / ``N``). A number
+    that may lack its country code is refused unless ``default_country_code``
+    is given (see :mod:`~airflow_provider_mensatek.clients.phone_numbers`).
     """
     where = f"recipient #{index + 1}"
     if isinstance(item, str | int) and not isinstance(item, bool):
-        return {"Movil": normalise_phone(item, what=f"{where} phone")}
+        return {"Movil": normalise_phone(item, what=f"{where} phone", default_country_code=default_country_code)}
     if not isinstance(item, Mapping):
         raise ValidationError(f"{where} must be a phone number or a dict, got {type(item).__name__}")
     phone: Any = None
@@ -101,7 +103,7 @@ def normalise_sms_recipient(item: Any, index: int) -> dict[str, str]:
         else:
             raise ValidationError(f"{where}: unknown key {key!r}; SMS recipients take only Movil and "
                                   f"Variable_1 … Variable_{MAX_VARIABLES}")
-    out = {"Movil": normalise_phone(phone, what=f"{where} phone")}
+    out = {"Movil": normalise_phone(phone, what=f"{where} phone", default_country_code=default_country_code)}
     for number in sorted(variables):
         if not 1 <= number <= MAX_VARIABLES:
             raise ValidationError(f"{where}: Variable_{number} does not exist; SMS recipients take at most "
@@ -182,11 +184,12 @@ def analyse_campaign(message: str, recipients: Sequence[Mapping[str, str]],
 
 
 def estimate_campaign(message: str, recipients: Any, *, unicode: bool | None = None,
-                      credits_per_segment: float = 1.0) -> SmsCostEstimate:
+                      credits_per_segment: float = 1.0, default_country_code: Any = None) -> SmsCostEstimate:
     """Credits of sending ``message`` to a number of recipients, or to the recipients given."""
     if isinstance(recipients, int) and not isinstance(recipients, bool):
         return estimate_cost(message, recipients, unicode=unicode, credits_per_segment=credits_per_segment)
-    vendor_recipients = [normalise_sms_recipient(r, i) for i, r in enumerate(as_list(recipients, "recipients"))]
+    vendor_recipients = [normalise_sms_recipient(r, i, default_country_code=default_country_code)
+                         for i, r in enumerate(as_list(recipients, "recipients"))]
     message = require_text(message, "SMS message")
     check_sms_placeholders(message, vendor_recipients)
     analysis, total = analyse_campaign(message, vendor_recipients, unicode)
@@ -195,7 +198,7 @@ def estimate_campaign(message: str, recipients: Any, *, unicode: bool | None = N
 
 
 def build_sms_params(
-    sender: str,
+    sender: str | None,
     recipients: Any,
     message: str,
     *,
@@ -211,17 +214,19 @@ def build_sms_params(
     fix_utf8: bool = False,
     max_segments: int | None = None,
     extra_params: Mapping[str, Any] | None = None,
+    default_country_code: Any = None,
 ) -> tuple[dict[str, Any], SmsAnalysis, int]:
     """Validate an SMS send and build the ``EnviarSMS`` parameters (no HTTP).
 
     Returns the parameters, the analysis of the costliest recipient's text
     (encoding, parts) and the parts of the whole send. ``unicode=None`` sends
     ``Unicode=1`` only when a character needs it; ``max_segments`` refuses a
-    send in which any recipient's text would cost more parts.
+    send in which any recipient's text would cost more parts. A blank or None
+    ``sender`` sends ``Remitente`` empty: the account's default sender.
     """
     fn = FUNCTIONS["send_sms"]
     message = require_text(message, "SMS message")
-    vendor_recipients = [normalise_sms_recipient(r, i)
+    vendor_recipients = [normalise_sms_recipient(r, i, default_country_code=default_country_code)
                          for i, r in enumerate(as_list(recipients, "recipients"))]
     check_sms_placeholders(message, vendor_recipients)
     analysis, total_segments = analyse_campaign(message, vendor_recipients, unicode)
@@ -255,7 +260,8 @@ def build_sms_params(
                                       "'es-ES'", function=fn)
             params["Lenguajevoz"] = voice_language
         if voice_sender is not None:
-            params["Remitentevoz"] = normalise_phone(voice_sender, what="voice_sender")
+            params["Remitentevoz"] = normalise_phone(voice_sender, what="voice_sender",
+                                                     default_country_code=default_country_code)
     elif voice_language is not None or voice_sender is not None:
         raise ValidationError("voice_language and voice_sender only apply with fail2voice=True", function=fn)
     if check_flag(ignore_blacklist, "ignore_blacklist") == "1":

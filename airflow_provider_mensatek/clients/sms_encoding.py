@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from airflow_provider_mensatek.clients.errors import ValidationError
+from airflow_provider_mensatek.clients.phone_numbers import normalise_phone
 
 GSM = "GSM"
 UNICODE = "UNICODE"
@@ -47,9 +48,6 @@ UNICODE_SINGLE, UNICODE_PART = 70, 67
 # Vendor appendix: "Letters, numbers, & and underscore character only, up to 11".
 _ALPHA_SENDER_RE = re.compile(r"^[A-Za-z0-9&_]{1,11}$")
 _NUMERIC_SENDER_RE = re.compile(r"^\+?[0-9]{1,15}$")
-_PHONE_NOISE_RE = re.compile(r"[\s\-.()/]")
-# E.164 allows at most 15 digits; fewer than 8 cannot hold a country code and a subscriber number.
-_PHONE_RE = re.compile(r"^[1-9][0-9]{7,14}$")
 
 MAX_ALPHA_SENDER = 11
 MAX_NUMERIC_SENDER = 15
@@ -60,10 +58,16 @@ def check_sender(value: Any) -> str:
 
     Numeric senders (a phone in international format, optional ``+``) take up
     to 15 digits; alphanumeric ones up to 11 letters, digits, ``&`` or ``_``.
+    None or a blank text is ``""``: the document says a blank ``Remitente``
+    sends from "the mobile phone or default sender registered by the user", and
+    marks the parameter required, so it is sent, empty.
     """
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"SMS sender is required: a name of up to {MAX_ALPHA_SENDER} letters/digits "
-                              f"or a phone number of up to {MAX_NUMERIC_SENDER} digits (got {value!r})")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError(f"SMS sender must be a name of up to {MAX_ALPHA_SENDER} letters/digits, a phone "
+                              f"number of up to {MAX_NUMERIC_SENDER} digits, or blank for the account's "
+                              f"default sender (got {type(value).__name__})")
     sender = value.strip()
     digits = sender.lstrip("+")
     if digits.isdigit():
@@ -83,30 +87,6 @@ def check_sender(value: Any) -> str:
             f"SMS sender {sender!r} contains {''.join(bad)!r}: use only letters A-Z, digits, '&' or '_'"
         )
     return sender
-
-
-def normalise_phone(value: Any, *, what: str = "phone number") -> str:
-    """A phone number in the vendor's international format: digits only, country code first.
-
-    ``+34 600-00-00-00`` and ``0034600000000`` become ``34600000000``. A number
-    starting with a single ``0`` or too short to hold a country code is refused
-    rather than guessed at.
-    """
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{what} is required (got {value!r})")
-    text = _PHONE_NOISE_RE.sub("", value.strip())
-    if text.startswith("+"):
-        text = text[1:]
-    elif text.startswith("00"):
-        text = text[2:]
-    if not _PHONE_RE.match(text):
-        raise ValidationError(
-            f"{what} {value!r} is not an international number: give the country code and the number, "
-            "digits only, 8 to 15 digits (e.g. 34600000000 or +34 600 000 000)"
-        )
-    return text
 
 
 def char_units(char: str, encoding: str) -> int:

@@ -64,18 +64,22 @@ class MensatekSmsNotifier(_MensatekNotifier):
     ends with "...": a notification is never silently split into an expensive
     multi-part SMS.
 
-    :param sender: sender name (up to 11 letters/digits) or number -> ``Remitente``.
-    :param recipients: phone numbers in international format -> ``Destinatarios``.
+    :param sender: sender name (up to 11 letters/digits) or number -> ``Remitente``; None (default) or
+        blank: the account's default sender.
+    :param recipients: phone numbers with their country code (``+34600000999`` or ``34600000999``)
+        -> ``Destinatarios``.
     :param message: Jinja template of the text (default names the DAG, task, state, run and log URL).
     :param max_segments: the most SMS parts one notification may cost (default 1).
     :param unicode: None = Unicode only when a character needs it (then a part holds 70, not 160).
+    :param default_country_code: e.g. ``"34"``: read numbers of up to 10 digits written without ``+``
+        / ``00`` as national numbers of this country; without it they are refused.
     :param mensatek_conn_id: the ``mensatek`` connection.
     """
 
     template_fields: Sequence[str] = ("sender", "recipients", "message")
 
-    def __init__(self, *, sender: str, recipients: Any, message: str = DEFAULT_SMS_MESSAGE,
-                 max_segments: int = 1, unicode: bool | None = None,
+    def __init__(self, *, recipients: Any, sender: str | None = None, message: str = DEFAULT_SMS_MESSAGE,
+                 max_segments: int = 1, unicode: bool | None = None, default_country_code: str | None = None,
                  mensatek_conn_id: str = "mensatek_default") -> None:
         super().__init__()
         self.sender = sender
@@ -83,6 +87,7 @@ class MensatekSmsNotifier(_MensatekNotifier):
         self.message = message
         self.max_segments = max_segments
         self.unicode = unicode
+        self.default_country_code = default_country_code
         self.mensatek_conn_id = mensatek_conn_id
 
     def notify(self, context: Context) -> None:
@@ -95,7 +100,8 @@ class MensatekSmsNotifier(_MensatekNotifier):
         client = MensatekHook(mensatek_conn_id=self.mensatek_conn_id).get_conn()
         with client:
             result = client.send_sms(self.sender, self.recipients, text, unicode=self.unicode,
-                                     max_segments=self.max_segments, reference=_reference(context, "sms"))
+                                     max_segments=self.max_segments, reference=_reference(context, "sms"),
+                                     default_country_code=self.default_country_code)
         self.log.info("Mensatek SMS notification sent: message id %s to %s number(s)", result.message_id,
                       result.accepted)
 

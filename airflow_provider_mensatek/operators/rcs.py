@@ -32,6 +32,8 @@ class MensatekSendRcsOperator(MensatekBaseOperator):
     :param report: ask for reports in your webhook -> ``Report``.
     :param check_variables: check the template's variables for every recipient first (one extra call).
     :param extra_params: further vendor parameters passed as they are (may not override the above).
+    :param default_country_code: e.g. ``"34"``: numbers of up to 10 digits written without ``+`` / ``00``
+        are national numbers of this country; without it they are refused (as for SMS).
     :param mensatek_conn_id: the ``mensatek`` connection.
     :return: (XCom) ``{"campaign_id", "recipients", "sent": [{"address", "name", "message_id"}],
         "not_sent": [...], "duplicates", "reference", "send_at", "message_ids"}``.
@@ -55,6 +57,7 @@ class MensatekSendRcsOperator(MensatekBaseOperator):
         report: bool | None = None,
         check_variables: bool = True,
         extra_params: dict[str, Any] | None = None,
+        default_country_code: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -67,6 +70,7 @@ class MensatekSendRcsOperator(MensatekBaseOperator):
         self.report = report
         self.check_variables = check_variables
         self.extra_params = extra_params
+        self.default_country_code = default_country_code
 
     def execute(self, context: Context) -> Any:
         reference = self.reference or default_reference(context)
@@ -77,6 +81,7 @@ class MensatekSendRcsOperator(MensatekBaseOperator):
                 self.template_id, self.recipients, agent=self.agent or None, send_at=self.send_at or None,
                 forbidden_interval=self.forbidden_interval or None, reference=reference, report=self.report,
                 check_variables=self.check_variables, extra_params=self.extra_params,
+                default_country_code=self.default_country_code,
             ).to_dict()
 
         result = send_at_most_once(context, reference, send)

@@ -21,7 +21,7 @@ class MensatekSendSmsOperator(MensatekBaseOperator):
 
     Everything is checked before the first request: the sender (up to 11
     letters/digits, or a number of up to 15 digits), every number
-    (international format), the variables (``Variable_1`` … ``Variable_10``)
+    (with its country code, see ``default_country_code``), the variables (``Variable_1`` … ``Variable_10``)
     and the cost: the text is analysed locally (GSM 03.38 or Unicode, SMS parts)
     and, with ``max_segments``, a text that would cost more parts per recipient
     is refused instead of sent. The send is made at most once per task instance
@@ -33,7 +33,8 @@ class MensatekSendSmsOperator(MensatekBaseOperator):
     given for every recipient, and the parts are counted on each recipient's
     own text.
 
-    :param sender: sender name or number -> ``Remitente``.
+    :param sender: sender name or number -> ``Remitente``. None or blank: the account's default sender
+        (``Remitente`` sent empty, as the vendor document says).
     :param recipients: numbers and/or dicts (``Movil`` / ``phone``, ``Variable_1`` … ``Variable_10`` or
         ``variables``: a list of up to ten values) -> ``Destinatarios`` (JSON).
     :param message: the text, with ``{{Variable_N}}`` placeholders and Mensatek codes (files, links,
@@ -50,6 +51,9 @@ class MensatekSendSmsOperator(MensatekBaseOperator):
     :param fix_utf8: ask the vendor to repair mis-encoded characters -> ``Fixutf8``.
     :param max_segments: refuse (fail the task) if the text needs more SMS parts than this.
     :param extra_params: further vendor parameters passed as they are (may not override the above).
+    :param default_country_code: e.g. ``"34"``: numbers of up to 10 digits written without ``+`` / ``00``
+        are national numbers of this country (``600000001`` -> ``34600000001``). Without it they are
+        refused, as they may lack the country code.
     :param mensatek_conn_id: the ``mensatek`` connection.
     :return: (XCom) ``{"message_id", "accepted", "recipients", "messages", "not_sent", "credits_used",
         "credits_left", "reference", "send_at", "encoding", "segments" (costliest recipient),
@@ -67,7 +71,7 @@ class MensatekSendSmsOperator(MensatekBaseOperator):
     def __init__(
         self,
         *,
-        sender: str,
+        sender: str | None = None,
         recipients: Any,
         message: str,
         send_at: Any = None,
@@ -82,6 +86,7 @@ class MensatekSendSmsOperator(MensatekBaseOperator):
         fix_utf8: bool = False,
         max_segments: int | None = None,
         extra_params: dict[str, Any] | None = None,
+        default_country_code: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -100,6 +105,7 @@ class MensatekSendSmsOperator(MensatekBaseOperator):
         self.fix_utf8 = fix_utf8
         self.max_segments = max_segments
         self.extra_params = extra_params
+        self.default_country_code = default_country_code
 
     def execute(self, context: Context) -> Any:
         reference = self.reference or default_reference(context)
@@ -112,6 +118,7 @@ class MensatekSendSmsOperator(MensatekBaseOperator):
                 voice_language=self.voice_language or None, voice_sender=self.voice_sender or None,
                 unicode=self.unicode, ignore_blacklist=self.ignore_blacklist, fix_utf8=self.fix_utf8,
                 max_segments=self.max_segments, extra_params=self.extra_params,
+                default_country_code=self.default_country_code,
             ).to_dict()
 
         result = send_at_most_once(context, reference, send)

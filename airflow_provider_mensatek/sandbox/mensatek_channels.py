@@ -11,6 +11,10 @@ end in 50 (the phone does not exist); numbers ending in ``123`` show 123
 reports 3 (a sandbox assumption: the SMS table has no cancelled state). The
 number in ``blacklist`` is refused unless ``Obviarlistanegra=1``.
 
+``Remitente`` is required, but "if left blank, the sender will be the mobile
+phone or default sender registered by the user": a blank one sends from
+:data:`ACCOUNT_DEFAULT_SENDER`, a missing one is refused (-3).
+
 Billing (an assumption; the documents give no tariff): one credit per SMS
 part of each recipient's text, ``{{Variable_N}}`` filled in (GSM 160/153,
 Unicode 70/67, GSM extension characters count double), one credit per email
@@ -59,6 +63,8 @@ MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_LIBRARY_BYTES = 5 * 1024 * 1024
 MAX_LIBRARY_FILES = 20
 BLACKLISTED = "34600000054"
+#: The sender registered on the sandbox account, used when ``Remitente`` is blank.
+ACCOUNT_DEFAULT_SENDER = "SANDBOX"
 RCS_AGENTS = {"sandbox-agent"}
 
 
@@ -126,11 +132,12 @@ def _sms_batches(app: MensatekApp) -> dict[int, SmsBatch]:
 
 @mensatek_function("EnviarSMS")
 def send_sms(app: MensatekApp, req: RecordedRequest) -> SandboxResponse:
-    sender = str(req.param("Remitente", "") or "")
+    raw_sender = req.param("Remitente")
     recipients = req.json_param("Destinatarios")
     message = req.param("Mensaje")
-    if not recipients or not message:
-        return app.error(-3, "Falta parámetro obligatorio (Destinatarios, Mensaje)")
+    if raw_sender is None or not recipients or not message:
+        return app.error(-3, "Falta parámetro obligatorio (Remitente, Destinatarios, Mensaje)")
+    sender = str(raw_sender).strip() or ACCOUNT_DEFAULT_SENDER
     if not isinstance(recipients, list):
         return app.error(-3, "Destinatarios debe ser un array JSON")
     digits = sender.lstrip("+")

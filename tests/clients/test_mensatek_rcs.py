@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -106,3 +107,14 @@ def test_rcs_templates_and_variables(sandbox: Sandbox, mensatek_client: Mensatek
 def test_unknown_agent_is_refused_by_the_vendor(sandbox: Sandbox, mensatek_client: MensatekClient) -> None:
     with pytest.raises(InvalidRequestError, match="Agente"):
         mensatek_client.send_rcs("1234568", "34600000001", agent="other", check_variables=False)
+
+
+def test_rcs_numbers_without_country_code_are_refused_before_any_call(
+    sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    recipients = [{"Telefono": "600000001", "variables": {"Destinatario": "Ana", "Importe": "1"}}]
+    with pytest.raises(ValidationError, match="recipient #1 phone '600000001' may lack its country code"):
+        mensatek_client.send_rcs(WELCOME, recipients)
+    assert sandbox.requests == []
+    mensatek_client.send_rcs(WELCOME, recipients, default_country_code="34")
+    assert json.loads(sandbox.requests_to("EnviarRCS")[0].param("Destinatarios"))[0]["Telefono"] == "34600000001"

@@ -23,6 +23,7 @@ from airflow_provider_mensatek.clients.errors import (
 )
 from airflow_provider_mensatek.clients.validation import now_madrid
 from airflow_provider_mensatek.sandbox import Sandbox
+from airflow_provider_mensatek.sandbox.mensatek_channels import ACCOUNT_DEFAULT_SENDER
 from tests.conftest import MENSATEK_TOKEN, MENSATEK_USER
 
 PDF = b"%PDF-1.4 sandbox test file\n%%EOF\n"
@@ -360,3 +361,45 @@ def test_the_token_never_appears_in_logs_errors_or_results(
     for text in (caplog.text, str(info.value), repr(info.value.details), json.dumps(result.to_dict()),
                  repr(mensatek_client)):
         assert MENSATEK_TOKEN not in text
+
+
+def test_a_number_without_its_country_code_never_reaches_the_vendor(
+    sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    # "600000001" is a Spanish mobile written nationally; sent as it is, it would go to +60 (Malaysia).
+    for recipients in ("600000001", ["34600000002", {"Movil": "600 000 001"}]):
+        with pytest.raises(ValidationError, match=r"recipient #.* may lack its country code"):
+            mensatek_client.send_sms("MIEMPRESA", recipients, "Hola")
+    with pytest.raises(ValidationError, match=r"voice_sender .* may lack its country code"):
+        mensatek_client.send_sms("MIEMPRESA", "34600000001", "Hola", fail2voice=True, voice_sender="911000000")
+    with pytest.raises(ValidationError, match="may lack its country code"):
+        mensatek_client.estimate_sms("Hola", ["600000001"])
+    assert sandbox.requests == []
+
+
+def test_a_default_country_reads_national_numbers_as_that_country(
+    sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    result = mensatek_client.send_sms(
+        "MIEMPRESA", ["600000001", "34600000002", "+44 7700 900123"], "Hola", default_country_code="34",
+        fail2voice=True, voice_sender="911000000",
+    )
+    (request,) = sandbox.requests_to("EnviarSMS")
+    assert json.loads(request.param("Destinatarios")) == [
+        {"Movil": "34600000001"}, {"Movil": "34600000002"}, {"Movil": "447700900123"}]
+    assert request.param("Remitentevoz") == "34911000000"
+    assert result.accepted == 3
+    report = mensatek_client.get_sms_report(result.message_id)
+    assert [e.phone for e in report.entries] == ["34600000001", "34600000002", "447700900123"]
+
+
+@pytest.mark.parametrize("sender", [None, "", "  "])
+def test_a_blank_sender_sends_from_the_accounts_default_sender(
+    sandbox: Sandbox, mensatek_client: MensatekClient, sender: str | None
+) -> None:
+    result = mensatek_client.send_sms(sender, "34600000001", "Hola")
+    (request,) = sandbox.requests_to("EnviarSMS")
+    # Required by the document, and "if left blank, the sender will be the mobile phone or default
+    # sender registered by the user": sent, empty.
+    assert "Remitente" in request.params and request.params["Remitente"] == ""
+    assert sandbox.mensatek.stores["sms"][result.message_id].sender == ACCOUNT_DEFAULT_SENDER

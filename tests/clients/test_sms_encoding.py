@@ -99,12 +99,19 @@ def test_valid_senders(sender: str) -> None:
         ("1234567890123456", "16 digits; the limit is 15"),
         ("Mi Empresa", "contains ' '"),
         ("Peña", "contains 'ñ'"),
-        ("", "required"),
+        (34600000000, "got int"),
     ],
 )
-def test_invalid_senders_say_why(sender: str, message: str) -> None:
+def test_invalid_senders_say_why(sender: object, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         check_sender(sender)
+
+
+@pytest.mark.parametrize("sender", [None, "", "   "])
+def test_a_blank_sender_is_the_accounts_default_sender(sender: object) -> None:
+    # mensatek-sms.txt, Remitente: "If left blank, the sender will be the mobile phone or default
+    # sender registered by the user"; the parameter is required, so it goes out empty.
+    assert check_sender(sender) == ""
 
 
 @pytest.mark.parametrize(

@@ -90,3 +90,13 @@ def test_dag_callback_with_a_serialized_dag_and_a_reason(conn: Sandbox) -> None:
     ctx = {"dag": dag, "run_id": "r1", "reason": "task_failure"}
     MensatekSmsNotifier(sender="AIRFLOW", recipients="34600000001")(ctx)
     assert conn.requests_to("EnviarSMS")[0].param("Mensaje") == "Airflow nightly task_failure run r1"
+
+
+def test_sms_notifier_refuses_national_numbers_unless_given_a_default_country(conn: Sandbox) -> None:
+    with pytest.raises(Exception, match="may lack its country code"):
+        MensatekSmsNotifier(recipients="600000001")(task_context())
+    assert conn.requests == []
+    MensatekSmsNotifier(recipients="600000001", default_country_code="34")(task_context())
+    (req,) = conn.requests_to("EnviarSMS")
+    assert json.loads(req.param("Destinatarios")) == [{"Movil": "34600000001"}]
+    assert req.params["Remitente"] == ""  # no sender given: the account's default sender

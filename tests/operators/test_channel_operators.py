@@ -124,3 +124,29 @@ def test_upload_file_operator(conn: Sandbox, tmp_path) -> None:
         MensatekUploadFileOperator(task_id="subir", source=str(path), name="factura-2024.pdf"
                                    ).execute(context(None))
     assert len(conn.requests) == 1
+
+
+def test_sms_operator_refuses_a_national_number_unless_given_a_default_country(conn: Sandbox) -> None:
+    with pytest.raises(AirflowFailException, match="may lack its country code"):
+        sms_op(recipients=["600000001"]).execute(context(FakeTaskStateStore()))
+    assert conn.requests == []
+    sms_op(recipients=["600000001"], default_country_code="34").execute(context(FakeTaskStateStore()))
+    assert json.loads(conn.requests_to("EnviarSMS")[0].param("Destinatarios")) == [{"Movil": "34600000001"}]
+
+
+def test_sms_operator_without_a_sender_uses_the_accounts_default(conn: Sandbox) -> None:
+    args: dict[str, Any] = {"task_id": "enviar", "recipients": ["34600000001"], "message": "Hola"}
+    MensatekSendSmsOperator(**args).execute(context(FakeTaskStateStore()))
+    assert conn.requests_to("EnviarSMS")[0].params["Remitente"] == ""
+
+
+def test_rcs_operator_takes_a_default_country(conn: Sandbox) -> None:
+    recipients = [{"Telefono": "600000001", "variables": {"Destinatario": "Ana", "Importe": "1"}}]
+    with pytest.raises(AirflowFailException, match="may lack its country code"):
+        MensatekSendRcsOperator(task_id="rcs", template_id="1234567",
+                                recipients=recipients).execute(context(FakeTaskStateStore()))
+    assert conn.requests == []
+    MensatekSendRcsOperator(task_id="rcs", template_id="1234567", recipients=recipients,
+                            default_country_code="34").execute(context(FakeTaskStateStore()))
+    sent = json.loads(conn.requests_to("EnviarRCS")[0].param("Destinatarios"))
+    assert sent[0]["Telefono"] == "34600000001"

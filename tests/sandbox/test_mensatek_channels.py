@@ -7,6 +7,7 @@ import json
 import requests
 
 from airflow_provider_mensatek.sandbox import Sandbox
+from airflow_provider_mensatek.sandbox.mensatek_channels import ACCOUNT_DEFAULT_SENDER
 from tests.conftest import MENSATEK_TOKEN, MENSATEK_USER
 
 
@@ -42,3 +43,12 @@ def test_rcs_template_variables_answer(sandbox: Sandbox) -> None:
     answer = post(sandbox, "GetVariablesPlantillaRCS", json={"Plantilla": "1234567", "Resp": "JSON"})
     assert answer["Nombre"] == "Customer welcome" and answer["Total"] == "2"
     assert json.loads(answer["Variables"])[1] == {"Nombre": "Importe", "Tipo": "TEXTO"}
+
+
+def test_sms_sender_blank_means_the_accounts_default_and_missing_is_refused(sandbox: Sandbox) -> None:
+    base = {"Destinatarios": '[{"Movil":"34600000001"}]', "Mensaje": "Hola", "Resp": "JSON"}
+    blank = post(sandbox, "EnviarSMS", json={**base, "Remitente": ""})
+    assert blank["Res"] == "1"
+    assert sandbox.mensatek.stores["sms"][int(blank["idMensaje"])].sender == ACCOUNT_DEFAULT_SENDER
+    missing = post(sandbox, "EnviarSMS", json=base)
+    assert missing["Res"] == "-3" and "Remitente" in missing["Error"]
