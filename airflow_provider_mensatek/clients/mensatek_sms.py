@@ -46,6 +46,7 @@ from airflow_provider_mensatek.clients.validation import (
     require_text,
     vendor_datetime,
 )
+from airflow_provider_mensatek.clients.vendor_records import decode_records
 
 MAX_VARIABLES = 10  # "from Variable_1 to Variable_10"
 #: Per-recipient placeholders. The SMS document's Appendix 1 (message codes) was lost;
@@ -337,8 +338,9 @@ class SmsReport(_Jsonable):
 
 
 def parse_sms_report(record: Mapping[str, Any], message_id: int) -> SmsReport:
+    """``Informe`` in JSON or in the document's own single-quoted form; anything else raises."""
     entries = []
-    for item in decode_json_array(record.get("informe")):
+    for item in decode_records(record.get("informe"), function=FUNCTIONS["get_sms_report"], field="Informe"):
         code = as_int(item.get("resultado"))
         status = classify("mensatek.sms", code, item.get("estado"))
         entries.append(SmsReportEntry(

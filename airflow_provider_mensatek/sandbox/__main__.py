@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="requests kept for /_sandbox/requests (the oldest are dropped)")
     parser.add_argument("--max-logged-bytes", type=int, default=DEFAULT_MAX_LOGGED_BYTES,
                         help="request bodies kept for /_sandbox/requests, summed (the oldest are dropped)")
+    parser.add_argument("--sms-report-style", choices=("json", "documented"), default="json",
+                        help="GetReportSMS Informe as a JSON string, or single-quoted as the SMS document's example")
     args = parser.parse_args(argv)
     try:
         sandbox = Sandbox(port=args.port, clock=Clock(speed=args.speed), step_seconds=args.step_seconds,
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
                           max_logged_requests=args.max_logged_requests, max_logged_bytes=args.max_logged_bytes)
     except ValueError as error:
         parser.error(str(error))
+    sandbox.mensatek.sms_report_style = args.sms_report_style
     sandbox.start()
     print(json.dumps({
         "url": sandbox.url,

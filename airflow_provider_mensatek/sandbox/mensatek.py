@@ -128,9 +128,12 @@ class CertifiedEmail:
 class MensatekApp:
     prefix = "/mensatek/v7"
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, *, sms_report_style: str = "json") -> None:
         self.sandbox = sandbox
         self.lock = threading.RLock()
+        #: How GetReportSMS writes ``Informe``: "json" (a JSON string) or "documented" (the SMS
+        #: document's own example, single-quoted). A setting of the server, so reset() keeps it.
+        self.sms_report_style = sms_report_style
         self.reset()
 
     def reset(self) -> None:

@@ -11,6 +11,11 @@ end in 50 (the phone does not exist); numbers ending in ``123`` show 123
 reports 3 (a sandbox assumption: the SMS table has no cancelled state). The
 number in ``blacklist`` is refused unless ``Obviarlistanegra=1``.
 
+``GetReportSMS`` writes ``Informe`` as a JSON string, or, with
+``app.sms_report_style = "documented"`` (``--sms-report-style documented``),
+exactly as the document's example does: single quotes, numbers bare,
+``[{'Fecha':'2021-09-04 19:37:21','Tiempo':3,...}]``.
+
 ``Remitente`` is required, but "if left blank, the sender will be the mobile
 phone or default sender registered by the user": a blank one sends from
 :data:`ACCOUNT_DEFAULT_SENDER`, a missing one is refused (-3).
@@ -255,8 +260,20 @@ def report_sms(app: MensatekApp, req: RecordedRequest) -> SandboxResponse:
         code = batch.status(rec["Movil"], now, step)
         informe.append({"Fecha": now.strftime("%Y-%m-%d %H:%M:%S"), "Tiempo": 3 if code == 11 else 0,
                         "Telefono": rec["Movil"], "Resultado": code, "Estado": SMS_STATUS_TEXT[code]})
-    return app.answer(Res=1, Destinatarios=len(batch.recipients), Cred=app.credits,
-                      Informe=json.dumps(informe, ensure_ascii=False))
+    text = (documented_records(informe) if app.sms_report_style == "documented"
+            else json.dumps(informe, ensure_ascii=False))
+    return app.answer(Res=1, Destinatarios=len(batch.recipients), Cred=app.credits, Informe=text)
+
+
+def documented_records(records: list[dict[str, Any]]) -> str:
+    """Records written like the SMS document's ``Informe`` example: single quotes, no spaces."""
+    def value(v: Any) -> str:
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return str(v)
+        return "'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    return "[" + ",".join("{" + ",".join(f"{value(k)}:{value(v)}" for k, v in r.items()) + "}"
+                          for r in records) + "]"
 
 
 @mensatek_function("GetPlantillasSMS")

@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
+import requests
 
 from airflow_provider_mensatek.clients import MensatekClient
 from airflow_provider_mensatek.clients.errors import (
@@ -17,12 +18,13 @@ from airflow_provider_mensatek.clients.errors import (
     ForbiddenError,
     InsufficientCreditsError,
     InvalidRequestError,
+    MensatekError,
     NotFoundError,
     UnsupportedFileTypeError,
     ValidationError,
 )
 from airflow_provider_mensatek.clients.validation import now_madrid
-from airflow_provider_mensatek.sandbox import Sandbox
+from airflow_provider_mensatek.sandbox import Fault, Sandbox
 from airflow_provider_mensatek.sandbox.mensatek_channels import ACCOUNT_DEFAULT_SENDER
 from tests.conftest import MENSATEK_TOKEN, MENSATEK_USER
 
@@ -403,3 +405,29 @@ def test_a_blank_sender_sends_from_the_accounts_default_sender(
     # sender registered by the user": sent, empty.
     assert "Remitente" in request.params and request.params["Remitente"] == ""
     assert sandbox.mensatek.stores["sms"][result.message_id].sender == ACCOUNT_DEFAULT_SENDER
+
+
+def test_a_report_in_the_documents_single_quoted_form_is_read(
+    sandbox: Sandbox, mensatek_client: MensatekClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sandbox.mensatek, "sms_report_style", "documented")
+    sent = mensatek_client.send_sms("MIEMPRESA", ["34600000001", "34600000404"], "Hola")
+    sandbox.clock.advance(90)
+    raw = requests.post(f"{sandbox.mensatek_url}/GetReportSMS", auth=(MENSATEK_USER, MENSATEK_TOKEN),
+                        json={"Idmensaje": sent.message_id, "Resp": "JSON"}, timeout=5).json()[0]["Informe"]
+    assert raw.startswith("[{'Fecha':'") and ",'Tiempo':3,'Telefono':'34600000001','Resultado':11," in raw
+    report = mensatek_client.get_sms_report(sent.message_id)
+    assert [(e.phone, e.status_code, e.status_text, e.status) for e in report.entries] == [
+        ("34600000001", 11, "Entregado al Teléfono", "delivered"),
+        ("34600000404", 50, "La Red responde que el teléfono no existe", "failed")]
+
+
+def test_an_unreadable_report_fails_clearly_instead_of_reading_as_no_report(
+    sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    sent = mensatek_client.send_sms("MIEMPRESA", "34600000001", "Hola")
+    answer = [{"Res": "1", "Destinatarios": "1", "Informe": "[{'Fecha': __import__('os').getcwd()}]"}]
+    sandbox.inject("GetReportSMS", Fault("status", status=200, body=json.dumps(answer)))
+    with pytest.raises(MensatekError, match="Unreadable Informe") as info:
+        mensatek_client.get_sms_report(sent.message_id)
+    assert info.value.code == "parse"

@@ -129,3 +129,19 @@ def test_unknown_tracking_id_fails_after_one_request(
         LegallyMailEmailSensor(task_id="wait", message_ids="cm_nope").execute(context())
     assert [(r.method, r.path, r.query) for r in sandbox.requests] == [
         ("GET", "/legallymail/api/email", {"tracking_id": "cm_nope"})]
+
+
+def test_mensatek_sms_sensor_reads_reports_in_the_documents_single_quoted_form(
+    sandbox: Sandbox, sandbox_clock: SandboxClock, mensatek_conn: str, mensatek_client: MensatekClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # mensatek-sms.txt prints Informe as [{'Fecha':'…','Resultado':11,…}]: not JSON. Read as "no
+    # report", the sensor would wait forever for statuses the vendor had already given.
+    monkeypatch.setattr(sandbox.mensatek, "sms_report_style", "documented")
+    ok = mensatek_client.send_sms("EMPRESA", ["34600000001", "34600000002"], "Hola").message_id
+    bad = mensatek_client.send_sms("EMPRESA", ["34600000404"], "Hola").message_id
+    result = MensatekSmsDeliverySensor(task_id="ok", message_ids=ok).execute(context())
+    assert result["reports"][str(ok)]["code"] == "11,11" and result["reached"] == [str(ok)]
+    assert len(sandbox.requests_to("GetReportSMS")) == 1  # the first check already saw "delivered"
+    with pytest.raises(AirflowFailException, match=r"34600000404: La Red responde que el teléfono no existe"):
+        MensatekSmsDeliverySensor(task_id="bad", message_ids=bad).execute(context())
