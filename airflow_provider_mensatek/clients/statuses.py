@@ -87,12 +87,22 @@ def _r(status: DeliveryStatus, meaning: str, *, terminal: bool | None = None,
 _CERTIFIED = (S.CERTIFIED,)
 _CONTRACT_READ = (S.DELIVERED, S.OPENED, S.READ)
 
+#: An EMAIL Contract that is "signed/perfected and certified": everything a wait can ask for.
+_CONTRACT_DONE = (S.SENT, S.DELIVERED, S.OPENED, S.READ, S.CERTIFIED, S.ACCEPTED, S.SIGNED)
+
 #: Mensatek certified email (EMAILCERTIFICADO ``Resultado`` / ``Estado``). The
 #: document's status table is lost; these are the codes the document names (11
-#: in the report sample, 14 in the certificate section) and, for the rest, the
-#: same API's SMS table (1, 2, 10, 50) as sandbox/mensatek.py explains. 3 is an
-#: assumption for a cancelled scheduled message. 14 is not terminal: the
-#: recipient may still open it (-> 11).
+#: in the report sample; 14, and 17, 160, 181 for an EMAIL Contract, in the
+#: certificate download section) and, for the rest, the same API's SMS table
+#: (1, 2, 10, 50) as sandbox/mensatek.py explains. 3 is an assumption for a
+#: cancelled scheduled message. 14 is not terminal: the recipient may still
+#: open it (-> 11).
+#:
+#: 17, 160 and 181: "contract signed/perfected and certified - in the case of
+#: EMAIL Contract", the statuses a certificate is downloaded for. That is all
+#: the email document says, so each satisfies every target. 17 and 181 are
+#: final, as in the SMS table; 160 is not, because in the SMS table it is an
+#: earlier contract step ("accessed the contract") that 181 may still follow.
 MENSATEK_CERTIFIED_EMAIL: dict[str, StatusRule] = {
     "1": _r(S.SCHEDULED, "Scheduled"),
     "2": _r(S.PENDING, "Awaiting delivery"),
@@ -100,7 +110,12 @@ MENSATEK_CERTIFIED_EMAIL: dict[str, StatusRule] = {
     "10": _r(S.SENT, "Sent"),
     "11": _r(S.READ, "Delivered, opened, read and certified", terminal=True, also=_CERTIFIED),
     "14": _r(S.DELIVERED, "Delivered and certified", also=_CERTIFIED),
+    "17": _r(S.SIGNED, "EMAIL Contract signed/perfected and certified (17)", terminal=True,
+             also=_CONTRACT_DONE),
     "50": _r(S.BOUNCED, "Bounced: the mailbox does not exist"),
+    "160": _r(S.SIGNED, "EMAIL Contract signed/perfected and certified (160)", also=_CONTRACT_DONE),
+    "181": _r(S.SIGNED, "EMAIL Contract signed/perfected and certified (181)", terminal=True,
+              also=_CONTRACT_DONE),
 }
 
 _AWAITING = "Awaiting delivery confirmation from the phone"

@@ -19,6 +19,10 @@ steps of ``sandbox.step_seconds``: 2 -> 10 (1 step) -> 14 (2 steps) -> 11
 (3 steps, only for recipients whose address contains "read"); the
 certificate is downloadable one step after 14 (the real lag, DESIGN.md).
 Addresses whose local part starts with "bounce" end in 50 at 2 steps.
+EMAIL Contracts: an address whose local part is ``contract17``, ``contract160``
+or ``contract181`` (optionally followed by more, e.g. ``contract181.ana@``)
+goes on from 14 to that code at 3 steps, the statuses the certificate section
+names for a "contract signed/perfected and certified".
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import threading
 import zipfile
 from collections.abc import Callable
@@ -57,8 +62,12 @@ STATUS_TEXT = {
     10: "Enviado",
     11: "Mensaje entregado, abierto, leído y certificado",
     14: "Entregado y certificado",
+    17: "Contrato EMAIL firmado por respuesta y certificado",
     50: "Rebotado: el buzón no existe",
+    160: "Contrato EMAIL perfeccionado y certificado",
+    181: "Contrato EMAIL aceptado, firmado con firma biométrica y certificado",
 }
+_CONTRACT_RE = re.compile(r"^contract(17|160|181)(?![0-9])")
 
 
 def mensatek_function(name: str) -> Callable[[Handler], Handler]:
@@ -115,6 +124,9 @@ class CertifiedEmail:
             return 10 if elapsed < 2 * step else 50
         if elapsed < 2 * step:
             return 10
+        contract = _CONTRACT_RE.match(self.email.split("@")[0].lower())
+        if contract and elapsed >= 3 * step:
+            return int(contract.group(1))
         if "read" in self.email.lower() and elapsed >= 3 * step:
             return 11
         return 14

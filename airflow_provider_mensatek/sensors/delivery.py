@@ -250,7 +250,8 @@ class MensatekCertifiedEmailSensor(DeliveryStatusSensor):
 
     :param message_ids: ``idMensaje`` value(s) from :class:`MensatekSendCertifiedEmailOperator`
         (``message_ids`` in its XCom) -> ``Idmensaje``, one report call per id.
-    :param target: default ``certified`` (codes 14 and 11); ``read`` needs 11.
+    :param target: default ``certified`` (codes 14 and 11; 17, 160 and 181 for an EMAIL Contract);
+        ``read`` needs 11 (or a contract code).
     :param mensatek_conn_id: the ``mensatek`` connection.
 
     See :class:`DeliveryStatusSensor` for ``min_fraction``, ``poll_policy``, ``deferrable`` and the XCom.

@@ -96,3 +96,20 @@ def test_targets() -> None:
             parse_target(bad)
     with pytest.raises(ValidationError):
         classify("fax", 1)
+
+
+@pytest.mark.parametrize("code", ["17", "160", "181"])
+def test_email_contract_codes_are_certified(code: str) -> None:
+    # mensatek-certified-email.txt, certificate download: "17, 160 or 181 -contract signed/perfected and
+    # certified- in the case of EMAIL Contract".
+    vendor = classify("mensatek.certified_email", code)
+    assert vendor.known and not vendor.failure
+    for target in ("delivered", "read", "certified", "accepted", "signed"):
+        assert vendor.has_reached(parse_target(target))
+
+
+def test_every_code_the_certified_email_document_names_is_mapped() -> None:
+    from airflow_provider_mensatek.clients.statuses import MENSATEK_CERTIFIED_EMAIL
+
+    # 11 (report sample), 14, 17, 160, 181 (certificate download section).
+    assert {"11", "14", "17", "160", "181"} <= set(MENSATEK_CERTIFIED_EMAIL)

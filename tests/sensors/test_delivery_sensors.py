@@ -198,3 +198,16 @@ def test_an_unknown_id_fails_naming_it_with_the_vendor_answer(
     with pytest.raises(AirflowFailException, match=r"999: -2 No permission to query this message \[failed\]"):
         sensor.execute(context())
     assert len(sandbox.requests_to(REPORT)) == 1
+
+
+@pytest.mark.parametrize("code", [17, 160, 181])
+def test_a_wait_for_certified_ends_on_each_email_contract_status(
+    sandbox: Sandbox, sandbox_clock: SandboxClock, mensatek_conn: str, mensatek_client: MensatekClient,
+    code: int,
+) -> None:
+    [mid] = send(mensatek_client, f"contract{code}@example.com")
+    result = MensatekCertifiedEmailSensor(task_id="wait", message_ids=mid).execute(context())
+    report = result["reports"][str(mid)]
+    assert result["reached"] == [str(mid)]
+    assert (report["code"], report["known"], report["status"]) == (str(code), True, "signed")
+    assert len(report_times(sandbox)) == 1  # the first check (after 5 min) already saw the contract status
