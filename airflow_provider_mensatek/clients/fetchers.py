@@ -13,20 +13,43 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from airflow_provider_mensatek.clients.errors import MensatekError, NotFoundError, ValidationError
+from airflow_provider_mensatek.clients.legallymail import check_identifier
 from airflow_provider_mensatek.clients.statuses import aggregate, classify
-from airflow_provider_mensatek.clients.waiting import Fetch, Observation
+from airflow_provider_mensatek.clients.validation import check_message_id
+from airflow_provider_mensatek.clients.waiting import Fetch, Observation, normalise_ids
 
 Answer = tuple[str, Observation | MensatekError]
 
 #: The most a LegallyMail list call returns (``limit`` 1-25, documented).
 MAX_LIST_LIMIT = 25
 
+_XCOM_HINT = ("pass the send task's ids, e.g. \"{{ ti.xcom_pull(task_ids='send')['message_ids'] | tojson }}\"")
+
 
 def _as_message_id(key: str) -> int:
     try:
-        return int(key)
-    except ValueError:
-        raise ValidationError(f"Mensatek message ids are numbers, got {key!r}") from None
+        return check_message_id(key)
+    except ValidationError as exc:
+        raise ValidationError(f"Mensatek message ids are whole numbers (idMensaje): {exc.message}; "
+                              f"{_XCOM_HINT}") from None
+
+
+def check_keys(channel: str, ids: Any) -> list[str]:
+    """The ids of a wait on ``channel`` as keys, every one in the form that channel's vendor uses.
+
+    Called when a wait starts, so an id no status call could ever use fails the
+    task at once instead of at the first check, minutes later.
+    """
+    keys = normalise_ids(ids)
+    for key in keys:
+        if channel.startswith("mensatek."):
+            _as_message_id(key)
+        else:
+            try:
+                check_identifier(key, "LegallyMail id")
+            except ValidationError as exc:
+                raise ValidationError(f"{exc.message}; {_XCOM_HINT}", vendor="legallymail") from None
+    return keys
 
 
 def mensatek_certified_email(client: Any) -> Fetch:

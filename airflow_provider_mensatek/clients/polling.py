@@ -143,6 +143,9 @@ def policy_for(vendor: str, overrides: Mapping[str, Any] | PollPolicy | None = N
     """The vendor default, with user overrides (a dict of numbers or a whole PollPolicy)."""
     if isinstance(overrides, PollPolicy):
         return overrides
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ValidationError(f"poll_policy must be a dict of numbers or a PollPolicy, got "
+                              f"{type(overrides).__name__}")
     try:
         base = DEFAULT_POLICIES[vendor]
     except KeyError:

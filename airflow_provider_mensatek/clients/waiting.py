@@ -90,6 +90,10 @@ class WaitOutcome:
         return self.kind != OUTCOME_WAITING
 
 
+#: What ``{{ ti.xcom_pull(...) }}`` renders when there is nothing to pull.
+_RENDERED_NOTHING = frozenset({"none", "null", "undefined"})
+
+
 def normalise_ids(ids: Any) -> list[str]:
     """One id or a list of ids (ints or strings) as unique string keys, order kept.
 
@@ -111,6 +115,9 @@ def normalise_ids(ids: Any) -> list[str]:
         if isinstance(item, bool) or not isinstance(item, str | int) or not str(item).strip():
             raise ValidationError(f"Invalid message id {item!r}")
         key = str(item).strip()
+        if key.lower() in _RENDERED_NOTHING:
+            raise ValidationError(f"Message id {key!r} is what a template renders for a missing value: the "
+                                  "upstream task pushed no ids (check the xcom_pull)")
         if key not in keys:
             keys.append(key)
     if not keys:

@@ -32,6 +32,8 @@ from airflow.sdk.exceptions import (
 
 from airflow_provider_mensatek.clients import waiting
 from airflow_provider_mensatek.clients.errors import PERMANENT_ERRORS, MensatekError
+from airflow_provider_mensatek.clients.fetchers import check_keys
+from airflow_provider_mensatek.clients.poll_floors import check_poll_floor
 from airflow_provider_mensatek.clients.polling import PollPolicy, policy_for
 from airflow_provider_mensatek.clients.statuses import parse_target
 from airflow_provider_mensatek.clients.waiting import (
@@ -40,7 +42,6 @@ from airflow_provider_mensatek.clients.waiting import (
     DeliveryWaiter,
     WaitOutcome,
     check_fraction,
-    normalise_ids,
 )
 from airflow_provider_mensatek.triggers.delivery import (
     EVENT_ERROR,
@@ -60,7 +61,8 @@ WAIT_STATE_KEY = "mensatek.wait"
 class DeliveryStatusSensor(BaseSensorOperator):
     """Base of the provider's status sensors; subclasses name the channel and the trigger.
 
-    :param message_ids: one id or a list of ids (a whole campaign) returned by the send operator.
+    :param message_ids: one id or a list of ids (a whole campaign) returned by the send operator. Checked
+        when the task starts: an id the vendor could never answer for fails it at once.
     :param target: the status to wait for: ``sent``, ``delivered``, ``opened``, ``read``,
         ``certified``, ``accepted`` or ``signed``.
     :param min_fraction: share of the ids that must reach ``target`` (default 1: all). The sensor fails as
@@ -68,7 +70,9 @@ class DeliveryStatusSensor(BaseSensorOperator):
         …), naming each id with the vendor's own status text; with ``soft_fail=True`` it skips instead.
     :param poll_policy: overrides of the vendor's default PollPolicy, e.g. ``{"max_interval": 1800}``
         (``initial_delay``, ``min_interval``, ``max_interval``, ``multiplier``, ``jitter``,
-        ``max_checks``), or a whole PollPolicy.
+        ``max_checks``), or a whole PollPolicy. A policy faster than the vendor accepts (Mensatek: 60 s,
+        LegallyMail: 6 s for ``initial_delay`` and ``min_interval``) fails the task before any request,
+        except against a loopback host (the local sandbox); see ``clients/poll_floors.py``.
     :param deferrable: wait in the triggerer instead of a worker slot
         (default: ``[operators] default_deferrable``).
     :return: (XCom) ``{"target", "min_fraction", "reached": [ids], "failed": [ids], "gave_up": [ids],
@@ -192,18 +196,26 @@ class DeliveryStatusSensor(BaseSensorOperator):
     # -- state -----------------------------------------------------------------
 
     def _prepare(self, context: Context) -> DeliveryWaiter:
-        """Validate the arguments (no HTTP), then resume a stored wait or start a new one."""
-        keys = normalise_ids(self.message_ids)
+        """Validate the arguments (no HTTP), then resume a stored wait or start a new one.
+
+        Runs in ``execute`` after the templates rendered, before the first wait
+        or deferral: bad ids and a policy faster than the vendor accepts fail
+        the task now, not at the first check minutes later.
+        """
+        keys = check_keys(self.channel, self.message_ids)
         target = parse_target(self.target)
         fraction = check_fraction(self.min_fraction)
         policy = policy_for(self.vendor, self.poll_policy)
         fetch, self._client = make_fetch(self.channel, self.conn_id)
+        base_url = self._client.base_url
+        check_poll_floor(self.vendor, policy, base_url)
         stored = self._store_get(context)
         identity = self._identity(keys, target.value)
         if isinstance(stored, Mapping) and stored.get("identity") == identity:
             self.log.info("Continuing the stored polling schedule (no fresh burst of checks)")
             waiter = DeliveryWaiter.resume(fetch, stored["state"], target=target, min_fraction=fraction,
                                            clock=waiting.CLOCK.now)
+            check_poll_floor(self.vendor, waiter.schedule.policy, base_url)
         else:
             waiter = DeliveryWaiter.start(fetch, keys, target=target, min_fraction=fraction, policy=policy,
                                           now=waiting.CLOCK.now(), clock=waiting.CLOCK.now)

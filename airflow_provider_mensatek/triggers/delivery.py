@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_mensatek.clients import fetchers, waiting
-from airflow_provider_mensatek.clients.errors import MensatekError
+from airflow_provider_mensatek.clients.errors import MensatekError, ValidationError
+from airflow_provider_mensatek.clients.poll_floors import check_poll_floor
 from airflow_provider_mensatek.clients.waiting import DeliveryWaiter, Fetch
 
 EVENT_ERROR = "error"
@@ -115,12 +116,32 @@ class DeliveryStatusTrigger(BaseTrigger):
              "state": self.state, "conn_id": self.conn_id},
         )
 
+    def _resume(self, fetch: Fetch, client: Any) -> DeliveryWaiter:
+        """The waiter of the serialised state, checked as the sensor checked it (no HTTP).
+
+        A trigger is rebuilt from kwargs stored in the database, which can be
+        edited: ids and a policy too fast for the vendor are refused here too.
+        """
+        fetchers.check_keys(self.channel, self.message_ids)
+        try:
+            waiter = DeliveryWaiter.resume(fetch, self.state, target=self.target,
+                                           min_fraction=self.min_fraction, clock=waiting.CLOCK.now)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValidationError(f"Malformed trigger state ({type(exc).__name__}: {exc})") from None
+        fetchers.check_keys(self.channel, list(waiter.schedule.messages))
+        check_poll_floor(self.channel.split(".")[0], waiter.schedule.policy, client.base_url)
+        return waiter
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         clock = waiting.CLOCK
         fetch, client = await asyncio.to_thread(make_fetch, self.channel, self.conn_id)
-        waiter = DeliveryWaiter.resume(fetch, self.state, target=self.target, min_fraction=self.min_fraction,
-                                       clock=clock.now)
         try:
+            try:
+                waiter = self._resume(fetch, client)
+            except MensatekError as exc:
+                yield TriggerEvent({"status": EVENT_ERROR, "message": str(exc), "error": type(exc).__name__,
+                                    "result": None})
+                return
             while True:
                 try:
                     outcome = await asyncio.to_thread(waiter.poll, clock.now())
