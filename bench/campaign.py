@@ -117,8 +117,8 @@ def measure_provider(url: str, source: str, batch_size: int, campaign: str, max_
     from airflow.sdk import ObjectStoragePath
 
     from airflow_provider_mensatek.clients import MensatekClient
+    from airflow_provider_mensatek.clients.campaign_input import open_recipients, rows_from_stream
     from airflow_provider_mensatek.clients.campaigns import BatchSender, plan_campaign
-    from airflow_provider_mensatek.clients.recipients import rows_from_stream
     from airflow_provider_mensatek.sandbox import DEFAULT_MENSATEK_TOKEN, DEFAULT_MENSATEK_USER
 
     client = MensatekClient(DEFAULT_MENSATEK_USER, DEFAULT_MENSATEK_TOKEN, base_url=url)
@@ -130,7 +130,7 @@ def measure_provider(url: str, source: str, batch_size: int, campaign: str, max_
     warm.unlink()
     baseline, hwm = _status_kib("VmRSS"), _reset_hwm()
     started = time.perf_counter()
-    with ObjectStoragePath(f"file://{source}").open("r", encoding="utf-8", newline="") as stream:
+    with open_recipients(ObjectStoragePath(f"file://{source}")) as stream:  # as the plan operator reads it
         plan = plan_campaign(rows_from_stream(stream, "csv"), folder, channel="certified_email",
                              campaign_reference="bench", columns={"variables": {"Variable_1": "poliza"}},
                              batch_size=batch_size)

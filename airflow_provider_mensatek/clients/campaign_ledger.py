@@ -5,6 +5,7 @@ Storage layout, under the ledger directory (any pathlib-like object:
 
     <ledger>/<batch_id>/<seq>-<event>-<random>.json   one JSON line per record
     <ledger>/<batch_id>/<seq>-in_flight.json          the claim of one send (a fixed name, created exclusively)
+    <ledger>/.auth/<seq>-<event>-<random>.json         refused credentials (see campaign_auth)
 
 **Why one object per record.** Mapped batch tasks run on different workers
 and write the same ledger at the same time. Object stores (S3, GCS) have no
@@ -207,7 +208,7 @@ class Ledger:
             seq = sum(1 for p in folder.iterdir() if p.name.endswith(".json") and not p.name.startswith(".")) + 1
         record = {"seq": seq, "batch_id": batch_id, "event": event, "at": utc_now(), **fields}
         name = f"{seq:06d}-{event}-{uuid.uuid4().hex[:8]}.json"
-        _write_record(folder, name, json.dumps(record, ensure_ascii=False) + "\n", exclusive=False,
+        write_record(folder, name, json.dumps(record, ensure_ascii=False) + "\n", exclusive=False,
                       new_folder=seq == 1)
         return record
 
@@ -226,7 +227,7 @@ class Ledger:
         folder = self.root / batch_id
         if seq == 1:
             folder.mkdir(parents=True, exist_ok=True)
-        created = _write_record(folder, name, text, exclusive=True, new_folder=seq == 1)
+        created = write_record(folder, name, text, exclusive=True, new_folder=seq == 1)
         return record if created else None
 
     def state(self, batch_id: str) -> str | None:
@@ -266,7 +267,7 @@ def local_path(path: Any) -> str | None:
     return None
 
 
-def _write_record(folder: Any, name: str, text: str, *, exclusive: bool, new_folder: bool = True) -> bool:
+def write_record(folder: Any, name: str, text: str, *, exclusive: bool, new_folder: bool = True) -> bool:
     """Write one complete record file; with ``exclusive``, only if ``name`` does not exist (else False).
 
     ``new_folder``: the batch folder may have been created for this record (its first one).
@@ -340,12 +341,13 @@ def _fsync_directory(path: str) -> None:
         os.close(fd)
 
 
-def export_jsonl(ledger: Ledger, target: Any) -> int:
-    """Every record, batch by batch, as one JSON Lines file (written atomically). Returns the count."""
+def export_jsonl(ledger: Ledger, target: Any, also: Iterable[Mapping[str, Any]] = ()) -> int:
+    """Every record, batch by batch, then ``also`` (the campaign's auth records), as one JSON Lines file
+    (written atomically). Returns the count."""
     temporary = target.parent / f".{target.name}.tmp"
     count = 0
     with temporary.open("w") as handle:
-        for record in ledger.all_records():
+        for record in (*ledger.all_records(), *also):
             handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
             count += 1
     temporary.rename(target)

@@ -1,16 +1,7 @@
-"""Campaigns at scale, Airflow-free: batch planning, at-most-once batch sends, campaign control, summary.
+"""Campaigns at scale, Airflow-free: batch planning, at-most-once batch sends, campaign control.
 
-A campaign lives in one folder (any pathlib-like object; ``ObjectStoragePath``
-on the Airflow side)::
-
-    <campaign>/plan.json          the plan (written last: its presence means complete)
-    <campaign>/batches/<id>.json  each batch's recipients (vendor shape + source line + source row)
-    <campaign>/rejected.jsonl     invalid and duplicate rows, with line number and reason
-    <campaign>/ledger/            the send ledger (see campaign_ledger)
-    <campaign>/summary.json       totals, written by the summary step
-    <campaign>/not_sent.csv       every recipient not sent, with the reason, to fix and resend
-    <campaign>/unconfirmed.csv    recipients of accepted batches whose answer did not say if they were taken
-    <campaign>/ledger.jsonl       the ledger exported as one audit file
+A campaign lives in one folder (see :mod:`~airflow_provider_mensatek.clients.campaign_folder`
+for its layout; the summary is in :mod:`~airflow_provider_mensatek.clients.campaign_summary`).
 
 The plan passed between tasks (XCom) holds batch ids, references, counts and
 fingerprints, never the recipients: a mapped send task reads its own batch
@@ -20,10 +11,8 @@ file, so XCom stays small whatever the campaign size.
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import inspect
-import io
 import json
 import logging
 import re
@@ -31,7 +20,7 @@ import shutil
 import threading
 import types
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -40,6 +29,24 @@ from typing import Any
 
 from airflow_provider_mensatek.clients._transport import SEND as SEND_KIND
 from airflow_provider_mensatek.clients._transport import send_attempts_started
+from airflow_provider_mensatek.clients.campaign_answers import ANSWER_RULES, Named, settle
+from airflow_provider_mensatek.clients.campaign_auth import (
+    credential_id,
+    record_auth_failure,
+    refused_credential,
+    refused_message,
+)
+from airflow_provider_mensatek.clients.campaign_folder import (
+    BATCHES_DIR,
+    LEDGER_DIR,
+    PLAN_NAME,
+    REJECTED_NAME,
+    check_entries,
+    check_entry,
+    missing_batch_file,
+    read_plan,
+)
+from airflow_provider_mensatek.clients.campaign_input import whole_number
 from airflow_provider_mensatek.clients.campaign_ledger import (
     ACCEPTED,
     AMBIGUOUS,
@@ -55,6 +62,7 @@ from airflow_provider_mensatek.clients.campaign_ledger import (
     blocked_message,
     decide,
     local_path,
+    utc_now,
 )
 from airflow_provider_mensatek.clients.errors import (
     NOTHING_SENT_ERRORS,
@@ -92,14 +100,6 @@ MAX_REFERENCE_LEN = 100
 
 #: Version of the batch files a send task reads (2: recipients stored as their exact vendor encoding).
 BATCH_FORMAT = 2
-PLAN_NAME = "plan.json"
-BATCHES_DIR = "batches"
-REJECTED_NAME = "rejected.jsonl"
-LEDGER_DIR = "ledger"
-SUMMARY_NAME = "summary.json"
-NOT_SENT_NAME = "not_sent.csv"
-UNCONFIRMED_NAME = "unconfirmed.csv"
-LEDGER_EXPORT_NAME = "ledger.jsonl"
 
 
 # -- files ---------------------------------------------------------------------------
@@ -122,21 +122,22 @@ def read_json(path: Any) -> Any:
 # -- planning ------------------------------------------------------------------------
 
 
-def batch_size_for(channel: str, requested: int | None, *, legallymail_max_recipients: int = 10) -> int:
-    """The batch size of a channel: LegallyMail's recipient limit per send, a configurable size for Mensatek."""
+def batch_size_for(channel: str, requested: Any, *, legallymail_max_recipients: int = 10) -> int:
+    """The batch size of a channel: LegallyMail's recipient limit per send, a configurable size for Mensatek.
+
+    ``requested``: None for the default, else a whole number >= 1 (or its text): 0 is refused, never read as
+    "the default".
+    """
+    size = whole_number(requested, "batch_size", minimum=1)
     if channel == LEGALLYMAIL_CERTIFIED_EMAIL:
-        if requested is not None and requested > legallymail_max_recipients:
-            raise ValidationError(f"batch_size {requested} exceeds LegallyMail's {legallymail_max_recipients} "
+        if size is not None and size > legallymail_max_recipients:
+            raise ValidationError(f"batch_size {size} exceeds LegallyMail's {legallymail_max_recipients} "
                                   "recipients per send (the connection extra max_recipients)",
                                   vendor="legallymail")
-        size = requested or legallymail_max_recipients
-    else:
-        size = requested or DEFAULT_MENSATEK_BATCH_SIZE
-        if size > MAX_MENSATEK_BATCH_SIZE:
-            raise ValidationError(f"batch_size must be at most {MAX_MENSATEK_BATCH_SIZE}, got {size}")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValidationError(f"batch_size must be a whole number >= 1, got {size!r}")
-    return size
+        return size if size is not None else legallymail_max_recipients
+    if size is not None and size > MAX_MENSATEK_BATCH_SIZE:
+        raise ValidationError(f"batch_size must be at most {MAX_MENSATEK_BATCH_SIZE}, got {size}")
+    return size if size is not None else DEFAULT_MENSATEK_BATCH_SIZE
 
 
 def batch_reference(campaign_reference: str, number: int) -> str:
@@ -218,8 +219,8 @@ def plan_campaign(
     channel: str,
     campaign_reference: str,
     columns: Any = None,
-    batch_size: int | None = None,
-    max_invalid: int | None = 0,
+    batch_size: Any = None,
+    max_invalid: Any = 0,
     legallymail_max_recipients: int = 10,
     source: str | None = None,
 ) -> dict[str, Any]:
@@ -236,6 +237,7 @@ def plan_campaign(
     if channel not in CHANNELS:
         raise ValidationError(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
     size = batch_size_for(channel, batch_size, legallymail_max_recipients=legallymail_max_recipients)
+    max_invalid = whole_number(max_invalid, "max_invalid", minimum=0)
     campaign.mkdir(parents=True, exist_ok=True)
     # Built apart, swapped in only once the started-campaign check passed: a refused re-plan leaves the
     # batch files the ledger's batches were sent from exactly as they were.
@@ -278,8 +280,8 @@ def _plan_into(staging: Any, rows: Iterable[tuple[int, Any]], campaign: Any, *, 
         "campaign": str(campaign), "campaign_reference": reference, "channel": channel, "source": source,
         "columns": mapping, "batch_size": size, "rows": reader.read,
         "valid": sum(e["recipients"] for e in entries), "invalid": reader.invalid,
-        "duplicates": reader.duplicates, "first_rejected": [r.to_dict() for r in reader.first_rejected[:10]],
-        "batches": entries,
+        "duplicates": reader.duplicates, "first_rejected": [r.to_dict() for r in reader.first_rejected],
+        "more_rejected": reader.invalid + reader.duplicates - len(reader.first_rejected), "batches": entries,
     }
 
 
@@ -324,8 +326,11 @@ def load_batch(campaign: Any, batch_id: str) -> dict[str, Any]:
     when they were planned, so their fingerprint still holds.
     """
     local = local_path(campaign)  # a local campaign: no path objects per batch
-    data: dict[str, Any] = read_json(Path(local, BATCHES_DIR, f"{batch_id}.json") if local is not None
-                                     else campaign / BATCHES_DIR / f"{batch_id}.json")
+    try:
+        data: dict[str, Any] = read_json(Path(local, BATCHES_DIR, f"{batch_id}.json") if local is not None
+                                         else campaign / BATCHES_DIR / f"{batch_id}.json")
+    except FileNotFoundError:
+        raise missing_batch_file(campaign, batch_id) from None
     if data.get("format") == BATCH_FORMAT and isinstance(data.get("destinatarios"), str):
         return data
     listed = data.get("recipients")
@@ -340,7 +345,10 @@ def load_batch(campaign: Any, batch_id: str) -> dict[str, Any]:
 
 def load_batch_rows(campaign: Any, batch_id: str) -> list[tuple[int, dict[str, Any]]]:
     """(line, source row) of each recipient of a batch."""
-    rows: dict[str, dict[str, Any]] = read_json(campaign / BATCHES_DIR / f"{batch_id}.rows.json")
+    try:
+        rows: dict[str, dict[str, Any]] = read_json(campaign / BATCHES_DIR / f"{batch_id}.rows.json")
+    except FileNotFoundError:
+        raise missing_batch_file(campaign, batch_id) from None
     return [(int(line), row) for line, row in rows.items()]
 
 
@@ -357,14 +365,13 @@ class SendOutcome:
     duplicates: int
     credits_used: float | None
     credits_left: float | None
-    #: Recipients (dedupe keys) the vendor did not take: missing from the answer's recipient list, or all of
-    #: them when its counts say none was taken.
+    #: Recipients (dedupe keys) the answer proves the vendor did not take (see campaign_answers.settle).
     refused: list[str]
     #: recipient key -> message id, where the answer gives one per recipient.
     ids_by_key: dict[str, Any]
     result: dict[str, Any]
-    #: Recipients whose fate the answer leaves open: it has no recipient list and its counts say some,
-    #: not all, were taken. Not to be resent without checking the vendor panel.
+    #: Recipients whose fate the answer leaves open (not listed as taken, not proven refused). Not to be
+    #: resent without checking the vendor panel.
     unconfirmed: list[str] = field(default_factory=list)
 
 
@@ -418,26 +425,30 @@ def _send_unchecked(client: Any, channel: str, recipients: list[dict[str, Any]],
                                  _required(options, "subject", channel), _required(options, "message", channel))
         _check_arguments(client.send_certified_email, channel, *args, reference=reference, **options)
         r = client.send_certified_email(*args, reference=reference, **options)
-        ids = {x.email.lower(): x.message_id for x in r.recipients if x.message_id is not None}
-        keys = [v["Email"].lower() for v in recipients]
-        refused, unconfirmed = _not_taken(keys, ids if r.recipients else None, r.sent, r.not_sent)
+        echo = Named.of(((x.email, x.message_id) for x in r.recipients), need_id=True) if r.recipients else None
+        refused, unconfirmed = settle([v["Email"].lower() for v in recipients], sent=r.sent, not_sent=r.not_sent,
+                                      duplicates=r.duplicates, taken=echo)
         return SendOutcome(r.message_ids, r.sent, r.not_sent, r.duplicates, r.credits_used, r.credits_left,
-                           refused, ids, _without(r, "recipients", "message_ids"), unconfirmed)
+                           refused, echo.ids if echo else {}, _without(r, "recipients", "message_ids"), unconfirmed)
     if channel == SMS:
         args = (_required(options, "sender", channel), recipients, _required(options, "message", channel))
         _check_arguments(client.send_sms, channel, *args, reference=reference, **options)
         s = client.send_sms(*args, reference=reference, **options)
+        # Res and NoEnviados count messages, not recipients, and the answer names nobody.
+        refused, unconfirmed = settle([v["Movil"] for v in recipients], sent=None, not_sent=s.not_sent)
         return SendOutcome([s.message_id] if s.message_id is not None else [], s.accepted, s.not_sent, 0,
-                           s.credits_used, s.credits_left, [], {}, s.to_dict())
+                           s.credits_used, s.credits_left, refused, {}, s.to_dict(), unconfirmed)
     if channel == EMAIL:
         args = (_required(options, "sender", channel), recipients, _required(options, "subject", channel))
         html = options.pop("message", None)
         _check_arguments(client.send_email, channel, *args, html=html, reference=reference, **options)
         e = client.send_email(*args, html=html, reference=reference, **options)
-        ids = {x.address.lower(): x.message_id for x in e.sent if x.message_id is not None}
-        return SendOutcome(e.message_ids, len(e.sent), len(e.not_sent), e.duplicates, None, None,
-                           [x.address.lower() for x in e.not_sent], ids,
-                           _without(e, "sent", "not_sent", "message_ids"))
+        sent_list = Named.of(((x.address, x.message_id) for x in e.sent), need_id=True)
+        refused, unconfirmed = settle(
+            [v["Email"].lower() for v in recipients], sent=e.recipients, not_sent=None, duplicates=e.duplicates,
+            taken=sent_list, refused=Named.of(((x.address, None) for x in e.not_sent), need_id=False))
+        return SendOutcome(e.message_ids, len(e.sent), len(e.not_sent), e.duplicates, None, None, refused,
+                           sent_list.ids, _without(e, "sent", "not_sent", "message_ids"), unconfirmed)
     if channel == LEGALLYMAIL_CERTIFIED_EMAIL:
         if options.get("send_at"):
             raise ValidationError("LegallyMail sends immediately: it has no send date", vendor="legallymail")
@@ -446,30 +457,20 @@ def _send_unchecked(client: Any, channel: str, recipients: list[dict[str, Any]],
                 _required(options, "message", channel))
         _check_arguments(client.send_certified_email, channel, *args, **options)
         lm = client.send_certified_email(*args, **options)
-        ok = {x.email.lower(): x.tracking_id for x in lm.recipients
-              if x.tracking_id and (x.status or "").lower() not in ("failed", "error")}
-        keys = [v["email"].lower() for v in recipients]
-        refused, unconfirmed = _not_taken(keys, ok if lm.recipients else None, lm.success_count, lm.fail_count)
+        failed = [(x.status or "").lower() in ("failed", "error") for x in lm.recipients]
+        taken: Named | None = None
+        named: Named | None = None
+        if lm.recipients:
+            taken = Named.of(((x.email, x.tracking_id) for x, f in zip(lm.recipients, failed, strict=True)
+                              if not f), need_id=True)
+            named = Named.of(((x.email, None) for x, f in zip(lm.recipients, failed, strict=True) if f),
+                             need_id=False)
+        refused, unconfirmed = settle([v["email"].lower() for v in recipients], sent=lm.success_count,
+                                      not_sent=lm.fail_count, taken=taken, refused=named)
+        ok = taken.ids if taken else {}
         return SendOutcome([lm.tracking_id] if lm.tracking_id else list(ok.values()), lm.success_count,
                            lm.fail_count, 0, None, None, refused, ok, lm.to_dict(), unconfirmed)
     raise ValidationError(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
-
-
-def _not_taken(keys: list[str], listed: Mapping[str, Any] | None, sent: int, not_sent: int,
-               ) -> tuple[list[str], list[str]]:
-    """(refused, unconfirmed) recipients of an accepted batch.
-
-    ``listed``: the recipients the answer names as taken, or None when it has
-    no recipient list (Mensatek's Destinatarios echo is optional). Then the
-    counts decide: all taken, none taken, or some (which ones is unknown).
-    """
-    if listed is not None:
-        return [k for k in keys if k not in listed], []
-    if not_sent == 0 and sent >= len(keys):
-        return [], []
-    if sent == 0 and not_sent >= len(keys):
-        return list(keys), []
-    return [], list(keys)
 
 
 def _required(options: dict[str, Any], name: str, channel: str) -> Any:
@@ -560,38 +561,42 @@ class PlannedRecipients:
         return [str(v[key]).lower() for v in self.decoded]
 
 
-def echoed_ids(value: Any) -> tuple[bool, dict[str, Any]]:
-    """(any recipient listed, lower-cased email -> message id) from the ``Destinatarios`` echo of an answer.
+def echoed_ids(value: Any) -> Named | None:
+    """The recipients the ``Destinatarios`` echo of an answer names (email -> message id), or None: no echo.
 
     Reads it as :func:`~airflow_provider_mensatek.clients.mensatek.decode_json_array`
     does (keys in any case: the document shows ``IDMENSAJE``), without
     building a lower-cased copy of each of a thousand entries: the key
     spellings are looked up once and again only for an entry that differs.
+    An entry without an email or a readable id, an email named twice, and an
+    echo that is not JSON count as unreadable (see
+    :func:`~airflow_provider_mensatek.clients.campaign_answers.settle`).
     """
     from airflow_provider_mensatek.clients.mensatek import as_int
 
-    if value is None or value == "":
-        return False, {}
+    if value is None or value == "" or value == "[]" or value == []:
+        return None  # the echo is optional: the counts decide
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except ValueError:
-            return False, {}
+            return Named(1, {}, 1)
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list):
-        return False, {}
-    listed = False
+        return Named(1, {}, 1)
     ids: dict[str, Any] = {}
+    unreadable = 0
     id_key = email_key = None
     for item in value:
         if not isinstance(item, dict):
+            unreadable += 1
             continue
-        listed = True
         if id_key not in item or email_key not in item:
             spelled = {str(k).lower(): k for k in item}
             id_key, email_key = spelled.get("idmensaje"), spelled.get("email")
-            if id_key is None:
+            if id_key is None or email_key is None:
+                unreadable += 1
                 continue
         message_id = item[id_key]
         if type(message_id) is str and len(message_id) < 19 and message_id.isascii() and message_id.isdigit():
@@ -599,10 +604,15 @@ def echoed_ids(value: Any) -> tuple[bool, dict[str, Any]]:
         elif type(message_id) is not int:  # exactly int: a bool, or any other text, is read as as_int reads it
             message_id = as_int(message_id)
             if message_id is None:
+                unreadable += 1
                 continue
-        email = item.get(email_key, "")
-        ids[(email if type(email) is str else str(email)).lower()] = message_id
-    return listed, ids
+        email = item[email_key]
+        key = email.lower() if type(email) is str else ""
+        if not key or key in ids:
+            unreadable += 1
+            continue
+        ids[key] = message_id
+    return Named(len(value), ids, unreadable)
 
 
 def _plan_checked_certified_email(client: Any, recipients: PlannedRecipients, options: dict[str, Any],
@@ -635,7 +645,7 @@ def _plan_checked_certified_email(client: Any, recipients: PlannedRecipients, op
         record = client.call("send_certified_email", params, kind=SEND_KIND, reference=reference)
 
         def read() -> SendOutcome:
-            listed, ids = echoed_ids(record.get("destinatarios"))
+            echo = echoed_ids(record.get("destinatarios"))
             result = {
                 "sent": as_int(record.get("enviados"), as_int(record.get("res"), 0)) or 0,
                 "not_sent": as_int(record.get("noenviados"), 0) or 0,
@@ -643,8 +653,9 @@ def _plan_checked_certified_email(client: Any, recipients: PlannedRecipients, op
                 "credits_used": as_float(record.get("creditosusados")),
                 "credits_left": as_float(record.get("cred")), "reference": reference, "send_at": params.get("Fecha"),
             }
-            refused, unconfirmed = _not_taken(recipients.lowered("Email"), ids if listed else None,
-                                              result["sent"], result["not_sent"])
+            refused, unconfirmed = settle(recipients.lowered("Email"), sent=result["sent"],
+                                          not_sent=result["not_sent"], duplicates=result["duplicates"], taken=echo)
+            ids = echo.ids if echo is not None else {}
             return SendOutcome(list(ids.values()), result["sent"], result["not_sent"], result["duplicates"],
                                result["credits_used"], result["credits_left"], refused, ids, result, unconfirmed)
 
@@ -676,6 +687,11 @@ class BatchSender:
 
     def __post_init__(self) -> None:
         self.ledger = Ledger(self.campaign / LEDGER_DIR)
+        self._credential = credential_id(self.client)
+        self._auth_lock = threading.Lock()
+        #: Whether the ledger's auth records were read, and what they refuse (read once per sender).
+        self._auth_checked = False
+        self._auth_refused: str | None = None
 
     def send(self, entry: Mapping[str, Any], *, recorded: Callable[[], None] | None = None) -> dict[str, Any]:
         """Send one plan entry, or return what the ledger recorded. Raises LedgerBlockedError when blocked.
@@ -683,7 +699,7 @@ class BatchSender:
         ``recorded`` is called right after the ``in_flight`` record is written
         (tests use it to stop a worker at the worst moment).
         """
-        prepared = self._prepare(entry)
+        prepared = self._prepare(check_entry(entry))
         if isinstance(prepared, dict):
             return prepared
         self._claim(prepared)
@@ -709,6 +725,7 @@ class BatchSender:
         if decision.action == BLOCKED and decision.record is not None:
             raise LedgerBlockedError(blocked_message(batch_id, decision.record, str(self.ledger.root)),
                                      vendor=self._vendor, code=decision.record.get("event"))
+        self._check_auth()
         batch = batch or load_batch(self.campaign, batch_id)
         if batch["fingerprint"] != planned:
             raise ValidationError(f"batch {batch_id} on storage does not match the plan given to this task "
@@ -753,7 +770,39 @@ class BatchSender:
                 self._record_failure(prepared, FAILED_NOT_SENT, exc, str(exc))
             else:
                 self._record_failure(prepared, AMBIGUOUS, exc, _error_text(exc))
+            if isinstance(exc, AuthenticationError):
+                self._record_auth_failure(prepared, exc)
             raise
+
+    def _check_auth(self) -> None:
+        """Before a batch is claimed: fail without a request when the ledger shows this credential refused.
+
+        The ledger is read once per sender; a refusal this sender records itself is remembered at once.
+        """
+        with self._auth_lock:
+            if not self._auth_checked:
+                record = refused_credential(self.ledger, self._credential)
+                self._auth_refused = refused_message(record, self.ledger) if record else None
+                self._auth_checked = True
+            refused = self._auth_refused
+        if refused is not None:
+            raise AuthenticationError(refused, vendor=self._vendor, code="ledger")
+
+    def _record_auth_failure(self, prepared: _Prepared, exc: AuthenticationError) -> None:
+        """Record a refused credential in the ledger, once per sender, for every other batch task to read."""
+        with self._auth_lock:
+            if self._auth_checked and self._auth_refused is not None:
+                return
+            record = {"at": utc_now(), "batch_id": prepared.batch_id, "reference": prepared.reference,
+                      "vendor": self._vendor, "detail": str(exc)}
+            self._auth_checked, self._auth_refused = True, refused_message(record, self.ledger)
+        try:
+            record_auth_failure(self.ledger, self._credential, batch_id=prepared.batch_id,
+                                reference=prepared.reference, vendor=self._vendor, detail=str(exc),
+                                context=self.context)
+        except Exception as unrecorded:  # the batch's own failed_not_sent record stands; other tasks may retry once
+            log.error("The refused credential could not be recorded in the ledger (%s): other batch tasks of "
+                      "this campaign will each try it once", _error_text(unrecorded))
 
     def _finish(self, prepared: _Prepared, read: Callable[[], SendOutcome]) -> dict[str, Any]:
         """Read an answer the vendor gave without refusing, and record the batch ``accepted``."""
@@ -767,7 +816,7 @@ class BatchSender:
                 prepared.batch_id, ACCEPTED, seq=prepared.seq + 1, **prepared.common, message_ids=out.message_ids,
                 sent=out.sent, not_sent=out.not_sent, duplicates=out.duplicates, credits_used=out.credits_used,
                 credits_left=out.credits_left, refused=out.refused, unconfirmed=out.unconfirmed,
-                ids_by_key=out.ids_by_key, result=out.result,
+                answer_rules=ANSWER_RULES, ids_by_key=out.ids_by_key, result=out.result,
             )
         except Exception as exc:
             # The batch stays in_flight (blocked, never resent); what the vendor said is kept in the log.
@@ -821,13 +870,7 @@ class BatchSender:
         if isinstance(max_parallel, bool) or not isinstance(max_parallel, int) or not 1 <= max_parallel <= limit:
             raise ValidationError(f"max_parallel must be between 1 and {limit} for {self.channel}, "
                                   f"got {max_parallel!r}")
-        entries = list(entries)
-        seen: set[str] = set()
-        for entry in entries:
-            if str(entry["batch_id"]) in seen:
-                raise ValidationError(f"batch {entry['batch_id']} appears twice in the batches given; each batch "
-                                      "is sent once")
-            seen.add(str(entry["batch_id"]))
+        entries = check_entries(entries)
         if max_parallel == 1:
             return self._send_one_at_a_time(entries)
 
@@ -842,7 +885,7 @@ class BatchSender:
         with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="campaign-send") as pool:
             return list(pool.map(one, entries))
 
-    def _send_one_at_a_time(self, entries: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def _send_one_at_a_time(self, entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """One request at a time, as a plain loop would make them, with the bookkeeping beside them.
 
         This thread makes the requests, one after the other. While one is out,
@@ -905,6 +948,8 @@ class BatchSender:
                 for index, entry in enumerate(entries):
                     current, following = following, None
                     upcoming = entries[index + 1] if index + 1 < len(entries) else None
+                    if isinstance(current, AuthenticationError):  # the ledger shows the credential refused
+                        raise current
                     if not isinstance(current, _Prepared):
                         # Nothing to send for this one (a recorded outcome, or an error): no request to overlap.
                         results[index] = (current if isinstance(current, dict)
@@ -1010,6 +1055,9 @@ def control_campaign(campaign: Any, client: Any, channel: str, action: str, send
         vendor_send_at = vendor_datetime(send_at, what="send_at")  # refuse a bad date before any HTTP call
     elif send_at is not None:
         raise ValidationError("send_at only applies to action='reschedule'")
+    planned = read_plan(campaign)["channel"]  # an unknown folder is an error, not "nothing scheduled"
+    if planned != channel:
+        raise ValidationError(f"the campaign at {campaign} was planned for {planned}, not {channel}")
     ledger = Ledger(campaign / LEDGER_DIR)
     results: list[dict[str, Any]] = []
     for batch_id in ledger.batch_ids():
@@ -1067,126 +1115,3 @@ def _control_one(client: Any, channel: str, action: str, message_id: Any, send_a
     except MensatekError as exc:
         item.update(outcome="failed", detail=str(exc))
     return item
-
-
-# -- summary -----------------------------------------------------------------------------
-
-
-def summarize(campaign: Any) -> dict[str, Any]:
-    """Totals of the campaign, written to ``summary.json``, plus ``not_sent.csv`` and ``ledger.jsonl``.
-
-    ``not_sent.csv`` holds every recipient that was not sent, one row each,
-    with its source columns (so a fixed copy can be planned again), its line
-    and the reason: invalid rows, batches that failed or were never sent,
-    batches whose outcome is unknown (check the panel before resending them),
-    and recipients the vendor refused inside an accepted batch. Duplicates are
-    counted but not listed there (their first occurrence was planned).
-    ``unconfirmed.csv`` (same columns) holds the recipients of accepted batches
-    whose answer had no recipient list while its counts say only some were
-    taken: never to resend blindly, so they are not in ``not_sent.csv``.
-    """
-    from airflow_provider_mensatek.clients.campaign_ledger import export_jsonl
-
-    plan = read_json(campaign / PLAN_NAME)
-    ledger = Ledger(campaign / LEDGER_DIR)
-    reasons: dict[str, int] = {}
-    batch_states: dict[str, int] = {}
-    sent = credits_used = 0.0
-    credits_left: tuple[str, Any] | None = None
-    not_sent_rows: list[tuple[int, dict[str, Any], str]] = []
-    unconfirmed_rows: list[tuple[int, dict[str, Any], str]] = []
-    categories: list[str] = []
-    vendor_not_sent = 0
-
-    for row in _rejected(campaign):
-        if row["kind"] != "duplicate":
-            not_sent_rows.append((row["line"], row["row"], row["reason"]))
-            categories.append("invalid")
-    for entry in plan["batches"]:
-        batch_id = entry["batch_id"]
-        records = ledger.records(batch_id)
-        last = next((r for r in reversed(records) if r.get("event") in SEND_EVENTS), None)
-        state = last["event"] if last else "not_attempted"
-        batch_states[state] = batch_states.get(state, 0) + 1
-        if last is not None and state == ACCEPTED:
-            sent += last.get("sent", 0)
-            vendor_not_sent += last.get("not_sent", 0)
-            credits_used += last.get("credits_used") or 0
-            if last.get("credits_left") is not None and (credits_left is None or last["at"] > credits_left[0]):
-                credits_left = (last["at"], last["credits_left"])
-            refused = set(last.get("refused", []))
-            unsure = set(last.get("unconfirmed", []))
-            if refused or unsure:
-                planned = load_batch(campaign, batch_id)
-                keys = dict(zip(planned["lines"], planned["keys"], strict=True))
-                for line, row in load_batch_rows(campaign, batch_id):
-                    if keys.get(line) in refused:
-                        not_sent_rows.append((line, row, "refused by the vendor in an accepted batch "
-                                              f"(reference {last.get('reference')})"))
-                        categories.append("refused_by_vendor")
-                    elif keys.get(line) in unsure:
-                        unconfirmed_rows.append((line, row, (
-                            f"batch accepted ({last.get('sent', 0)} sent, {last.get('not_sent', 0)} not sent) but "
-                            "the answer did not say which recipients: check the vendor panel for reference "
-                            f"{last.get('reference')} before resending")))
-            continue
-        reason = {
-            "not_attempted": "batch not sent (its task did not run)",
-            FAILED_NOT_SENT: f"batch failed, nothing sent: {(last or {}).get('detail', '')}",
-            IN_FLIGHT: f"outcome unknown (worker stopped mid-send): check the vendor panel for reference "
-                       f"{entry['reference']} before resending",
-            AMBIGUOUS: f"outcome unknown ({(last or {}).get('detail', '')}): check the vendor panel for "
-                       f"reference {entry['reference']} before resending",
-            "cleared": "cleared for resend, not sent again yet",
-        }[state]
-        category = {"not_attempted": "not_attempted", FAILED_NOT_SENT: "failed_not_sent",
-                    IN_FLIGHT: "outcome_unknown", AMBIGUOUS: "outcome_unknown", "cleared": "cleared"}[state]
-        for line, row in load_batch_rows(campaign, batch_id):
-            not_sent_rows.append((line, row, reason))
-            categories.append(category)
-    for category in categories:
-        reasons[category] = reasons.get(category, 0) + 1
-
-    not_sent_rows.sort(key=lambda t: t[0])
-    _write_not_sent(campaign / NOT_SENT_NAME, not_sent_rows)
-    unconfirmed_rows.sort(key=lambda t: t[0])
-    _write_not_sent(campaign / UNCONFIRMED_NAME, unconfirmed_rows)
-    exported = export_jsonl(ledger, campaign / LEDGER_EXPORT_NAME)
-    summary = {
-        "campaign": plan["campaign"], "campaign_reference": plan["campaign_reference"], "channel": plan["channel"],
-        "recipients": plan["rows"], "valid": plan["valid"], "invalid": plan["invalid"],
-        "duplicates": plan["duplicates"], "batches": len(plan["batches"]), "batch_states": batch_states,
-        "sent": int(sent), "not_sent": len(not_sent_rows), "not_sent_by_vendor_unnamed": max(
-            0, vendor_not_sent - sum(1 for *_, reason in not_sent_rows if reason.startswith("refused"))),
-        "not_sent_reasons": reasons, "unconfirmed": len(unconfirmed_rows),
-        "unconfirmed_file": str(campaign / UNCONFIRMED_NAME), "credits_used": credits_used,
-        "credits_left": credits_left[1] if credits_left else None,
-        "not_sent_file": str(campaign / NOT_SENT_NAME), "ledger_file": str(campaign / LEDGER_EXPORT_NAME),
-        "ledger_records": exported,
-    }
-    write_atomic(campaign / SUMMARY_NAME, json.dumps(summary, ensure_ascii=False, indent=1))
-    return summary
-
-
-def _rejected(campaign: Any) -> Iterator[dict[str, Any]]:
-    path = campaign / REJECTED_NAME
-    if not path.exists():
-        return
-    with path.open("r") as handle:
-        for text in handle:
-            if text.strip():
-                yield json.loads(text)
-
-
-def _write_not_sent(path: Any, rows: list[tuple[int, dict[str, Any], str]]) -> None:
-    columns: list[str] = []
-    for _, row, _ in rows:
-        for key in row:
-            if key not in columns:
-                columns.append(key)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([*columns, "line", "reason"])
-    for line, row, reason in rows:
-        writer.writerow([*(row.get(c, "") for c in columns), line, reason])
-    write_atomic(path, buffer.getvalue())

@@ -12,13 +12,19 @@ is read in constant memory apart from the set of addresses seen.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import IO, Any
+from typing import Any
 
+from airflow_provider_mensatek.clients.campaign_input import (
+    MAX_REASON_CHARS,
+    BadRow,
+    capped_row,
+    shorten,
+    whole_number,
+)
 from airflow_provider_mensatek.clients.errors import ValidationError
 from airflow_provider_mensatek.clients.validation import check_email
 
@@ -30,6 +36,9 @@ CHANNELS = (CERTIFIED_EMAIL, SMS, EMAIL, LEGALLYMAIL_CERTIFIED_EMAIL)
 
 INVALID = "invalid"
 DUPLICATE = "duplicate"
+#: Rejected rows a reader keeps in memory, for the plan (XCom) and the error that stops a plan; the rest are
+#: counted (all of them are in rejected.jsonl).
+KEPT_REJECTED = 10
 
 #: The validators prefix their messages with the position they were given ("recipient #1 email ...");
 #: a rejected row carries its own line number, so the prefix is dropped from the reason.
@@ -90,12 +99,18 @@ class Recipient:
 
 @dataclass(frozen=True)
 class RejectedRow:
-    """A row that will not be sent: ``kind`` is ``invalid`` or ``duplicate``."""
+    """A row that will not be sent: ``kind`` is ``invalid`` or ``duplicate``.
+
+    ``row`` holds the source cells up to a bound (see
+    :func:`~airflow_provider_mensatek.clients.campaign_input.capped_row`);
+    ``truncated`` says some were cut.
+    """
 
     line: int
     kind: str
     reason: str
     row: dict[str, Any] = field(default_factory=dict)
+    truncated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,7 +120,7 @@ class TooManyInvalidRowsError(ValidationError):
     """More invalid rows than ``max_invalid``: the campaign stops before anything is sent."""
 
 
-# -- reading sources ----------------------------------------------------------------
+# -- reading sources (files: see campaign_input) -------------------------------------
 
 
 def rows_from_list(items: Any) -> Iterator[tuple[int, Any]]:
@@ -119,68 +134,6 @@ def rows_from_list(items: Any) -> Iterator[tuple[int, Any]]:
         raise ValidationError(f"recipients must be a list, got {type(items).__name__}")
     for index, item in enumerate(items):
         yield index + 1, item
-
-
-def rows_from_csv(stream: IO[str], *, delimiter: str | None = None) -> Iterator[tuple[int, Any]]:
-    """CSV rows as dicts keyed by the header, each with the file line it starts on.
-
-    The delimiter is sniffed between ``,`` and ``;`` (Spanish spreadsheets
-    export ``;``) unless given.
-    """
-    header_line = stream.readline()
-    if not header_line.strip():
-        raise ValidationError("the CSV file is empty (no header row)")
-    if delimiter is None:
-        delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
-    header = next(csv.reader([header_line], delimiter=delimiter))
-    header = [h.strip().lstrip("\ufeff") for h in header]
-    if len(set(header)) != len(header):
-        raise ValidationError(f"the CSV header repeats a column name: {header}")
-    reader = csv.reader(stream, delimiter=delimiter)
-    line = 2
-    for values in reader:
-        start, line = line, reader.line_num + 2  # reader.line_num counts lines after the header
-        if not values or all(not v.strip() for v in values):
-            continue  # blank lines are layout, not recipients
-        if len(values) != len(header):
-            yield start, _BadRow(f"has {len(values)} fields, the header has {len(header)}",
-                                 dict(zip(header, values, strict=False)))
-            continue
-        yield start, dict(zip(header, values, strict=True))
-
-
-def rows_from_json_lines(stream: IO[str]) -> Iterator[tuple[int, Any]]:
-    for number, text in enumerate(stream, start=1):
-        if not text.strip():
-            continue
-        try:
-            yield number, json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield number, _BadRow(f"is not valid JSON ({exc.msg})", {"raw": text.rstrip("\n")[:500]})
-
-
-def rows_from_stream(stream: IO[str], file_format: str) -> Iterator[tuple[int, Any]]:
-    if file_format == "csv":
-        return rows_from_csv(stream)
-    if file_format in ("jsonl", "ndjson", "json_lines"):
-        return rows_from_json_lines(stream)
-    raise ValidationError(f"file_format must be 'csv' or 'jsonl', got {file_format!r}")
-
-
-def format_for(name: str) -> str:
-    """The file format from a file name's extension."""
-    lowered = name.lower()
-    if lowered.endswith((".jsonl", ".ndjson")):
-        return "jsonl"
-    if lowered.endswith((".csv", ".txt")):
-        return "csv"
-    raise ValidationError(f"cannot tell the format of {name!r}: give file_format='csv' or 'jsonl'")
-
-
-@dataclass(frozen=True)
-class _BadRow:
-    reason: str
-    row: dict[str, Any]
 
 
 # -- mapping and validation -----------------------------------------------------------
@@ -268,8 +221,7 @@ class RecipientReader:
     def __post_init__(self) -> None:
         if self.channel not in CHANNELS:
             raise ValidationError(f"channel must be one of {', '.join(CHANNELS)}, got {self.channel!r}")
-        if self.max_invalid is not None and (isinstance(self.max_invalid, bool) or self.max_invalid < 0):
-            raise ValidationError(f"max_invalid must be a number >= 0 or None, got {self.max_invalid!r}")
+        self.max_invalid = whole_number(self.max_invalid, "max_invalid", minimum=0)
         self.mapping = ColumnMapping.from_value(self.columns)
         self.mapping.variable_columns()
         self._seen: dict[str, int] = {}
@@ -277,28 +229,30 @@ class RecipientReader:
     def recipients(self, rows: Iterable[tuple[int, Any]]) -> Iterator[Recipient]:
         for line, item in rows:
             self.read += 1
-            if isinstance(item, _BadRow):
-                self._reject(RejectedRow(line, INVALID, item.reason, item.row))
+            if isinstance(item, BadRow):
+                self._reject(line, INVALID, item.reason, item.row)
                 continue
             row = dict(item) if isinstance(item, Mapping) else {"value": item}
             try:
                 key, vendor = _channel_recipient(self.channel, self.mapping, item)
             except ValidationError as exc:
-                self._reject(RejectedRow(line, INVALID, _reason(exc), row))
+                self._reject(line, INVALID, _reason(exc), row)
                 continue
             first = self._seen.get(key)
             if first is not None:
-                self._reject(RejectedRow(line, DUPLICATE, f"duplicate of line {first} ({key})", row))
+                self._reject(line, DUPLICATE, f"duplicate of line {first} ({key})", row)
                 continue
             self._seen[key] = line
             yield Recipient(line=line, key=key, vendor=vendor, row=row)
 
-    def _reject(self, rejected: RejectedRow) -> None:
+    def _reject(self, line: int, kind: str, reason: str, row: Mapping[str, Any]) -> None:
+        cells, truncated = capped_row(row)
+        rejected = RejectedRow(line, kind, shorten(reason, MAX_REASON_CHARS), cells, truncated)
         if rejected.kind == INVALID:
             self.invalid += 1
         else:
             self.duplicates += 1
-        if len(self.first_rejected) < 20:
+        if len(self.first_rejected) < KEPT_REJECTED:
             self.first_rejected.append(rejected)
         if self.on_rejected is not None:
             self.on_rejected(rejected)

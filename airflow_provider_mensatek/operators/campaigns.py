@@ -25,24 +25,20 @@ from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_mensatek.certificates.store import to_storage_path
+from airflow_provider_mensatek.clients.campaign_folder import check_entries, check_entry, read_plan
+from airflow_provider_mensatek.clients.campaign_input import format_for, open_recipients, rows_from_stream
 from airflow_provider_mensatek.clients.campaign_ledger import CLEARED, REPLAY, SEND, LedgerBlockedError, decide
+from airflow_provider_mensatek.clients.campaign_summary import summarize
 from airflow_provider_mensatek.clients.campaigns import (
     BatchSender,
     control_campaign,
     control_not_done,
     outcome_dict,
     plan_campaign,
-    read_json,
     send_all_failed,
-    summarize,
 )
 from airflow_provider_mensatek.clients.errors import ValidationError
-from airflow_provider_mensatek.clients.recipients import (
-    LEGALLYMAIL_CERTIFIED_EMAIL,
-    format_for,
-    rows_from_list,
-    rows_from_stream,
-)
+from airflow_provider_mensatek.clients.recipients import LEGALLYMAIL_CERTIFIED_EMAIL, rows_from_list
 from airflow_provider_mensatek.operators._base import (
     SEND_STATE_KEY,
     MensatekBaseOperator,
@@ -89,6 +85,9 @@ class MensatekPlanCampaignOperator(_CampaignOperator):
     read as a stream). Invalid rows and duplicates are written with their line
     number and reason to ``<campaign_path>/rejected.jsonl`` and counted in the
     plan; above ``max_invalid`` invalid rows the task fails and nothing is sent.
+    A file that cannot be read as recipients (a quoted field spanning lines, a
+    wrong encoding, a NUL byte, an over-long line or field) fails the task
+    without retries, naming the line.
 
     :param campaign_path: folder of the campaign (batches, ledger, summary), ObjectStoragePath URL.
     :param campaign_reference: the campaign's reference; batch ``n`` is sent with
@@ -97,21 +96,24 @@ class MensatekPlanCampaignOperator(_CampaignOperator):
     :param recipients: list of addresses / dicts, or a JSON list string (XCom).
     :param recipients_path: CSV / JSON Lines file URL (or an upstream XComArg giving one).
     :param file_format: ``csv`` or ``jsonl``; default from the file extension.
+    :param encoding: the file's text encoding, e.g. ``"cp1252"`` or ``"latin-1"`` (Spanish spreadsheet exports)
+        or ``"utf-16"``; default UTF-8 (with or without a byte order mark).
     :param columns: ``{"name": ..., "email": ..., "phone": ..., "variables": {"Variable_1": "column"}}``.
-    :param batch_size: recipients per send (templated: a rendered number is accepted). Mensatek default
-        1,000 (max 10,000); LegallyMail: the connection's ``max_recipients`` (10 unless the vendor raised
-        it), never more.
-    :param max_invalid: invalid rows tolerated (reported, not sent) before the campaign stops; ``None``
-        = no limit. Default 0.
+    :param batch_size: recipients per send, a whole number >= 1 (templated: a rendered number is accepted;
+        0 or an empty rendering is refused). ``None``: Mensatek 1,000 (max 10,000); LegallyMail: the
+        connection's ``max_recipients`` (10 unless the vendor raised it), never more.
+    :param max_invalid: invalid rows tolerated (reported, not sent) before the campaign stops, a whole number
+        >= 0; ``None`` = no limit. Default 0.
     :return: (XCom) the batches, one small JSON entry each (``{"batch_id", "reference", "recipients",
         "fingerprint", "campaign", "channel", "first_line", "last_line"}``): ``.expand(batch=plan.output)``
         maps one send task per batch. The whole plan (``rows``, ``valid``, ``invalid``, ``duplicates``,
-        ``first_rejected``, ``batch_size``, ``batches``) is pushed under the XCom key ``plan`` and written to
-        ``<campaign_path>/plan.json``.
+        ``first_rejected`` (at most 10, each row cut to 1,000 characters), ``more_rejected`` (the count of
+        the others, all in ``rejected.jsonl``), ``batch_size``, ``batches``) is pushed under the XCom key
+        ``plan`` and written to ``<campaign_path>/plan.json``.
     """
 
     template_fields: Sequence[str] = ("campaign_path", "campaign_reference", "recipients", "recipients_path",
-                                      "columns", "batch_size", "max_invalid")
+                                      "columns", "batch_size", "max_invalid", "encoding")
     template_fields_renderers = {"recipients": "json", "columns": "json"}
     ui_color = "#e8f0ff"
 
@@ -124,6 +126,7 @@ class MensatekPlanCampaignOperator(_CampaignOperator):
         recipients: Any = None,
         recipients_path: Any = None,
         file_format: str | None = None,
+        encoding: str | None = None,
         columns: dict[str, Any] | None = None,
         batch_size: int | str | None = None,
         max_invalid: int | str | None = 0,
@@ -136,6 +139,7 @@ class MensatekPlanCampaignOperator(_CampaignOperator):
         self.recipients = recipients
         self.recipients_path = recipients_path
         self.file_format = file_format
+        self.encoding = encoding
         self.columns = columns
         self.batch_size = batch_size
         self.max_invalid = max_invalid
@@ -160,8 +164,7 @@ class MensatekPlanCampaignOperator(_CampaignOperator):
             legallymail_max = self.client_for(self.channel).max_recipients
         options: dict[str, Any] = {
             "channel": self.channel, "campaign_reference": self.campaign_reference, "columns": self.columns,
-            "batch_size": int(self.batch_size) if self.batch_size not in (None, "") else None,
-            "max_invalid": int(self.max_invalid) if self.max_invalid not in (None, "") else None,
+            "batch_size": self.batch_size, "max_invalid": self.max_invalid,
             "legallymail_max_recipients": legallymail_max,
         }
         campaign = self.storage(self.campaign_path)
@@ -169,7 +172,7 @@ class MensatekPlanCampaignOperator(_CampaignOperator):
             return plan_campaign(rows_from_list(self.recipients), campaign, source="list", **options)
         source = self.storage(self.recipients_path)
         file_format = self.file_format or format_for(source.name)
-        with source.open("r", encoding="utf-8-sig", newline="") as stream:
+        with open_recipients(source, self.encoding) as stream:
             return plan_campaign(rows_from_stream(stream, file_format), campaign, source=str(source), **options)
 
 
@@ -255,9 +258,8 @@ class MensatekSendCampaignBatchOperator(_CampaignOperator):
         return BatchSender(campaign, client, channel, self.message_args(), who)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        batch = self.batch
-        if not isinstance(batch, Mapping) or "batch_id" not in batch:
-            raise AirflowFailException(f"batch must be one entry of a campaign plan's batches, got {batch!r}")
+        with vendor_errors():
+            batch = check_entry(self.batch)
         campaign = self.storage(batch["campaign"])
         sender = self.sender_for(campaign, batch["channel"], context)
         # The ledger first: it outlives this task instance (a cleared, re-run DAG run).
@@ -325,9 +327,8 @@ class MensatekSendCampaignOperator(MensatekSendCampaignBatchOperator):
         self.max_parallel = max_parallel
 
     def execute(self, context: Context) -> list[dict[str, Any]]:  # type: ignore[override]
-        batches = self.plan.get("batches") if isinstance(self.plan, Mapping) else self.plan
-        if not isinstance(batches, list):
-            raise AirflowFailException("plan must be the XCom of MensatekPlanCampaignOperator")
+        with vendor_errors():
+            batches = check_entries(self.plan.get("batches") if isinstance(self.plan, Mapping) else self.plan)
         if not batches:
             return []
         first = batches[0]
@@ -375,7 +376,7 @@ class MensatekCampaignControlOperator(_CampaignOperator):
     def execute(self, context: Context) -> list[dict[str, Any]]:
         campaign = self.storage(self.campaign_path)
         with vendor_errors():
-            channel = self.channel or read_json(campaign / "plan.json")["channel"]
+            channel = self.channel or read_plan(campaign)["channel"]
             results = control_campaign(campaign, self.client_for(channel), channel, self.action,
                                        self.send_at or None)
         counts: dict[str, int] = {}
@@ -420,10 +421,12 @@ class MensatekCampaignSummaryOperator(_CampaignOperator):
         self.fail_on_unsent_batches = fail_on_unsent_batches
 
     def execute(self, context: Context) -> dict[str, Any]:
-        summary = summarize(self.storage(self.campaign_path))
-        self.log.info("Campaign %s: %d recipient row(s), %d sent, %d not sent %s, %d duplicate(s); "
-                      "credits used %s, left %s", summary["campaign_reference"], summary["recipients"],
-                      summary["sent"], summary["not_sent"], summary["not_sent_reasons"], summary["duplicates"],
+        with vendor_errors():
+            summary = summarize(self.storage(self.campaign_path))
+        self.log.info("Campaign %s: %d recipient row(s), %d sent, %d not sent %s, %d unconfirmed %s, "
+                      "%d duplicate(s); credits used %s, left %s", summary["campaign_reference"],
+                      summary["recipients"], summary["sent"], summary["not_sent"], summary["not_sent_reasons"],
+                      summary["unconfirmed"], summary["unconfirmed_reasons"], summary["duplicates"],
                       summary["credits_used"], summary["credits_left"])
         unsent = {state: n for state, n in summary["batch_states"].items() if state != "accepted"}
         if unsent and self.fail_on_unsent_batches:

@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 
 from airflow_provider_mensatek.clients import MensatekClient
+from airflow_provider_mensatek.clients.campaign_input import rows_from_csv, rows_from_json_lines
 from airflow_provider_mensatek.clients.campaign_ledger import Ledger, LedgerBlockedError, LedgerError
+from airflow_provider_mensatek.clients.campaign_summary import summarize
 from airflow_provider_mensatek.clients.campaigns import (
     BatchSender,
     control_campaign,
     plan_campaign,
-    summarize,
 )
 from airflow_provider_mensatek.clients.errors import (
     AmbiguousSendError,
@@ -35,8 +36,6 @@ from airflow_provider_mensatek.clients.legallymail import LegallyMailClient
 from airflow_provider_mensatek.clients.recipients import (
     RecipientReader,
     TooManyInvalidRowsError,
-    rows_from_csv,
-    rows_from_json_lines,
     rows_from_list,
 )
 from airflow_provider_mensatek.sandbox import Fault, Sandbox
@@ -578,10 +577,13 @@ def test_summary_counts_everything_and_lists_not_sent_recipients_to_resend(
     assert summary["batch_states"] == {"accepted": 1, "ambiguous": 1}
     assert summary["credits_used"] == 2.0 and summary["credits_left"] == 998.0
     rows = list(csv.DictReader((tmp_path / "campaign" / "not_sent.csv").open()))
-    assert [(r["line"], r["email"]) for r in rows] == [("3", "not-an-email"), ("5", "dani@example.com"),
-                                                       ("8", "eva@example.com")]
-    assert "check the vendor panel for reference nov-avisos-00002" in rows[2]["reason"]
-    assert summary["not_sent"] == 3
+    assert [(r["line"], r["email"]) for r in rows] == [("3", "not-an-email"), ("5", "dani@example.com")]
+    assert summary["not_sent"] == 2
+    # the ambiguous batch may have been sent: never in the file to resend, but in the one to check first
+    unsure = list(csv.DictReader((tmp_path / "campaign" / "unconfirmed.csv").open()))
+    assert [(r["line"], r["email"]) for r in unsure] == [("8", "eva@example.com")]
+    assert "check the vendor panel for reference nov-avisos-00002" in unsure[0]["reason"]
+    assert summary["unconfirmed"] == 1 and summary["unconfirmed_reasons"] == {"outcome_unknown": 1}
     assert json.loads((tmp_path / "campaign" / "summary.json").read_text()) == summary
     exported = (tmp_path / "campaign" / "ledger.jsonl").read_text().splitlines()
     assert [json.loads(x)["event"] for x in exported] == ["in_flight", "accepted", "in_flight", "ambiguous"]
@@ -741,6 +743,7 @@ def test_an_authentication_failure_mid_campaign_stops_and_releases_the_batch_cla
     tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
 ) -> None:
     from airflow_provider_mensatek.clients._transport import reset_auth_failures
+    from airflow_provider_mensatek.clients.campaign_auth import clear_auth
     from airflow_provider_mensatek.clients.errors import AuthenticationError
 
     plan = forty_recipient_plan(tmp_path)
@@ -771,8 +774,12 @@ def test_an_authentication_failure_mid_campaign_stops_and_releases_the_batch_cla
     assert events_of(tmp_path, "00004") == []
     assert Ledger(tmp_path / "seq" / "ledger").batch_ids() == ["00001", "00002", "00003"]
 
-    reset_auth_failures()  # the credentials were fixed; the task is run again
-    again = sender.send_all(plan["batches"])
+    reset_auth_failures()  # a new task process, with the same credential, which the vendor takes again
+    with pytest.raises(AuthenticationError, match="ledger clear-auth"):  # the ledger refuses it: no request
+        BatchSender(tmp_path / "seq", mensatek_client, "certified_email", PLAIN).send_all(plan["batches"])
+    assert len(sandbox.requests_to("EnviarEMAILCERTIFICADO")) == 2
+    clear_auth(Ledger(tmp_path / "seq" / "ledger"), by="ops", note="the vendor unblocked the account")
+    again = BatchSender(tmp_path / "seq", mensatek_client, "certified_email", PLAIN).send_all(plan["batches"])
 
     assert [(o["state"], o["replayed"]) for o in again] == [("accepted", True)] + [("accepted", False)] * 3
     assert len(sandbox.requests_to("EnviarEMAILCERTIFICADO")) == 5
@@ -905,6 +912,7 @@ def test_planned_recipient_shortcuts_agree_with_the_decoded_list(recipients: lis
 
 
 def test_echoed_ids_read_any_key_spelling_and_skip_what_is_not_an_id() -> None:
+    from airflow_provider_mensatek.clients.campaign_answers import Named
     from airflow_provider_mensatek.clients.campaigns import echoed_ids
 
     echo = json.dumps([
@@ -918,12 +926,11 @@ def test_echoed_ids_read_any_key_spelling_and_skip_what_is_not_an_id() -> None:
         {"Email": "g@x.es", "IdMensaje": " 107"},
         {"Email": "h@x.es", "IdMensaje": "1" * 4301},  # more digits than int() converts: skipped, as before
     ])
-    assert echoed_ids(echo) == (True, {"a@x.es": 101, "b@x.es": 102, "e@x.es": 105, "g@x.es": 107})
-    assert echoed_ids({"Email": "a@x.es", "IdMensaje": 7}) == (True, {"a@x.es": 7})
-    assert echoed_ids("") == (False, {})
-    assert echoed_ids("[broken") == (False, {})
-    assert echoed_ids("[]") == (False, {})
-    assert echoed_ids(3) == (False, {})
+    assert echoed_ids(echo) == Named(9, {"a@x.es": 101, "b@x.es": 102, "e@x.es": 105, "g@x.es": 107}, 5)
+    assert echoed_ids({"Email": "a@x.es", "IdMensaje": 7}) == Named(1, {"a@x.es": 7}, 0)
+    assert echoed_ids("") is None and echoed_ids("[]") is None  # no echo: the counts decide
+    assert echoed_ids("[broken") == Named(1, {}, 1)  # an echo that cannot be read proves nothing
+    assert echoed_ids(3) == Named(1, {}, 1)
 
 
 def test_a_folder_made_ahead_costs_the_claim_one_folder_sync_and_is_not_a_started_batch(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,6 +15,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_mensatek.campaigns.__main__ import main as campaigns_cli
+from airflow_provider_mensatek.clients import reset_auth_failures
 from airflow_provider_mensatek.clients.campaign_ledger import Ledger
 from airflow_provider_mensatek.operators._base import SEND_STATE_KEY
 from airflow_provider_mensatek.operators.campaigns import (
@@ -22,7 +26,7 @@ from airflow_provider_mensatek.operators.campaigns import (
     MensatekSendCampaignOperator,
 )
 from airflow_provider_mensatek.sandbox import Fault, Sandbox
-from tests.conftest import LEGALLYMAIL_TOKEN, MENSATEK_TOKEN
+from tests.conftest import LEGALLYMAIL_TOKEN, MENSATEK_TOKEN, MENSATEK_USER
 from tests.operator_support import FakeTaskStateStore
 
 FUTURE = "2099-03-01T09:00:00+01:00"
@@ -271,3 +275,223 @@ def test_cli_refuses_to_clear_an_accepted_batch_and_exports_the_ledger(conn: San
     events = [json.loads(line)["event"] for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert events == ["in_flight", "accepted"]
     assert [r["event"] for r in Ledger(ledger).records("00001")] == events
+
+
+# -- input that cannot be a campaign: one clear failure, not retried, nothing sent ---------------------------
+
+
+def test_plan_refuses_a_file_a_stray_quote_would_swallow(conn: Sandbox, tmp_path: Path) -> None:
+    """The issue's case: 3,001 recipients, a stray quote on line 2, max_invalid=5."""
+    source = tmp_path / "people.csv"
+    source.write_text("name,email\n\"Ana,ana@example.com\n"
+                      + "".join(f"Persona {i},persona{i}@example.com\n" for i in range(3000)))
+    context = ctx()
+
+    with pytest.raises(AirflowFailException, match=r"line 2: a quoted field opens on this line"):
+        MensatekPlanCampaignOperator(
+            task_id="plan", campaign_path=f"file://{tmp_path}/campaign", campaign_reference="camp",
+            channel="certified_email", recipients_path=f"file://{source}", max_invalid=5).execute(context)
+
+    assert context["ti"].pushed == {} and not (tmp_path / "campaign" / "plan.json").exists()
+    assert len(conn.requests) == 0
+
+
+def test_plan_reads_another_encoding_when_told(conn: Sandbox, tmp_path: Path) -> None:
+    source = tmp_path / "people.csv"
+    source.write_bytes("nombre;correo\nJosé;jose@example.com\n".encode("cp1252"))
+    options: dict[str, Any] = {"task_id": "plan", "campaign_path": f"file://{tmp_path}/campaign",
+                               "campaign_reference": "camp", "channel": "certified_email",
+                               "recipients_path": f"file://{source}", "columns": {"name": "nombre", "email": "correo"}}
+
+    with pytest.raises(AirflowFailException, match=r"line 2 is not valid utf-8 text"):
+        MensatekPlanCampaignOperator(**options).execute(ctx())
+    batches = MensatekPlanCampaignOperator(**options, encoding="cp1252").execute(ctx())
+
+    assert [b["recipients"] for b in batches] == [1]
+    assert len(conn.requests) == 0
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"batch_size": 0}, r"batch_size must be a whole number >= 1, got 0"),
+    ({"batch_size": ""}, r"batch_size must be a whole number >= 1, got ''"),  # a template that rendered nothing
+    ({"max_invalid": "abc"}, r"max_invalid must be a whole number >= 0, got 'abc'"),
+    ({"max_invalid": -1}, r"max_invalid must be a whole number >= 0"),
+    ({"recipients": None, "recipients_path": "file:///nowhere/people.csv"}, r"people\.csv does not exist"),
+])
+def test_plan_options_that_cannot_work_fail_once_with_a_clear_error(conn: Sandbox, tmp_path: Path,
+                                                                   options: dict[str, Any], message: str) -> None:
+    operator = MensatekPlanCampaignOperator(**{
+        "task_id": "plan", "campaign_path": f"file://{tmp_path}/campaign", "campaign_reference": "camp",
+        "channel": "certified_email", "recipients": PEOPLE, **options})
+    with pytest.raises(AirflowFailException, match=message):
+        operator.execute(ctx())
+    assert len(conn.requests) == 0
+
+
+@pytest.mark.parametrize("entry", [
+    {}, [], "00001", {"batch_id": "00001"},
+    {"campaign": "c", "channel": "certified_email", "batch_id": "../../etc/passwd", "reference": "r"},
+    {"campaign": "c", "channel": "fax", "batch_id": "00001", "reference": "r"},
+])
+def test_a_malformed_batch_entry_fails_once_before_any_request(conn: Sandbox, tmp_path: Path, entry: Any) -> None:
+    with pytest.raises(AirflowFailException, match="batch must be one entry of a campaign plan's batch list"):
+        send_op(entry).execute(ctx(FakeTaskStateStore()))
+    assert len(conn.requests) == 0
+
+
+@pytest.mark.parametrize("batches", [[{}], [{"batch_id": "00001"}], "not a list", None])
+def test_the_whole_campaign_operator_refuses_a_malformed_plan(conn: Sandbox, tmp_path: Path, batches: Any) -> None:
+    operator = MensatekSendCampaignOperator(task_id="send_all", plan=batches, sender="avisos@example.com",
+                                            subject="Aviso", message="Texto")
+    with pytest.raises(AirflowFailException, match=r"batch must be|plan must be"):
+        operator.execute(ctx())
+    assert len(conn.requests) == 0
+
+
+def test_the_whole_campaign_operator_refuses_batches_of_two_campaigns(conn: Sandbox, tmp_path: Path) -> None:
+    first = plan(tmp_path / "a")
+    other = plan(tmp_path / "b")
+    operator = MensatekSendCampaignOperator(task_id="send_all", plan=[first[0], other[1]],
+                                            sender="avisos@example.com", subject="Aviso", message="Texto")
+    with pytest.raises(AirflowFailException, match="more than one campaign"):
+        operator.execute(ctx())
+    assert len(conn.requests) == 0
+
+
+def test_an_unknown_campaign_folder_is_a_clear_error_everywhere(conn: Sandbox, tmp_path: Path) -> None:
+    batch = {**plan(tmp_path)[0], "campaign": f"file://{tmp_path}/elsewhere"}
+    unknown = f"file://{tmp_path}/elsewhere"
+
+    with pytest.raises(AirflowFailException, match=r"There is no campaign folder at .*elsewhere"):
+        send_op(batch).execute(ctx(FakeTaskStateStore()))
+    with pytest.raises(AirflowFailException, match=r"There is no campaign folder at .*elsewhere"):
+        MensatekCampaignControlOperator(task_id="cancel", campaign_path=unknown, action="cancel").execute(ctx())
+    with pytest.raises(AirflowFailException, match=r"There is no campaign folder at .*elsewhere"):
+        MensatekCampaignControlOperator(task_id="cancel", campaign_path=unknown, action="cancel",
+                                        channel="certified_email").execute(ctx())
+    with pytest.raises(AirflowFailException, match=r"There is no campaign folder at .*elsewhere"):
+        MensatekCampaignSummaryOperator(task_id="summary", campaign_path=unknown).execute(ctx())
+    assert len(conn.requests) == 0
+
+
+def test_a_missing_plan_or_batch_file_is_a_clear_error(conn: Sandbox, tmp_path: Path) -> None:
+    batches = plan(tmp_path)
+    (tmp_path / "campaign" / "batches" / "00002.json").unlink()
+    with pytest.raises(AirflowFailException, match=r"Batch 00002 has no file in .*campaign/batches"):
+        send_op(batches[1]).execute(ctx(FakeTaskStateStore()))
+    (tmp_path / "campaign" / "plan.json").unlink()
+    with pytest.raises(AirflowFailException, match=r"campaign has no plan\.json: its plan step never finished"):
+        MensatekCampaignSummaryOperator(task_id="summary", campaign_path=f"file://{tmp_path}/campaign").execute(ctx())
+    assert len(conn.requests) == 0
+
+
+# -- a refused credential: one failed login per campaign, whatever the executor --------------------------
+
+
+def connection(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, token: str) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_MENSATEK_DEFAULT", json.dumps({
+        "conn_type": "mensatek", "login": MENSATEK_USER, "password": token, "host": sandbox.mensatek_url,
+        "extra": {"max_retries": 1}}))
+
+
+TEN = [{"name": f"Persona {i}", "email": f"persona{i}@example.com"} for i in range(10)]
+
+
+def test_a_refused_credential_is_tried_once_per_campaign_by_batch_tasks_in_separate_processes(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection(sandbox, monkeypatch, "not-the-token")
+    batches = plan(tmp_path, recipients=TEN)
+    assert len(batches) == 5
+    errors = []
+
+    for index, batch in enumerate(batches[:4]):
+        reset_auth_failures()  # each mapped task runs in a process of its own: nothing remembered in memory
+        with pytest.raises(AirflowFailException) as raised:
+            send_op(batch).execute(ctx(FakeTaskStateStore(), map_index=index))
+        errors.append(str(raised.value))
+    # The last batch task in a real separate process.
+    task = subprocess.run([sys.executable, "-c", BATCH_TASK, json.dumps(batches[4])], capture_output=True,
+                          text=True, timeout=120)
+
+    assert len(sandbox.requests) == 1  # one failed login, whatever the number of batch tasks
+    assert "refused the credentials" in errors[0] or "code -1" in errors[0]
+    for error in [*errors[1:], task.stdout]:
+        assert "credential of this connection was refused at" in error and "by batch 00001" in error
+        assert "ledger clear-auth" in error
+    assert task.returncode == 3, task.stderr
+    ledger = Ledger(tmp_path / "campaign" / "ledger")
+    assert ledger.batch_ids() == ["00001"]  # the others were never claimed
+    assert [r["event"] for r in ledger.records("00001")] == ["in_flight", "failed_not_sent"]  # sendable later
+    basic = base64.b64encode(f"{MENSATEK_USER}:not-the-token".encode()).decode()
+    for path in (tmp_path / "campaign").rglob("*"):
+        if path.is_file():
+            assert "not-the-token" not in path.read_text() and basic not in path.read_text()
+
+    reset_auth_failures()
+    with pytest.raises(AirflowFailException, match="credential of this connection was refused at"):
+        MensatekSendCampaignOperator(task_id="send_all", plan=batches, sender="avisos@example.com",
+                                     subject="Aviso", message="Texto").execute(ctx())
+    assert len(sandbox.requests) == 1
+
+
+BATCH_TASK = """
+import json, sys
+from types import SimpleNamespace
+from airflow.sdk.exceptions import AirflowFailException
+from airflow_provider_mensatek.operators.campaigns import MensatekSendCampaignBatchOperator
+
+operator = MensatekSendCampaignBatchOperator(task_id="send", batch=json.loads(sys.argv[1]),
+                                             sender="avisos@example.com", subject="Aviso", message="Texto")
+try:
+    operator.execute({"ti": SimpleNamespace(dag_id="campaign", task_id="send", run_id="r", map_index=4)})
+except AirflowFailException as exc:
+    print(exc)
+    sys.exit(3)
+"""
+
+
+def test_a_fixed_connection_is_tried_without_clearing_anything(sandbox: Sandbox, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    connection(sandbox, monkeypatch, "not-the-token")
+    batches = plan(tmp_path, recipients=TEN)
+    with pytest.raises(AirflowFailException):
+        send_op(batches[0]).execute(ctx(FakeTaskStateStore()))
+
+    connection(sandbox, monkeypatch, MENSATEK_TOKEN)  # the connection fixed: another credential
+    reset_auth_failures()
+    outcomes = [send_op(b).execute(ctx(FakeTaskStateStore(), map_index=i)) for i, b in enumerate(batches)]
+
+    assert [o["state"] for o in outcomes] == ["accepted"] * 5
+    assert len(sandbox.requests) == 6
+    assert per_address(sandbox) == Counter({p["email"]: 1 for p in TEN})
+
+
+def test_the_same_credential_valid_again_is_tried_once_it_is_cleared(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    connection(sandbox, monkeypatch, MENSATEK_TOKEN)
+    batches = plan(tmp_path, recipients=TEN)
+    monkeypatch.setattr(sandbox, "mensatek_token", "blocked")  # the vendor refuses the account's token
+    with pytest.raises(AirflowFailException):
+        send_op(batches[0]).execute(ctx(FakeTaskStateStore()))
+    monkeypatch.setattr(sandbox, "mensatek_token", MENSATEK_TOKEN)  # ... and takes it again later
+    reset_auth_failures()
+    ledger = str(tmp_path / "campaign" / "ledger")
+
+    with pytest.raises(AirflowFailException, match="clear-auth"):
+        send_op(batches[1]).execute(ctx(FakeTaskStateStore(), map_index=1))
+    assert len(sandbox.requests) == 1
+    capsys.readouterr()
+    assert campaigns_cli(["ledger", "show", ledger]) == 1
+    assert "refused credential recorded" in capsys.readouterr().out
+    assert campaigns_cli(["ledger", "clear-auth", ledger, "--by", "ops", "--note", "unblocked by support"]) == 0
+    assert campaigns_cli(["ledger", "clear-auth", ledger, "--by", "ops", "--note", "again"]) == 1
+
+    outcomes = [send_op(b).execute(ctx(FakeTaskStateStore(), map_index=i)) for i, b in enumerate(batches)]
+
+    assert [o["state"] for o in outcomes] == ["accepted"] * 5 and len(sandbox.requests) == 6
+    assert campaigns_cli(["ledger", "export", ledger, str(tmp_path / "audit.jsonl")]) == 0
+    audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [r["event"] for r in audit if r["event"].startswith("auth")] == ["auth_failed", "auth_cleared"]
+    assert audit[-1]["cleared_by"] == "ops" and "credential" not in audit[-1]

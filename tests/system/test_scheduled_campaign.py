@@ -93,8 +93,9 @@ def test_dropped_connection_after_accept_blocks_until_cleared(run_dag, sandbox: 
     assert first.task_states["summary"] == "failed"  # written, then failed: batches are unsent
     summary = json.loads((tmp_path / "lake" / "campaigns" / "renovaciones-test" / "summary.json").read_text())
     assert summary["batch_states"] == {"accepted": 2, "ambiguous": 1}
-    unknown = summary["not_sent_reasons"]["outcome_unknown"]
-    assert summary["not_sent_reasons"] == {"invalid": 1, "outcome_unknown": unknown}
+    assert summary["not_sent_reasons"] == {"invalid": 1}  # the ambiguous batch is not in the file to resend
+    unknown = summary["unconfirmed_reasons"]["outcome_unknown"]
+    assert summary["unconfirmed_reasons"] == {"outcome_unknown": unknown}
     assert summary["sent"] + unknown == 5 and unknown in (1, 2)
 
     again = run_dag(DAG_FILE, run_conf=conf(tmp_path))
