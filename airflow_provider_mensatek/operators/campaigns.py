@@ -186,6 +186,9 @@ class MensatekSendCampaignBatchOperator(_CampaignOperator):
     without sending (a person checks the vendor panel for the batch reference
     and clears it: ``python -m airflow_provider_mensatek.campaigns ledger clear``).
     Inside one task try the task state store (Airflow >= 3.3) guards as well.
+    A credential the vendor refused for any batch of the campaign is recorded
+    in the ledger; every later batch task fails without a request until the
+    connection's credential changes or ``ledger clear-auth`` is run.
 
     Two workers sending the same batch at the same moment (a zombie task and its
     retry, two DAG runs of one campaign): each send first creates the batch's
@@ -397,7 +400,13 @@ class MensatekCampaignControlOperator(_CampaignOperator):
 
 
 class MensatekCampaignSummaryOperator(_CampaignOperator):
-    """Totals of a campaign, to XCom and ``summary.json``; ``not_sent.csv`` to fix and resend; ``ledger.jsonl``.
+    """Totals of a campaign, to XCom and ``summary.json``; ``not_sent.csv``, ``unconfirmed.csv``, ``ledger.jsonl``.
+
+    ``not_sent.csv`` (fix and resend) lists only recipients proven not sent;
+    ``unconfirmed.csv`` (check the vendor panel first) the ones that may have
+    been: batches in flight, ambiguous or cleared, and recipients an accepted
+    answer leaves open (see :mod:`~airflow_provider_mensatek.clients.campaign_summary`).
+    Both are quoted and neutralised against spreadsheet formula injection.
 
     Run it with ``trigger_rule="all_done"`` so it reports failed batches too. With
     ``fail_on_unsent_batches`` (default) it then fails after writing everything
@@ -407,10 +416,8 @@ class MensatekCampaignSummaryOperator(_CampaignOperator):
     :param campaign_path: the campaign folder.
     :param fail_on_unsent_batches: fail when any batch is not accepted (failed, blocked, not attempted).
     :return: (XCom) ``{"recipients", "valid", "invalid", "duplicates", "batches", "batch_states", "sent",
-        "not_sent", "not_sent_reasons", "unconfirmed", "credits_used", "credits_left", "not_sent_file",
-        "unconfirmed_file", "ledger_file", ...}``. ``unconfirmed`` counts recipients of accepted batches whose
-        answer did not say whether they were taken (listed in ``unconfirmed.csv``, not in ``not_sent.csv``:
-        check the vendor panel before resending them).
+        "not_sent", "not_sent_reasons", "unconfirmed", "unconfirmed_reasons", "credits_used", "credits_left",
+        "not_sent_file", "unconfirmed_file", "ledger_file", ...}``.
     """
 
     template_fields: Sequence[str] = ("campaign_path",)
