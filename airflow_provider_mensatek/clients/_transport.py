@@ -15,21 +15,23 @@ Retry contract (see DESIGN.md):
 * An authentication failure is never retried, and is remembered for the
   credential for the rest of the process: later calls fail without touching
   the network, so a misconfigured DAG cannot get the account blocked.
+* Every exchange has an overall deadline and every answer a size cap: on a
+  send, hitting either is ambiguous (the request left); on a read the deadline
+  is transient and an oversized answer a plain error.
+* A request counts as started only once it is fully built: an argument that
+  cannot be encoded fails as local validation, nothing sent.
 """
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, NoReturn, TypeVar
 
 import requests
 import tenacity
@@ -37,6 +39,24 @@ from requests.auth import AuthBase
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from airflow_provider_mensatek import __version__
+from airflow_provider_mensatek.clients._credentials import (
+    CREDENTIALS,
+    HoldsCredential,
+    credential_key,
+    reset_auth_failures,
+)
+from airflow_provider_mensatek.clients._deadline import DeadlineAdapter, Exchange, deadline
+from airflow_provider_mensatek.clients._limits import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    READ_ERRORS,
+    BodyTooLarge,
+    exchange_of,
+    finish_on_close,
+    read_body,
+)
+from airflow_provider_mensatek.clients._redact import redact, register_secret
+from airflow_provider_mensatek.clients._settings import RetrySettings, Timeouts
+from airflow_provider_mensatek.clients._urls import is_loopback_host, resolve_base_url
 from airflow_provider_mensatek.clients.errors import (
     AmbiguousSendError,
     AuthenticationError,
@@ -46,105 +66,18 @@ from airflow_provider_mensatek.clients.errors import (
     ValidationError,
 )
 
+__all__ = [
+    "SAFE", "SEND", "RetrySettings", "Timeouts", "Transport", "TransportClient", "ambiguous_send_text",
+    "credential_key", "is_loopback_host", "parse_retry_after", "reset_auth_failures", "resolve_base_url",
+    "send_attempts_started",
+]
+
 log = logging.getLogger("airflow_provider_mensatek.clients")
 
 SEND = "send"
 SAFE = "safe"
 
 USER_AGENT = f"airflow-provider-mensatek/{__version__}"
-
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
-
-
-@dataclass(frozen=True)
-class RetrySettings:
-    """How hard the transport tries before giving up (per call).
-
-    ``max_retry_wait`` caps a vendor ``Retry-After``: when the vendor asks for
-    a longer pause the call fails with :class:`RateLimitedError` and the task's
-    own retry policy (which knows the delay) takes over instead of blocking a
-    worker slot.
-    """
-
-    max_attempts: int = 4
-    backoff_initial: float = 1.0
-    backoff_max: float = 30.0
-    max_retry_wait: float = 120.0
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    connect: float = 10.0
-    read: float = 60.0
-
-    def as_tuple(self) -> tuple[float, float]:
-        return (self.connect, self.read)
-
-
-def is_loopback_host(hostname: str | None) -> bool:
-    if not hostname:
-        return False
-    if hostname.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def resolve_base_url(host: str | None, *, default: str, port: int | None = None) -> str:
-    """Turn a connection's host field into a base URL.
-
-    Empty host: the vendor default. A full URL is kept (path included). A bare
-    host name gets ``https://`` and the default's path. Plain ``http://`` is
-    accepted for loopback hosts only (the sandbox); anything else is refused,
-    so a credential is never sent in clear text by accident.
-    """
-    if not host or not host.strip():
-        url = default
-    else:
-        host = host.strip()
-        if "://" not in host:
-            # "api.example.com" gets the default path; "api.example.com/v7" keeps its own.
-            name, slash, path = host.partition("/")
-            netloc = f"{name}:{port}" if port else name
-            url = f"https://{netloc}{slash}{path}" if slash else f"https://{netloc}{urlsplit(default).path}"
-        else:
-            url = host
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http"):
-        raise ValidationError(f"Unsupported URL scheme {parts.scheme!r} in {url!r}: use https://")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ValidationError(
-            f"Refusing plain http:// for {parts.hostname!r}: the API token would travel in clear text. "
-            "Use https:// (plain http is allowed only for loopback hosts such as the local sandbox)."
-        )
-    if not parts.hostname:
-        raise ValidationError(f"No host name in base URL {url!r}")
-    return url.rstrip("/")
-
-
-class _AuthFailures:
-    """Process-wide memory of credentials the vendor refused."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._failures: dict[str, AuthenticationError] = {}
-
-    def get(self, key: str) -> AuthenticationError | None:
-        with self._lock:
-            return self._failures.get(key)
-
-    def remember(self, key: str, error: AuthenticationError) -> None:
-        with self._lock:
-            self._failures[key] = error
-
-    def clear(self) -> None:
-        with self._lock:
-            self._failures.clear()
-
-
-AUTH_FAILURES = _AuthFailures()
 
 
 class _SendCounter:
@@ -176,15 +109,6 @@ def send_attempts_started() -> int:
     return _SEND_ATTEMPTS.value
 
 
-def reset_auth_failures() -> None:
-    """Forget remembered authentication failures (after fixing a connection, or between tests)."""
-    AUTH_FAILURES.clear()
-
-
-def credential_key(vendor: str, base_url: str, *parts: str) -> str:
-    """A stable, non-reversible id of a credential (never the credential itself)."""
-    digest = hashlib.sha256("\x00".join((vendor, base_url, *parts)).encode()).hexdigest()
-    return f"{vendor}:{digest[:16]}"
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -237,34 +161,46 @@ class _StopOnLongRetryAfter(tenacity.stop.stop_base):
         return retry_after is not None and retry_after > self.limit
 
 
-class Transport:
-    """A ``requests.Session`` with the provider's retry, auth-memory and logging rules."""
+
+class Transport(HoldsCredential):
+    """A ``requests.Session`` with the provider's retry, auth-memory, deadline, cap and logging rules."""
 
     def __init__(
         self,
         *,
         vendor: str,
         base_url: str,
-        auth: AuthBase | tuple[str, str],
+        auth: AuthBase,
         secret: str,
         credential_id: str,
+        user: str | None = None,
         timeouts: Timeouts | None = None,
         retry: RetrySettings | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         sleep: Callable[[float], None] = time.sleep,
         before_request: Callable[[], None] | None = None,
         session: requests.Session | None = None,
     ) -> None:
+        if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) or max_response_bytes < 1:
+            raise ValidationError(f"max_response_bytes must be a whole number >= 1, got {max_response_bytes!r}",
+                                  vendor=vendor)
         self.vendor = vendor
         self.base_url = base_url.rstrip("/")
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetrySettings()
-        self._secret = secret
+        self.max_response_bytes = max_response_bytes
+        self._secret_forms = register_secret(secret, user=user)
         self._credential_id = credential_id
         self._sleep = sleep
         self._before_request = before_request
         self.session = session or requests.Session()
+        if not isinstance(self.session.get_adapter("https://x"), DeadlineAdapter):
+            for prefix in ("https://", "http://"):
+                self.session.mount(prefix, DeadlineAdapter())
         self.session.auth = auth
         self.session.headers["User-Agent"] = USER_AGENT
+        # What our bounded decoder handles; a brotli/zstd body would arrive undecodable.
+        self.session.headers["Accept-Encoding"] = "gzip, deflate"
         # Environment proxies would route loopback sandbox traffic elsewhere and
         # leak the Authorization header to a proxy nobody configured for us.
         self.session.trust_env = False
@@ -272,13 +208,20 @@ class Transport:
     def __repr__(self) -> str:
         return f"<Transport {self.vendor} {self.base_url}>"
 
+    @property
+    def credential_id(self) -> str:
+        """A non-reversible id of this transport's credential (see :mod:`._credentials`)."""
+        return self._credential_id
+
     def close(self) -> None:
         self.session.close()
 
     def redact(self, text: str) -> str:
-        if self._secret and self._secret in text:
-            text = text.replace(self._secret, "***")
-        return text
+        return redact(text, self._secret_forms)
+
+    def first_use(self) -> AbstractContextManager[None]:
+        """Wrap one call and the reading of its answer: see :meth:`._credentials._CredentialMemory.first_use`."""
+        return CREDENTIALS.first_use(self._credential_id)
 
     # -- the one entry point -------------------------------------------------
 
@@ -299,9 +242,11 @@ class Transport:
         """Make one logical call, retried as the contract allows. Returns the raw response.
 
         HTTP statuses the transport does not own (2xx, 4xx other than 401/429)
-        are returned for the vendor client to interpret.
+        are returned for the vendor client to interpret, their body read
+        (within ``max_response_bytes``) unless ``stream``: then the caller
+        reads it with :meth:`iter_content` and closes it.
         """
-        remembered = AUTH_FAILURES.get(self._credential_id)
+        remembered = CREDENTIALS.failure(self._credential_id)
         if remembered is not None:
             raise AuthenticationError(
                 "Authentication already failed for this connection earlier in this process; not calling "
@@ -334,6 +279,22 @@ class Transport:
         )
         return retrying(attempt)
 
+    def read_answer(self, response: requests.Response, *, function: str) -> None:
+        """Read a streamed (safe) answer's whole body after all, within ``max_response_bytes``."""
+        exchange = exchange_of(response)
+        if exchange is not None:
+            self._read(response, exchange, function=function, kind=SAFE, reference=None)
+
+    def iter_content(self, response: requests.Response, *, function: str, chunk_size: int) -> Iterator[bytes]:
+        """The chunks of a streamed (safe) answer; a broken read or the deadline is a TransientError."""
+        exchange = exchange_of(response)
+        try:
+            yield from response.iter_content(chunk_size=chunk_size)
+        except READ_ERRORS as exc:
+            raise self._read_failure(exc, exchange, function=function, kind=SAFE, reference=None) from None
+        if exchange is not None and exchange.expired:
+            raise self._read_failure(None, exchange, function=function, kind=SAFE, reference=None)
+
     # -- internals -------------------------------------------------------------
 
     def _attempt(
@@ -354,29 +315,78 @@ class Transport:
     ) -> requests.Response:
         if self._before_request is not None:
             self._before_request()
+        try:
+            prepared = self.session.prepare_request(
+                requests.Request(method, url, json=json, data=data, params=params, files=files))
+        except Exception as exc:  # an argument that cannot be encoded: nothing was sent
+            raise ValidationError(f"The request could not be encoded, so nothing was sent: {type(exc).__name__}: "
+                                  f"{exc}", vendor=self.vendor, function=function) from None
         if kind == SEND:
             _SEND_ATTEMPTS.increment()
         started = time.monotonic()
+        with deadline(self.timeouts.deadline) as exchange:
+            try:
+                response = self.session.send(prepared, timeout=self.timeouts.as_tuple(), stream=True,
+                                             allow_redirects=False)
+            except BaseException as exc:
+                exchange.finish()
+                if isinstance(exc, requests.RequestException):
+                    self._raise_for_network_error(exc, exchange, function=function, kind=kind, reference=reference)
+                raise
         try:
-            response = self.session.request(
-                method, url, json=json, data=data, params=params, files=files,
-                timeout=self.timeouts.as_tuple(), stream=stream, allow_redirects=False,
-            )
-        except requests.RequestException as exc:
-            self._raise_for_network_error(exc, function=function, kind=kind, reference=reference)
-            raise  # unreachable: _raise_for_network_error always raises
-        elapsed = time.monotonic() - started
+            self._raise_for_transport_status(response, function=function, kind=kind, reference=reference)
+            if not stream:
+                self._read(response, exchange, function=function, kind=kind, reference=reference)
+        except BaseException:
+            response.close()
+            exchange.finish()
+            raise
+        if stream:
+            finish_on_close(response, exchange)
+        else:
+            exchange.finish()
         log.info(
             "%s %s %s -> HTTP %s in %.2fs (attempt %d)",
-            self.vendor, method, path, response.status_code, elapsed, attempt_no,
+            self.vendor, method, path, response.status_code, time.monotonic() - started, attempt_no,
         )
-        self._raise_for_transport_status(response, function=function, kind=kind, reference=reference)
         return response
 
+    def _read(self, response: requests.Response, exchange: Exchange, *, function: str, kind: str,
+              reference: str | None) -> None:
+        try:
+            read_body(response, self.max_response_bytes)
+        except BodyTooLarge as exc:
+            if kind == SEND:
+                raise AmbiguousSendError(self._ambiguous_text(exc.describe(), reference), vendor=self.vendor,
+                                         function=function, code="too-large", reference=reference) from None
+            raise MensatekError(f"Unreadable answer: {exc.describe()}", vendor=self.vendor, function=function,
+                                code="too-large") from None
+        except READ_ERRORS as exc:
+            raise self._read_failure(exc, exchange, function=function, kind=kind, reference=reference) from None
+        if exchange.expired:  # a body without a length ends "cleanly" when the watchdog shuts the socket
+            raise self._read_failure(None, exchange, function=function, kind=kind, reference=reference)
+
+    def _read_failure(self, exc: BaseException | None, exchange: Exchange | None, *, function: str, kind: str,
+                      reference: str | None) -> MensatekError:
+        if exchange is not None and exchange.expired:
+            what = (f"the exchange passed its {exchange.seconds:g}s deadline (connection extra deadline) "
+                    "before the answer was complete")
+            code = "deadline"
+        else:
+            what = f"the answer broke off ({type(exc).__name__}: {exc})"
+            code = "network"
+        if kind == SEND:
+            return AmbiguousSendError(self._ambiguous_text(what, reference), vendor=self.vendor, function=function,
+                                      code=code, reference=reference)
+        return TransientError(f"Reading the answer failed: {what}", vendor=self.vendor, function=function, code=code)
+
     def _raise_for_network_error(
-        self, exc: requests.RequestException, *, function: str, kind: str, reference: str | None
-    ) -> None:
-        detail = self.redact(f"{type(exc).__name__}: {exc}")
+        self, exc: requests.RequestException, exchange: Exchange, *, function: str, kind: str,
+        reference: str | None,
+    ) -> NoReturn:
+        if exchange.expired:
+            raise self._read_failure(exc, exchange, function=function, kind=kind, reference=reference) from None
+        detail = f"{type(exc).__name__}: {exc}"
         if _is_connect_failure(exc):
             raise TransientError(
                 f"Could not connect to {self.base_url} (nothing was sent): {detail}",
@@ -437,7 +447,7 @@ class Transport:
             )
 
     def remember_auth_failure(self, error: AuthenticationError) -> None:
-        AUTH_FAILURES.remember(self._credential_id, error)
+        CREDENTIALS.remember(self._credential_id, error)
 
     def _ambiguous_text(self, what: str, reference: str | None) -> str:
         return ambiguous_send_text(what, reference)
@@ -463,10 +473,15 @@ class Transport:
 _C = TypeVar("_C", bound="TransportClient")
 
 
-class TransportClient:
+class TransportClient(HoldsCredential):
     """What both vendor clients share: one Transport, closed on exit (``with Client(...) as c:``)."""
 
     transport: Transport
+
+    @property
+    def credential_id(self) -> str:
+        """A non-reversible id of the client's credential, for :func:`._credentials.remember_auth_failure`."""
+        return self.transport.credential_id
 
     def close(self) -> None:
         self.transport.close()

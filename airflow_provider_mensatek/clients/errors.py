@@ -3,12 +3,16 @@
 Every error carries the vendor, the function (API call) that raised it and the
 vendor's own code, so a task log says exactly what the vendor answered. None of
 them ever holds a credential: messages are built from vendor answers and our
-own words only, and the transport redacts the token from anything it quotes.
+own words only, and every message (and every text in ``details``) is passed
+through :func:`~airflow_provider_mensatek.clients._redact.redact`, which knows
+every form of every credential a client of this process was built with.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from airflow_provider_mensatek.clients._redact import redact
 
 
 class MensatekError(Exception):
@@ -26,12 +30,13 @@ class MensatekError(Exception):
         code: int | str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.vendor = vendor
         self.function = function
         self.code = code
-        self.details = details or {}
+        self.details = {k: redact(v) if isinstance(v, str) else v for k, v in (details or {}).items()}
 
     def __str__(self) -> str:
         where = f"{self.vendor}.{self.function}" if self.function else self.vendor

@@ -30,8 +30,9 @@ from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
-from requests.auth import AuthBase
 
+from airflow_provider_mensatek.clients._credentials import BearerAuth
+from airflow_provider_mensatek.clients._limits import DEFAULT_MAX_RESPONSE_BYTES
 from airflow_provider_mensatek.clients._local_files import LocalFileAccess, read_source
 from airflow_provider_mensatek.clients._transport import (
     SAFE,
@@ -45,6 +46,7 @@ from airflow_provider_mensatek.clients._transport import (
 )
 from airflow_provider_mensatek.clients.errors import (
     AmbiguousSendError,
+    AuthenticationError,
     CertificateError,
     ForbiddenError,
     InsufficientCreditsError,
@@ -87,23 +89,11 @@ MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 
 _PDF_MAGIC = b"%PDF-"
 _ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+#: The vendor's 401 text ("Token inválido o no proporcionado") and what it answers with a 200.
+_AUTH_FAILURE_RE = re.compile(r"\btoken\b.{0,40}\b(inv[aá]lid|no proporcionado|missing|expired|revoked)|"
+                              r"\b(invalid|inv[aá]lido|missing|expired|revoked)\b.{0,20}\btoken\b|"
+                              r"\bunauthori[sz]ed\b|\bunauthenticated\b|\bno autorizado\b", re.IGNORECASE)
 _CREDITS_RE = re.compile(r"cr[ée]dit|quota|remaining|restantes|saldo|balance|l[ií]mite del plan", re.IGNORECASE)
-
-
-class BearerAuth(AuthBase):
-    """``Authorization: Bearer <token>`` on every request; the token never shows in a repr."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        return request
-
-    def __repr__(self) -> str:
-        return "BearerAuth(token='***')"
-
-    __str__ = __repr__
 
 
 # -- typed results -------------------------------------------------------------
@@ -464,6 +454,7 @@ class LegallyMailClient(TransportClient, LocalFileAccess):
         max_recipients: int = DEFAULT_MAX_RECIPIENTS,
         timeouts: Timeouts | None = None,
         retry: RetrySettings | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         sleep: Callable[[float], None] | None = None,
         rate_limiter: RateLimiter | None = None,
         session: requests.Session | None = None,
@@ -487,6 +478,7 @@ class LegallyMailClient(TransportClient, LocalFileAccess):
             credential_id=credential_id,
             timeouts=timeouts,
             retry=retry,
+            max_response_bytes=max_response_bytes,
             before_request=self._take_slot,
             session=session,
             **kwargs,
@@ -502,6 +494,7 @@ class LegallyMailClient(TransportClient, LocalFileAccess):
             credential_id=credential_id,
             timeouts=timeouts,
             retry=retry,
+            max_response_bytes=max_response_bytes,
             before_request=self._take_slot,
             session=self.transport.session,
             **kwargs,
@@ -531,22 +524,24 @@ class LegallyMailClient(TransportClient, LocalFileAccess):
         vendor's dashboard (LegallyMail has no client reference field).
         """
         function = path.strip("/")
-        try:
-            response = self.transport.request(method, path, function=function, kind=kind, json=json,
-                                              params=params)
-        except AmbiguousSendError as exc:
-            if look_for is None:
+        # LegallyMail may refuse a token inside a 200 answer: the gate spans the reading too.
+        with self.transport.first_use():
+            try:
+                response = self.transport.request(method, path, function=function, kind=kind, json=json,
+                                                  params=params)
+            except AmbiguousSendError as exc:
+                if look_for is None:
+                    raise
+                raise AmbiguousSendError(
+                    f"{exc.message} Look in the LegallyMail dashboard for {look_for}.", vendor=VENDOR,
+                    function=function, code=exc.code,
+                ) from None
+            try:
+                return self._check(function, response)
+            except MensatekError as exc:
+                if kind == SEND and exc.code == "parse":
+                    raise self._accepted_but_unreadable(function, exc.message, look_for) from None
                 raise
-            raise AmbiguousSendError(
-                f"{exc.message} Look in the LegallyMail dashboard for {look_for}.", vendor=VENDOR,
-                function=function, code=exc.code,
-            ) from None
-        try:
-            return self._check(function, response)
-        except MensatekError as exc:
-            if kind == SEND and exc.code == "parse":
-                raise self._accepted_but_unreadable(function, exc.message, look_for) from None
-            raise
 
     @staticmethod
     def _accepted_but_unreadable(function: str, what: str, look_for: str | None) -> AmbiguousSendError:
@@ -565,7 +560,14 @@ class LegallyMailClient(TransportClient, LocalFileAccess):
         except ValueError:
             body = None
         vendor_message = self._vendor_message(body, text)
-        if status >= 400 or (isinstance(body, dict) and body.get("success") is False):
+        refused = isinstance(body, dict) and body.get("success") is False
+        if refused and status < 300 and _AUTH_FAILURE_RE.search(vendor_message):
+            # "200 {success: false, message: Invalid API token}": a refused login like a 401, never repeated.
+            error = AuthenticationError(f"The vendor refused the token: {vendor_message}", vendor=VENDOR,
+                                        function=function, code=status)
+            self.transport.remember_auth_failure(error)
+            raise error
+        if status >= 400 or refused:
             raise self._error_for(status, vendor_message, function)
         if not isinstance(body, dict):
             raise MensatekError(f"Unreadable answer (not a JSON object): {vendor_message!r}", vendor=VENDOR,
@@ -579,8 +581,9 @@ class LegallyMailClient(TransportClient, LocalFileAccess):
                 value = body.get(key)
                 if value and str(value) not in parts:
                     parts.append(str(value))
-        message = "; ".join(parts) if parts else text.strip()[:300]
-        return self.transport.redact(message)
+        if parts:
+            return self.transport.redact("; ".join(parts))
+        return self.transport.redact(text.strip())[:300]
 
     def _error_for(self, status: int, message: str, function: str) -> MensatekError:
         detail = message or "no details"
@@ -804,20 +807,27 @@ class LegallyMailClient(TransportClient, LocalFileAccess):
         if (parts.scheme, parts.netloc) != (base.scheme, base.netloc) or not parts.path:
             raise _invalid(f"Refusing to download {url!r}: only URLs on {base.scheme}://{base.netloc} get the "
                            "API token", "download")
-        response = self._files.request("GET", parts.path, function="download", kind=SAFE,
-                                       params=dict(parse_qsl(parts.query, keep_blank_values=True)) or None,
+        with self.transport.first_use():
+            return self._download(url, parts.path, parts.query, fileobj, max_bytes=max_bytes,
+                                  chunk_size=chunk_size)
+
+    def _download(self, url: str, path: str, query: str, fileobj: IO[bytes], *, max_bytes: int,
+                  chunk_size: int) -> DownloadedFile:
+        response = self._files.request("GET", path, function="download", kind=SAFE,
+                                       params=dict(parse_qsl(query, keep_blank_values=True)) or None,
                                        stream=True)
         with response:
             content_type = response.headers.get("Content-Type")
             if response.status_code >= 400 or "json" in (content_type or "").lower():
+                self._files.read_answer(response, function="download")
                 self._check("download", response)
-                raise CertificateError(f"Expected a file, got a JSON answer from {parts.path}", vendor=VENDOR,
+                raise CertificateError(f"Expected a file, got a JSON answer from {path}", vendor=VENDOR,
                                        function="download", code="not-a-file")
             written = 0
-            for chunk in response.iter_content(chunk_size=chunk_size):
+            for chunk in self._files.iter_content(response, function="download", chunk_size=chunk_size):
                 written += len(chunk)
                 if written > max_bytes:
-                    raise CertificateError(f"{parts.path} exceeds {max_bytes} bytes; refused", vendor=VENDOR,
+                    raise CertificateError(f"{path} exceeds {max_bytes} bytes; refused", vendor=VENDOR,
                                            function="download", code="too-large")
                 fileobj.write(chunk)
         return DownloadedFile(url=url, bytes_written=written, content_type=content_type)

@@ -26,6 +26,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 import requests
 
+from airflow_provider_mensatek.clients._credentials import BasicAuth
+from airflow_provider_mensatek.clients._extra_params import merge_extra_params
+from airflow_provider_mensatek.clients._limits import DEFAULT_MAX_RESPONSE_BYTES
 from airflow_provider_mensatek.clients._local_files import LocalFileAccess
 from airflow_provider_mensatek.clients._transport import (
     SAFE,
@@ -348,6 +351,7 @@ class MensatekClient(TransportClient, LocalFileAccess):
         base_url: str | None = None,
         timeouts: Timeouts | None = None,
         retry: RetrySettings | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         sleep: Callable[[float], None] | None = None,
         session: requests.Session | None = None,
         allowed_roots: Iterable[str | os.PathLike[str]] | None = None,
@@ -363,11 +367,13 @@ class MensatekClient(TransportClient, LocalFileAccess):
         self.transport = Transport(
             vendor=self.vendor,
             base_url=self.base_url,
-            auth=(api_user, api_token),
+            auth=BasicAuth(api_user, api_token),
             secret=api_token,
+            user=api_user,
             credential_id=credential_key(self.vendor, self.base_url, api_user, api_token),
             timeouts=timeouts,
             retry=retry,
+            max_response_bytes=max_response_bytes,
             session=session,
             **kwargs,
         )
@@ -392,11 +398,13 @@ class MensatekClient(TransportClient, LocalFileAccess):
         """
         function = FUNCTIONS[method]
         body = {**(params or {}), "Resp": "JSON"}
-        response = self.transport.request(
-            "POST", function, function=function, kind=kind, json=body, reference=reference
-        )
         try:
-            return self._check(function, response)
+            # Mensatek refuses a credential inside a 200 answer (Res -1): the gate spans the reading too.
+            with self.transport.first_use():
+                response = self.transport.request(
+                    "POST", function, function=function, kind=kind, json=body, reference=reference
+                )
+                return self._check(function, response)
         except MensatekError as exc:
             if kind == SEND and exc.code == "parse":
                 # The request arrived and was answered; what it did is unknown.
@@ -412,14 +420,14 @@ class MensatekClient(TransportClient, LocalFileAccess):
             # 401, 429 and 5xx are the transport's; any other 4xx is a refusal of the request.
             raise InvalidRequestError(
                 f"The vendor refused the request (HTTP {response.status_code}): "
-                f"{self.transport.redact(text[:200])}",
+                f"{self.transport.redact(text)[:200]}",
                 function=function, code=response.status_code,
             )
         try:
             record = parse_mensatek_body(text)
         except ValueError:
             raise MensatekError(
-                f"Unreadable answer (not JSON): {self.transport.redact(text[:200])!r}", function=function,
+                f"Unreadable answer (not JSON): {self.transport.redact(text)[:200]!r}", function=function,
                 code="parse",
             ) from None
         self._raise_for_res(function, record)
@@ -625,6 +633,11 @@ class MensatekClient(TransportClient, LocalFileAccess):
         """
         mid = check_message_id(message_id)
         function = FUNCTIONS["download_certified_email_certificates"]
+        with self.transport.first_use():
+            return self._download(function, mid, fileobj, max_bytes=max_bytes, chunk_size=chunk_size)
+
+    def _download(self, function: str, mid: int, fileobj: IO[bytes], *, max_bytes: int,
+                  chunk_size: int) -> DownloadResult:
         response = self.transport.request(
             "POST", function, function=function, kind=SAFE, json={"Idmensaje": mid, "Resp": "JSON"},
             stream=True,
@@ -633,7 +646,7 @@ class MensatekClient(TransportClient, LocalFileAccess):
             if response.status_code >= 400:
                 raise MensatekError(f"Unexpected HTTP {response.status_code}", function=function,
                                     code=response.status_code)
-            chunks = response.iter_content(chunk_size=chunk_size)
+            chunks = self.transport.iter_content(response, function=function, chunk_size=chunk_size)
             head = b""
             for chunk in chunks:
                 head += chunk
@@ -647,13 +660,13 @@ class MensatekClient(TransportClient, LocalFileAccess):
                 except ValueError:
                     raise CertificateError(
                         f"Expected a ZIP archive, got {response.headers.get('Content-Type')!r}: "
-                        f"{self.transport.redact(text[:120])!r}", function=function, code="not-zip",
+                        f"{self.transport.redact(text)[:120]!r}", function=function, code="not-zip",
                     ) from None
                 if as_int(record.get("res")) is None:
                     # Not the vendor's Res shape (a gateway or another API answered):
                     # still a body instead of an archive, never a retryable parse error.
                     raise CertificateError(
-                        f"Expected a ZIP archive, got a JSON error body: {self.transport.redact(text[:200])!r}",
+                        f"Expected a ZIP archive, got a JSON error body: {self.transport.redact(text)[:200]!r}",
                         function=function, code="error-body",
                     )
                 self._raise_for_res(function, record)
@@ -975,20 +988,6 @@ def check_placeholders(subject: str, message: str, recipients: Sequence[Mapping[
             "Placeholders in the subject/message are not defined for every recipient: "
             + "; ".join(problems[:10]) + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else "")
         )
-
-
-def merge_extra_params(params: dict[str, Any], extra: Mapping[str, Any] | None, function: str) -> None:
-    """Add vendor parameters the provider does not model yet; refuse to silently override ours."""
-    if not extra:
-        return
-    ours = {k.lower() for k in params} | {"resp"}
-    clash = sorted(k for k in extra if str(k).lower() in ours)
-    if clash:
-        raise ValidationError(
-            f"extra_params {clash} would override parameters this call already sets; use the named "
-            "arguments instead", function=function,
-        )
-    params.update({str(k): v for k, v in extra.items()})
 
 
 def _take(chunks: Any, limit: int) -> list[bytes]:

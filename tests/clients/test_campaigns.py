@@ -709,7 +709,7 @@ def test_sequential_sends_never_overlap_and_every_record_is_written_before_retur
     plan = forty_recipient_plan(tmp_path)
     sandbox.inject("EnviarEMAILCERTIFICADO", Fault("delay", delay=0.05), times=4)
     busy, peak, lock = [0], [0], threading.Lock()
-    real_request = mensatek_client.transport.session.request
+    real_request = mensatek_client.transport.session.send
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         with lock:
@@ -721,7 +721,7 @@ def test_sequential_sends_never_overlap_and_every_record_is_written_before_retur
             with lock:
                 busy[0] -= 1
 
-    monkeypatch.setattr(mensatek_client.transport.session, "request", counting)
+    monkeypatch.setattr(mensatek_client.transport.session, "send", counting)
     outcomes = BatchSender(tmp_path / "seq", mensatek_client, "certified_email", PLAIN).send_all(plan["batches"])
 
     assert peak[0] == 1  # one request at a time, as a plain loop
