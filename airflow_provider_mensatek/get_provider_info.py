@@ -37,6 +37,24 @@ def _timeouts_fields() -> dict[str, Any]:
             "retry_policy (MensatekRetryPolicy) reschedules it instead of holding a worker slot.",
             "schema": {"type": ["number", "null"], "default": 120},
         },
+        "deadline": {
+            "label": "Deadline per request (s)",
+            "description": "The most one request and its whole answer may take, however slowly the answer "
+            "arrives. Hit on a send, the send counts as possibly sent.",
+            "schema": {"type": ["number", "null"], "default": 300},
+        },
+        "max_response_bytes": {
+            "label": "Largest answer read (bytes)",
+            "description": "Answers are refused beyond this, decoded size (certificate downloads have "
+            "their own limits).",
+            "schema": {"type": ["integer", "null"], "default": 8388608},
+        },
+        "scheme": {
+            "label": "Scheme (https or http)",
+            "description": "For a host without a scheme (the URI form); empty means https. http is refused "
+            "except for loopback hosts such as the local sandbox.",
+            "schema": {"type": ["string", "null"], "enum": ["https", "http", None]},
+        },
     }
 
 
@@ -100,8 +118,9 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "mensatek",
                 "conn-fields": _timeouts_fields(),
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "extra"],
-                    "relabeling": {"login": "API User", "password": "API Token", "host": "Base URL"},
+                    "hidden-fields": ["extra"],
+                    "relabeling": {"login": "API User", "password": "API Token", "host": "Base URL",
+                                   "port": "Port (optional)", "schema": "Base path (optional)"},
                     "placeholders": {
                         "login": "API User (panel: Your Data -> Configure Account)",
                         "password": "API Token",
@@ -128,8 +147,9 @@ def get_provider_info() -> dict[str, Any]:
                     **_timeouts_fields(),
                 },
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login", "extra"],
-                    "relabeling": {"password": "API Token", "host": "Base URL"},
+                    "hidden-fields": ["login", "extra"],
+                    "relabeling": {"password": "API Token", "host": "Base URL", "port": "Port (optional)",
+                                   "schema": "Base path (optional)"},
                     "placeholders": {
                         "password": "API token (LegallyMail panel)",
                         "host": "https://legallymail.com/api (default; http:// only for 127.0.0.1)",

@@ -6,23 +6,11 @@ from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.log import mask_secret
 
-from airflow_provider_mensatek.clients.errors import MensatekError, ValidationError
-from airflow_provider_mensatek.clients.legallymail import DEFAULT_MAX_RECIPIENTS, LegallyMailClient
+from airflow_provider_mensatek.clients.errors import MensatekError
+from airflow_provider_mensatek.clients.legallymail import DEFAULT_BASE_URL, DEFAULT_MAX_RECIPIENTS, LegallyMailClient
 from airflow_provider_mensatek.clients.polling import LEGALLYMAIL_REQUESTS_PER_MINUTE
-from airflow_provider_mensatek.hooks.mensatek import settings_from_extra
-
-
-def _number(extra: dict[str, Any], key: str, default: float) -> float:
-    value = extra.get(key)
-    if value in (None, ""):
-        return default
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"Connection extra {key!r} must be a number, got {value!r}",
-                              vendor="legallymail") from None
+from airflow_provider_mensatek.hooks._connection import connection_settings, extra_number, mask_credential
 
 
 class LegallyMailHook(BaseHook):
@@ -30,11 +18,13 @@ class LegallyMailHook(BaseHook):
 
     Connection: *password* = API token (sent only as ``Authorization: Bearer``),
     *host* = base URL (optional; default ``https://legallymail.com/api``; plain
-    ``http://`` only for loopback hosts such as the sandbox). Extras:
-    ``requests_per_minute`` (default 10, the vendor's limit; shared by every
-    client of the token in the process), ``max_recipients`` (default 10; raise it
-    only if LegallyMail raised your account's limit), ``connect_timeout``,
-    ``read_timeout``, ``max_retries``.
+    ``http://`` only for loopback hosts such as the sandbox), or the URI form
+    ``legallymail://:token@host:port/path`` (port and path kept; ``?scheme=http``
+    for a loopback sandbox). Extras: ``requests_per_minute`` (default 10, the
+    vendor's limit; shared by every client of the token in the process),
+    ``max_recipients`` (default 10; raise it only if LegallyMail raised your
+    account's limit), ``connect_timeout``, ``read_timeout``, ``deadline``,
+    ``max_retries``, ``max_retry_wait``, ``max_response_bytes``, ``scheme``.
 
     :param legallymail_conn_id: the Airflow connection id (default ``legallymail_default``).
     """
@@ -57,19 +47,19 @@ class LegallyMailHook(BaseHook):
 
     def get_conn(self) -> LegallyMailClient:
         conn = self.get_connection(self.legallymail_conn_id)
-        if conn.password:
-            # Airflow masks connection passwords already; say it explicitly so a
-            # custom secrets backend or a log of the raw extra cannot leak the token.
-            mask_secret(conn.password)
+        mask_credential(conn.password)
+        settings = connection_settings(conn, vendor="legallymail", default_url=DEFAULT_BASE_URL)
         extra = conn.extra_dejson or {}
-        timeouts, retry = settings_from_extra(extra)
         return LegallyMailClient(
             conn.password or "",
-            base_url=conn.host or None,
-            requests_per_minute=_number(extra, "requests_per_minute", LEGALLYMAIL_REQUESTS_PER_MINUTE),
-            max_recipients=int(_number(extra, "max_recipients", DEFAULT_MAX_RECIPIENTS)),
-            timeouts=timeouts,
-            retry=retry,
+            base_url=settings.base_url,
+            requests_per_minute=extra_number(extra, "requests_per_minute", LEGALLYMAIL_REQUESTS_PER_MINUTE,
+                                             vendor="legallymail"),
+            max_recipients=int(extra_number(extra, "max_recipients", DEFAULT_MAX_RECIPIENTS, vendor="legallymail",
+                                            whole=True)),
+            timeouts=settings.timeouts,
+            retry=settings.retry,
+            max_response_bytes=settings.max_response_bytes,
         )
 
     def test_connection(self) -> tuple[bool, str]:

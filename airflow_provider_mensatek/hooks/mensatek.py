@@ -6,31 +6,10 @@ from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.log import mask_secret
 
-from airflow_provider_mensatek.clients._transport import RetrySettings, Timeouts
 from airflow_provider_mensatek.clients.errors import MensatekError
-from airflow_provider_mensatek.clients.mensatek import MensatekClient
-
-
-def settings_from_extra(extra: dict[str, Any]) -> tuple[Timeouts, RetrySettings]:
-    """Timeouts and retry settings from a connection's extra (the conn-fields of get_provider_info)."""
-    defaults_t, defaults_r = Timeouts(), RetrySettings()
-    timeouts = Timeouts(
-        connect=float(extra.get("connect_timeout") or defaults_t.connect),
-        read=float(extra.get("read_timeout") or defaults_t.read),
-    )
-    max_wait = extra.get("max_retry_wait")
-    retry = RetrySettings(
-        max_attempts=_positive_int(extra.get("max_retries"), defaults_r.max_attempts),
-        max_retry_wait=float(max_wait) if max_wait is not None else defaults_r.max_retry_wait,
-    )
-    return timeouts, retry
-
-
-def _positive_int(value: Any, default: int) -> int:
-    """``max_retries`` counts attempts: 0 or 1 both mean "one attempt, no retry"."""
-    return default if value is None or value == "" else max(1, int(value))
+from airflow_provider_mensatek.clients.mensatek import DEFAULT_BASE_URL, MensatekClient
+from airflow_provider_mensatek.hooks._connection import connection_settings, mask_credential
 
 
 class MensatekHook(BaseHook):
@@ -38,7 +17,11 @@ class MensatekHook(BaseHook):
 
     Connection: *login* = API User, *password* = API Token, *host* = base URL
     (optional; default ``https://api.mensatek.com/v7``; plain ``http://`` only
-    for loopback hosts such as the sandbox).
+    for loopback hosts such as the sandbox), or the URI form
+    ``mensatek://user:token@host:port/path`` (port and path kept; add
+    ``?scheme=http`` for a loopback sandbox). Extras: ``connect_timeout``,
+    ``read_timeout``, ``deadline``, ``max_retries``, ``max_retry_wait``,
+    ``max_response_bytes``, ``scheme`` (see the README).
 
     :param mensatek_conn_id: the Airflow connection id (default ``mensatek_default``).
     """
@@ -61,17 +44,15 @@ class MensatekHook(BaseHook):
 
     def get_conn(self) -> MensatekClient:
         conn = self.get_connection(self.mensatek_conn_id)
-        if conn.password:
-            # Airflow masks connection passwords already; say it explicitly so a
-            # custom secrets backend or a log of the raw extra cannot leak the token.
-            mask_secret(conn.password)
-        timeouts, retry = settings_from_extra(conn.extra_dejson or {})
+        mask_credential(conn.password, user=conn.login)
+        settings = connection_settings(conn, vendor="mensatek", default_url=DEFAULT_BASE_URL)
         return MensatekClient(
             conn.login or "",
             conn.password or "",
-            base_url=conn.host or None,
-            timeouts=timeouts,
-            retry=retry,
+            base_url=settings.base_url,
+            timeouts=settings.timeouts,
+            retry=settings.retry,
+            max_response_bytes=settings.max_response_bytes,
         )
 
     def test_connection(self) -> tuple[bool, str]:

@@ -59,3 +59,13 @@ def test_test_connection_with_bad_token_reports_and_does_not_retry(sandbox: Sand
 def test_max_retries_zero_means_a_single_attempt(monkeypatch) -> None:
     set_conn(monkeypatch, conn_id="mensatek_once", login="u", password="t", extra={"max_retries": 0})
     assert MensatekHook("mensatek_once").get_conn().transport.retry.max_attempts == 1
+
+
+def test_deadline_and_answer_cap_come_from_the_connection_with_documented_defaults(monkeypatch) -> None:
+    set_conn(monkeypatch, conn_id="mensatek_limits", login="u", password="t",
+             extra={"deadline": "45", "max_response_bytes": 1024})
+    transport = MensatekHook("mensatek_limits").get_conn().transport
+    assert (transport.timeouts.deadline, transport.max_response_bytes) == (45.0, 1024)
+    set_conn(monkeypatch, conn_id="mensatek_plain", login="u", password="t")
+    transport = MensatekHook("mensatek_plain").get_conn().transport
+    assert (transport.timeouts.deadline, transport.max_response_bytes) == (300.0, 8 * 1024 * 1024)
