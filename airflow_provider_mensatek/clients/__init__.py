@@ -1,7 +1,16 @@
 """Airflow-free vendor clients (usable from plain Python). Nothing here imports Airflow."""
 
+from airflow_provider_mensatek.clients._credentials import remember_auth_failure, remembered_auth_failure
 from airflow_provider_mensatek.clients._transport import RetrySettings, Timeouts, reset_auth_failures
 from airflow_provider_mensatek.clients.legallymail import LegallyMailClient
 from airflow_provider_mensatek.clients.mensatek import MensatekClient
 
-__all__ = ["LegallyMailClient", "MensatekClient", "RetrySettings", "Timeouts", "reset_auth_failures"]
+__all__ = [
+    "LegallyMailClient",
+    "MensatekClient",
+    "RetrySettings",
+    "Timeouts",
+    "remember_auth_failure",
+    "remembered_auth_failure",
+    "reset_auth_failures",
+]

@@ -16,8 +16,13 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mensatek.clients import LegallyMailClient, MensatekClient, RetrySettings
-from airflow_provider_mensatek.clients._credentials import remember_auth_failure, remembered_auth_failure
+from airflow_provider_mensatek.clients import (
+    LegallyMailClient,
+    MensatekClient,
+    RetrySettings,
+    remember_auth_failure,
+    remembered_auth_failure,
+)
 from airflow_provider_mensatek.clients.campaigns import BatchSender, plan_campaign
 from airflow_provider_mensatek.clients.errors import AuthenticationError, TransientError
 from airflow_provider_mensatek.clients.recipients import rows_from_list
