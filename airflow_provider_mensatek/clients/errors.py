@@ -158,6 +158,17 @@ class CertificateError(MensatekError):
     """A downloaded certificate archive failed its checks (not a ZIP/PDF, corrupt, unsafe)."""
 
 
+class ReportParseError(MensatekError):
+    """A body POSTed to a report receiver is not a Mensatek report this provider can read.
+
+    The message says why (bad JSON, a conflicting field, over a limit, ...) and
+    quotes no field value: a receiver logs it and keeps the body as it came.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, function="report", code="parse")
+
+
 class FileStorageFullError(ForbiddenError):
     """The Mensatek file library is full (Res -10): delete files or ask support for more space."""
 
