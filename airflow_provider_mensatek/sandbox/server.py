@@ -6,6 +6,9 @@ Layout of URLs (``{url}`` is ``http://127.0.0.1:{port}``)::
     {url}/legallymail/api/<path>      LegallyMail REST API (see sandbox/legallymail.py)
     {url}/_sandbox/...                control routes for tests and demos (loopback only)
 
+Report pushes (the vendor's real-time reports, POSTed to a URL you configure) are an
+add-on: sandbox/reports.py, ``sandbox.configure_reports(...)`` or ``/_sandbox/reports``.
+
 Everything a client sends is recorded (method, path, headers, parsed
 parameters) so tests assert on what the vendor *received*; the log keeps the
 latest requests only and shows them without credentials (sandbox/request_log.py).
@@ -25,15 +28,17 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from airflow_provider_mensatek.sandbox import control_params as check
+
+# Clock and MADRID lived here; the emulators and tests still import them from this module.
+from airflow_provider_mensatek.sandbox.clock import MADRID as MADRID
+from airflow_provider_mensatek.sandbox.clock import Clock
 
 # The emulators import these three from here, where they used to be defined.
 from airflow_provider_mensatek.sandbox.messages import Fault, RecordedRequest, SandboxResponse
@@ -54,8 +59,6 @@ from airflow_provider_mensatek.sandbox.request_log import (
 
 log = logging.getLogger("airflow_provider_mensatek.sandbox")
 
-MADRID = ZoneInfo("Europe/Madrid")
-
 DEFAULT_MENSATEK_USER = "sandbox-user"
 DEFAULT_MENSATEK_TOKEN = "sandbox-mensatek-token"
 DEFAULT_LEGALLYMAIL_TOKEN = "sandbox-legallymail-token"
@@ -65,46 +68,20 @@ DEFAULT_LEGALLYMAIL_TOKEN = "sandbox-legallymail-token"
 DEFAULT_IDLE_TIMEOUT = 60.0
 
 
-class Clock:
-    """Sandbox time. ``speed`` simulated seconds pass per real second; tests use speed 0 and ``advance``."""
-
-    def __init__(self, start: datetime | None = None, *, speed: float = 0.0) -> None:
-        self._lock = threading.Lock()
-        self._base = (start or datetime.now(tz=MADRID)).astimezone(MADRID)
-        self._real_base = time.monotonic()
-        self.speed = check.number("speed", speed, minimum=0, maximum=check.MAX_CLOCK_SPEED)
-
-    def now(self) -> datetime:
-        with self._lock:
-            elapsed = (time.monotonic() - self._real_base) * self.speed
-            return self._base + timedelta(seconds=elapsed)
-
-    def advance(self, seconds: float) -> datetime:
-        with self._lock:
-            self._base += timedelta(seconds=seconds)
-            return self._base
-
-    def set(self, when: datetime) -> None:
-        with self._lock:
-            self._base = when.astimezone(MADRID)
-            self._real_base = time.monotonic()
-
-    def set_speed(self, speed: float) -> None:
-        """Change the speed from now on (assigning ``speed`` alone rescales the time already run)."""
-        speed = check.number("speed", speed, minimum=0, maximum=check.MAX_CLOCK_SPEED)
-        with self._lock:
-            now = time.monotonic()
-            self._base += timedelta(seconds=(now - self._real_base) * self.speed)
-            self._real_base = now
-            self.speed = speed
-
-
 class VendorApp(Protocol):
     prefix: str
 
     def handle(self, request: RecordedRequest) -> SandboxResponse: ...
 
     def reset(self) -> None: ...
+
+
+class AddOn(Protocol):
+    """A feature beside the emulators, one per sandbox, forgotten by reset() and closed by stop()."""
+
+    def reset(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Sandbox:
@@ -124,6 +101,7 @@ class Sandbox:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_logged_requests: int = DEFAULT_MAX_LOGGED_REQUESTS,
         max_logged_bytes: int = DEFAULT_MAX_LOGGED_BYTES,
+        reports: Mapping[str, Any] | None = None,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("The sandbox only listens on loopback")
@@ -148,6 +126,10 @@ class Sandbox:
         self.apps: list[VendorApp] = []
         for factory in _APP_FACTORIES:
             self.apps.append(factory(self))
+        self.add_ons: dict[str, AddOn] = {name: factory(self) for name, factory in _ADD_ONS.items()}
+        if reports is not None:
+            # A setting of the server, like the limits above: reset() comes back to it.
+            self.reports.set_default(reports)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -162,6 +144,8 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
+        for add_on in self.add_ons.values():
+            add_on.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -195,6 +179,15 @@ class Sandbox:
     @property
     def mensatek(self) -> Any:
         return self.app("/mensatek/v7")
+
+    @property
+    def reports(self) -> Any:
+        """Report pushes like the vendor panel's (sandbox/reports.py)."""
+        return self.add_ons["reports"]
+
+    def configure_reports(self, url: str, **options: Any) -> Any:
+        """POST a report to ``url`` on every status change; ``options`` as in sandbox/report_config.py."""
+        return self.reports.configure(url, **options)
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -242,6 +235,9 @@ class Sandbox:
         with self._lock:
             self._log.clear()
             self._faults.clear()
+            # Add-ons first: nothing is pushed about the messages the emulators are about to forget.
+            for add_on in self.add_ons.values():
+                add_on.reset()
             for app in self.apps:
                 app.reset()
 
@@ -292,6 +288,9 @@ class Sandbox:
             return SandboxResponse.json({"error": str(error)}, status=400)
 
     def _control_route(self, route: str, request: RecordedRequest) -> SandboxResponse:
+        handler = _CONTROL_HANDLERS.get(route)
+        if handler is not None:
+            return handler(self, request)
         if route == "requests":
             with self._lock:
                 shown = [r.to_dict(self.secrets) for r in self.requests]
@@ -341,12 +340,26 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 _APP_FACTORIES: list[Callable[[Sandbox], VendorApp]] = []
+_ADD_ONS: dict[str, Callable[[Sandbox], AddOn]] = {}
+_CONTROL_HANDLERS: dict[str, Callable[[Sandbox, RecordedRequest], SandboxResponse]] = {}
 
 
 def register_app(factory: Callable[[Sandbox], VendorApp]) -> Callable[[Sandbox], VendorApp]:
     """Vendor modules register their emulator here (imported by sandbox/__init__)."""
     _APP_FACTORIES.append(factory)
     return factory
+
+
+def register_add_on(name: str, factory: Callable[[Sandbox], AddOn]) -> None:
+    """Add-on modules register here (imported by sandbox/__init__); ``sandbox.add_ons[name]`` is the instance."""
+    _ADD_ONS[name] = factory
+
+
+def register_control_route(route: str, methods: tuple[str, ...], names: tuple[str, ...],
+                           handler: Callable[[Sandbox, RecordedRequest], SandboxResponse]) -> None:
+    """A ``/_sandbox/<route>`` of an add-on: methods and parameter names are checked as for the others."""
+    _CONTROL_ROUTES[route] = (methods, names)
+    _CONTROL_HANDLERS[route] = handler
 
 
 def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
