@@ -11,6 +11,8 @@ in-process::
 from airflow_provider_mensatek.sandbox import legallymail as _legallymail  # noqa: F401  (registers the app)
 from airflow_provider_mensatek.sandbox import mensatek as _mensatek  # noqa: F401  (registers the app)
 from airflow_provider_mensatek.sandbox import mensatek_channels as _channels  # noqa: F401  (SMS, email, RCS)
+from airflow_provider_mensatek.sandbox import reports as _reports  # noqa: F401  (report pushes)
+from airflow_provider_mensatek.sandbox.report_config import ReportConfig
 from airflow_provider_mensatek.sandbox.server import (
     DEFAULT_LEGALLYMAIL_TOKEN,
     DEFAULT_MENSATEK_TOKEN,
@@ -28,5 +30,6 @@ __all__ = [
     "Clock",
     "Fault",
     "RecordedRequest",
+    "ReportConfig",
     "Sandbox",
 ]

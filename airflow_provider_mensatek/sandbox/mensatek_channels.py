@@ -394,7 +394,9 @@ def _campaign(app: MensatekApp, req: RecordedRequest, key: str, valid: Any, stor
     app.credits -= cost
     campaign = app.new_id()
     out = [{key: r[key], "idMensaje": str(app.new_id())} for r in sent]
-    _store(app, store, dict)[campaign] = {"params": dict(req.params), "sent": out}
+    # "created" and "recipients" (the accepted entries, as sent) time and address the real-time reports.
+    _store(app, store, dict)[campaign] = {"params": dict(req.params), "sent": out, "created": app.now(),
+                                          "recipients": sent}
     return app.answer(Res=len(sent), idEnvio=campaign, Destinatarios=len(sent),
                       Enviados=json.dumps(out, ensure_ascii=False),
                       NoEnviados=json.dumps(not_sent, ensure_ascii=False), Duplicados=duplicates)

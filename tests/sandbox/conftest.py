@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_mensatek.sandbox import Clock, Sandbox
+from tests.sandbox.report_receiver import Receiver, running_receiver
 
 
 @pytest.fixture
@@ -23,3 +24,10 @@ def own_sandbox() -> Iterator[Callable[..., Sandbox]]:
     yield make
     for sandbox in started:
         sandbox.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A loopback receiver for report pushes, stopped after the test."""
+    with running_receiver() as started:
+        yield started
