@@ -310,12 +310,13 @@ def test_a_receiver_that_is_down_loses_reports_and_the_log_says_why(sandbox: San
 def test_a_slow_receiver_never_slows_the_vendor_api(sandbox: Sandbox, mensatek_client: MensatekClient,
                                                     receiver: Receiver) -> None:
     receiver.release.clear()
-    sandbox.configure_reports(receiver.url)
+    sandbox.configure_reports(receiver.url, timeout=60)  # the push waits for the receiver as long as it takes
     mensatek_client.send_sms("MIEMPRESA", "34600000001", "Hola")
     assert receiver.entered.wait(30)  # the push is under way, held by the receiver
     for _ in range(3):  # the API answers meanwhile
         assert mensatek_client.get_credits() > 0
         mensatek_client.send_certified_email("yo@empresa.example", ["ana@example.com"], "Asunto", "Mensaje")
+    assert receiver.received == []  # ... while the first push is still held: the API did not wait for it
     receiver.release.set()
     sandbox.reports.flush()
     assert receiver.codes() == ["2", "2", "2", "2"]
