@@ -433,3 +433,13 @@ def test_a_sandbox_made_with_reports_comes_back_to_them_after_a_reset(own_sandbo
     [got] = receiver.wait_for(1)
     assert got.content_type == "application/x-www-form-urlencoded" and got.report.code == "2"
     client.close()
+
+
+@pytest.mark.parametrize("fmt", ["json", "form", "multipart"])
+def test_every_format_carries_any_text_unchanged(sandbox: Sandbox, receiver: Receiver, fmt: str) -> None:
+    sandbox.configure_reports(receiver.url, format=fmt, services=["SMSRECIBIDO"])
+    text = 'Sí, a las 10:00\r\n"vale" --frontera & más=1 ñ €'
+    payload = sandbox.reports.inject_inbound_sms(text, sender="34611111111")
+    sandbox.reports.flush()
+    [got] = receiver.wait_for(1)
+    assert dict(got.report.raw) == payload and got.report.text == text
