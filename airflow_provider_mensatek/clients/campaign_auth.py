@@ -48,11 +48,11 @@ _ITERATIONS = 100_000
 
 
 def credential_id(client: Any) -> str | None:
-    """The id the client's transport remembers its credential by (a SHA-256 digest, never the credential).
+    """The client's public ``credential_id`` (a SHA-256 digest, never the credential).
 
     None for a client without one (a stand-in): then any recorded failure applies to it.
     """
-    value = getattr(getattr(client, "transport", None), "_credential_id", None)
+    value = getattr(client, "credential_id", None)
     return value if isinstance(value, str) else None
 
 

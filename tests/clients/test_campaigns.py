@@ -786,6 +786,43 @@ def test_an_authentication_failure_mid_campaign_stops_and_releases_the_batch_cla
     assert sent_emails(sandbox) == Counter({f"p{i}@example.com": 1 for i in range(40)})
 
 
+class Traced:
+    """A client wrapped the way users wrap one (to trace its calls): its public API forwarded, nothing else."""
+
+    PUBLIC = ("call", "build_certified_email_params", "send_certified_email", "credential_id", "vendor")
+
+    def __init__(self, client: MensatekClient) -> None:
+        self._client = client
+        self.traced: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self.PUBLIC:
+            raise AttributeError(name)
+        self.traced.append(name)
+        return getattr(self._client, name)
+
+
+def test_the_ledger_compares_the_clients_public_credential_id(
+    tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
+) -> None:
+    """A refused credential recorded in the ledger blocks that credential only, known by the public credential_id."""
+    from airflow_provider_mensatek.clients.errors import AuthenticationError
+
+    plan = forty_recipient_plan(tmp_path)
+    with MensatekClient(MENSATEK_USER, "not-the-token", base_url=sandbox.mensatek_url) as refused:
+        with pytest.raises(AuthenticationError):
+            BatchSender(tmp_path / "seq", refused, "certified_email", PLAIN).send(plan["batches"][0])
+    assert len(sandbox.requests) == 1
+
+    traced = Traced(mensatek_client)  # another credential, seen through the client's public API only
+    outcome = BatchSender(tmp_path / "seq", traced, "certified_email", PLAIN).send(plan["batches"][0])
+
+    assert outcome["state"] == "accepted" and "credential_id" in traced.traced
+    assert len(sandbox.requests) == 2
+    assert sandbox.requests[1].basic_auth == (MENSATEK_USER, MENSATEK_TOKEN)
+    assert sent_emails(sandbox) == Counter({f"p{i}@example.com": 1 for i in range(10)})
+
+
 def test_an_interrupted_campaign_blocks_the_batch_in_flight_and_releases_the_one_claimed_next(
     tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
