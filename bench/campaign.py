@@ -130,7 +130,8 @@ def measure_provider(url: str, source: str, batch_size: int, campaign: str, max_
     warm.unlink()
     baseline, hwm = _status_kib("VmRSS"), _reset_hwm()
     started = time.perf_counter()
-    with open_recipients(ObjectStoragePath(f"file://{source}")) as stream:  # as the plan operator reads it
+    # As the plan operator reads it: a local file only inside an allowed root.
+    with open_recipients(ObjectStoragePath(f"file://{source}"), allowed_roots=[os.path.dirname(source)]) as stream:
         plan = plan_campaign(rows_from_stream(stream, "csv"), folder, channel="certified_email",
                              campaign_reference="bench", columns={"variables": {"Variable_1": "poliza"}},
                              batch_size=batch_size)

@@ -1,4 +1,4 @@
-"""Reading the files a send attaches: local paths only from allowed roots, everything size-bounded.
+"""Reading the files a send attaches (and a campaign's recipients file): local paths only from allowed roots.
 
 An attachment or document argument is often templated, so its value can come
 from ``dag_run.conf`` or an upstream XCom: whoever triggers a run must not be
@@ -8,14 +8,16 @@ recipients, nor hang the worker on a FIFO or ``/dev/zero``. So:
 
 * a local path is read only when it resolves (symlinks and ``..`` followed)
   inside one of the *allowed roots* the caller named; ``/proc``, ``/sys`` and
-  ``/dev`` never, whatever the roots;
+  ``/dev`` never, whatever the roots, nor a Kerberos credential cache (see
+  :mod:`._credential_caches`: the temp dir, a default root, is where tickets live);
 * the file is opened component by component from the root's directory with
   ``O_NOFOLLOW`` (a symlink swapped in after the check fails the open instead of
   being followed) and ``O_NONBLOCK`` (opening a FIFO never waits for a writer),
   then ``fstat`` of the open descriptor must say regular file: the check and the
   read are about the same file;
 * at most ``limit + 1`` bytes are ever read, from local files and from object
-  storage alike, so a file that grows or lies about its size cannot exhaust memory;
+  storage alike, so a file that grows or lies about its size cannot exhaust memory
+  (:func:`open_source` streams a file of any size after the same checks);
 * object-storage paths (``ObjectStoragePath``, fsspec/UPath objects) are read
   through their own ``open()``, except ``file://`` ones, which are local files
   and pass the checks above; ``http(s)://`` is refused: a URL from run
@@ -31,9 +33,14 @@ import errno
 import os
 import stat
 from collections.abc import Iterable
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
+from airflow_provider_mensatek.clients._credential_caches import (
+    CREDENTIAL_CACHE_PREFIX,
+    is_credential_cache_file,
+    is_credential_cache_name,
+)
 from airflow_provider_mensatek.clients.errors import ValidationError
 
 #: Kernel and device trees: never a source of an attachment, whatever the roots say.
@@ -104,34 +111,67 @@ def read_source(source: Any, *, allowed_roots: tuple[str, ...], max_bytes: int, 
     ``what`` names the argument in errors ("attachment", "document"). Every
     refusal is a :class:`ValidationError` raised before any request is made.
     """
+    local, shown = _local_path_of(source, what, vendor)
+    if local is None:
+        return str(getattr(source, "name", "") or ""), _read_remote(source, shown, max_bytes, what, vendor)
+    fd, info, real = _open_local(local, shown, allowed_roots, what, vendor)
+    try:
+        if info.st_size > max_bytes:
+            raise _refusal(what, shown, vendor, f"it is {info.st_size} bytes; the limit is {max_bytes}")
+        content = read_bounded(fd, max_bytes, info.st_size)
+    finally:
+        os.close(fd)
+    if len(content) > max_bytes:
+        raise _refusal(what, shown, vendor, f"it holds more than {max_bytes} bytes (the limit)")
+    return os.path.basename(real), content
+
+
+def open_source(source: Any, *, allowed_roots: tuple[str, ...], what: str, vendor: str = "mensatek") -> IO[bytes]:
+    """A binary file object for reading ``source`` as a stream (a campaign's recipients file, of any size).
+
+    The same rules as :func:`read_source` but the size limit: a local file is
+    opened only after every check passed, and the object returned reads that
+    very file; object storage is opened with its own ``open("rb")``.
+    """
+    local, shown = _local_path_of(source, what, vendor)
+    if local is None:
+        handle: IO[bytes] = source.open("rb")
+        return handle
+    fd, _, _ = _open_local(local, shown, allowed_roots, what, vendor)
+    return os.fdopen(fd, "rb")
+
+
+def _local_path_of(source: Any, what: str, vendor: str) -> tuple[str | None, str]:
+    """``(local path, shown)`` of a local source, ``(None, shown)`` of an object-storage one; else refused."""
     if isinstance(source, str):
         scheme = url_scheme(source)
         if scheme is None:
-            return _read_local(source, source, allowed_roots, max_bytes, what, vendor)
+            return source, source
         if scheme == "file" and "::" not in source:
             parts = urlsplit(source)
             if parts.netloc not in ("", "localhost"):
-                raise ValidationError(f"Cannot read {what} {source!r}: a file:// URL names no host "
-                                      "(file:///absolute/path)", vendor=vendor)
-            return _read_local(unquote(parts.path), source, allowed_roots, max_bytes, what, vendor)
-        raise ValidationError(
-            f"Cannot read {what} {source!r}: {_scheme_refusal(scheme, source)}", vendor=vendor)
+                raise _refusal(what, source, vendor, "a file:// URL names no host (file:///absolute/path)")
+            return unquote(parts.path), source
+        raise _refusal(what, source, vendor, _scheme_refusal(scheme, source))
     if isinstance(source, os.PathLike):
-        return _read_local(os.fspath(source), str(source), allowed_roots, max_bytes, what, vendor)
+        return os.fspath(source), str(source)
     protocol = getattr(source, "protocol", None)
     if isinstance(protocol, tuple | list):  # fsspec lists every alias of a file system
         protocol = protocol[0] if protocol else ""
     if isinstance(protocol, str) and callable(getattr(source, "open", None)):
         shown = str(source)
         if protocol.lower() in _LOCAL_SCHEMES and "::" not in shown:
-            return _read_local(str(getattr(source, "path", "")), shown, allowed_roots, max_bytes, what, vendor)
+            return str(getattr(source, "path", "")), shown
         if protocol.lower() in REFUSED_SCHEMES or "::" in shown:
-            raise ValidationError(f"Cannot read {what} {shown!r}: {_scheme_refusal(protocol.lower(), shown)}",
-                                  vendor=vendor)
-        return str(getattr(source, "name", "") or ""), _read_remote(source, shown, max_bytes, what, vendor)
+            raise _refusal(what, shown, vendor, _scheme_refusal(protocol.lower(), shown))
+        return None, shown
     raise ValidationError(
         f"Cannot read {what} of type {type(source).__name__}: give a local path or an object-storage path "
         "(ObjectStoragePath)", vendor=vendor)
+
+
+def _refusal(what: str, shown: str, vendor: str, reason: str) -> ValidationError:
+    return ValidationError(f"Cannot read {what} {shown!r}: {reason}", vendor=vendor)
 
 
 def _scheme_refusal(scheme: str, shown: str) -> str:
@@ -176,10 +216,11 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _read_local(path: str, shown: str, roots: tuple[str, ...], max_bytes: int, what: str,
-                vendor: str) -> tuple[str, bytes]:
+def _open_local(path: str, shown: str, roots: tuple[str, ...], what: str,
+                vendor: str) -> tuple[int, os.stat_result, str]:
+    """``(descriptor, its fstat, resolved path)`` of a local regular file every rule allows; the caller closes it."""
     def refuse(reason: str) -> ValidationError:
-        return ValidationError(f"Cannot read {what} {shown!r}: {reason}", vendor=vendor)
+        return _refusal(what, shown, vendor, reason)
 
     if not path:
         raise refuse("the path is empty")
@@ -188,6 +229,8 @@ def _read_local(path: str, shown: str, roots: tuple[str, ...], max_bytes: int, w
     real = os.path.realpath(os.path.abspath(path))
     if _forbidden(real):
         raise refuse(f"it resolves to {real!r}; {', '.join(FORBIDDEN_TREES)} are never read")
+    if is_credential_cache_name(path) or is_credential_cache_name(real):
+        raise refuse(f"it is a Kerberos credential cache ({CREDENTIAL_CACHE_PREFIX}*), never read")
     root = next((r for r in roots if _inside(real, r)), None)
     if root is None:
         resolved = f" (it resolves to {real!r})" if real != path else ""
@@ -211,14 +254,12 @@ def _read_local(path: str, shown: str, roots: tuple[str, ...], max_bytes: int, w
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise refuse(f"it is {_kind(info.st_mode)}, not a regular file")
-        if info.st_size > max_bytes:
-            raise refuse(f"it is {info.st_size} bytes; the limit is {max_bytes}")
-        content = read_bounded(fd, max_bytes, info.st_size)
-    finally:
+        if is_credential_cache_file(real, info):
+            raise refuse("it is a known credential cache ([kerberos] ccache or KRB5CCNAME), never read")
+    except BaseException:
         os.close(fd)
-    if len(content) > max_bytes:
-        raise refuse(f"it holds more than {max_bytes} bytes (the limit)")
-    return os.path.basename(real), content
+        raise
+    return fd, info, real
 
 
 def _open_beneath(root: str, parts: list[str]) -> int:
@@ -294,5 +335,5 @@ def _read_remote(source: Any, shown: str, max_bytes: int, what: str, vendor: str
     return content
 
 
-__all__ = ["FORBIDDEN_TREES", "REFUSED_SCHEMES", "LocalFileAccess", "is_storage_url", "normalise_roots", "read_bounded",
-           "read_source", "url_scheme"]
+__all__ = ["FORBIDDEN_TREES", "REFUSED_SCHEMES", "LocalFileAccess", "is_storage_url", "normalise_roots", "open_source",
+           "read_bounded", "read_source", "url_scheme"]

@@ -15,6 +15,9 @@ A recipients file comes from outside: an export, an upload, a path in
   :class:`~airflow_provider_mensatek.clients.errors.ValidationError` naming the
   line (the operators fail such a task without retries), never a raw
   UnicodeDecodeError or csv.Error. ``encoding=`` reads other encodings.
+* **read a file the DAG author did not allow.** A local path is opened only
+  inside the allowed roots, as a regular file and no credential cache
+  (:func:`open_recipients`).
 * **copy an arbitrary file into XCom and rejected.jsonl.** A line holds at most
   :data:`MAX_LINE_CHARS`; a rejected row keeps at most
   :data:`MAX_REJECTED_ROW_CHARS` of its cells (see :func:`capped_row`) and its
@@ -26,12 +29,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
+from airflow_provider_mensatek.clients._local_files import normalise_roots, open_source
 from airflow_provider_mensatek.clients.errors import ValidationError
 from airflow_provider_mensatek.clients.spreadsheet_cells import restore
 
@@ -60,16 +65,23 @@ class BadRow:
 
 
 @contextmanager
-def open_recipients(path: Any, encoding: str | None = None) -> Iterator[IO[str]]:
-    """The recipients file at ``path`` (pathlib-like: ``open("rb")``) as text, undecodable bytes marked.
+def open_recipients(path: Any, encoding: str | None = None, *,
+                    allowed_roots: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
+                    ) -> Iterator[IO[str]]:
+    """The recipients file at ``path`` as text, undecodable bytes marked.
 
+    ``path``: a local path, a ``file://`` URL or an object-storage path. A local
+    file is read only inside ``allowed_roots`` (none by default) and only if it
+    is a regular file and no credential cache: the rules attachments follow (see
+    :mod:`~airflow_provider_mensatek.clients._local_files`), as a templated
+    ``recipients_path`` must not read ``/proc/self/environ`` into a campaign.
     ``encoding``: the file's text encoding, default UTF-8 (a byte order mark is
     skipped). Bytes that are not valid in it do not raise here: they come out
     as surrogate escapes, which the row readers refuse naming the line.
     """
     codec = _codec(encoding)
     try:
-        binary = path.open("rb")
+        binary = open_source(path, allowed_roots=normalise_roots(allowed_roots), what="recipients_path")
     except FileNotFoundError:
         raise ValidationError(f"recipients_path {path} does not exist") from None
     except IsADirectoryError:

@@ -223,8 +223,11 @@ def plan_campaign(
     max_invalid: Any = 0,
     legallymail_max_recipients: int = 10,
     source: str | None = None,
+    default_country_code: Any = None,
 ) -> dict[str, Any]:
     """Read, validate and batch the recipients into the campaign folder; return the JSON-able plan.
+
+    ``default_country_code`` (SMS): see :class:`~airflow_provider_mensatek.clients.recipients.RecipientReader`.
 
     Raises :class:`~airflow_provider_mensatek.clients.recipients.TooManyInvalidRowsError`
     (nothing sent, no plan written) above ``max_invalid``. Re-planning a
@@ -245,7 +248,7 @@ def plan_campaign(
     staging.mkdir(parents=True, exist_ok=True)
     try:
         plan = _plan_into(staging, rows, campaign, channel=channel, reference=reference, columns=columns,
-                          size=size, max_invalid=max_invalid, source=source)
+                          size=size, max_invalid=max_invalid, source=source, country=default_country_code)
         _refuse_changed_started_campaign(campaign, plan)
         (campaign / BATCHES_DIR).mkdir(parents=True, exist_ok=True)
         for entry in plan["batches"]:
@@ -259,14 +262,15 @@ def plan_campaign(
 
 
 def _plan_into(staging: Any, rows: Iterable[tuple[int, Any]], campaign: Any, *, channel: str, reference: str,
-               columns: Any, size: int, max_invalid: int | None, source: str | None) -> dict[str, Any]:
+               columns: Any, size: int, max_invalid: int | None, source: str | None,
+               country: Any) -> dict[str, Any]:
     """Read and batch the recipients into ``staging`` (batch files and rejected rows); return the plan."""
     entries: list[dict[str, Any]] = []
     with (staging / REJECTED_NAME).open("w") as rejected_out:
         def keep(row: RejectedRow) -> None:
             rejected_out.write(json.dumps(row.to_dict(), ensure_ascii=False, default=str) + "\n")
 
-        reader = RecipientReader(channel, columns, max_invalid, on_rejected=keep)
+        reader = RecipientReader(channel, columns, max_invalid, on_rejected=keep, default_country_code=country)
         mapping = reader.mapping.to_dict()
         for batch in plan_batches(reader.recipients(rows), reference, size):
             with (staging / f"{batch.batch_id}.json").open("w") as out:

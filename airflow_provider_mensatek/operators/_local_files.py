@@ -13,6 +13,10 @@ decided here is *which* roots a task gets:
   (comma-separated absolute folders; ``AIRFLOW__MENSATEK__ALLOWED_LOCAL_ROOTS``),
   which an administrator, not a DAG author, controls. The Airflow home is not a
   default: it holds ``airflow.cfg`` and logs.
+* whatever the roots, ``[kerberos] ccache`` (by default ``/tmp/airflow_krb5_ccache``,
+  inside the temp dir root) is refused like every ``krb5cc*`` file: it is
+  registered with the clients' credential-cache check before each task reads.
+* the same roots apply to a campaign's ``recipients_path``.
 * a URL string (``s3://``, ``gs://``, ``file://``) becomes an
   ``ObjectStoragePath``; the client reads remote objects with the same size
   bound and checks ``file://`` ones as local files.
@@ -27,7 +31,8 @@ from typing import Any, TypeVar
 
 from airflow.sdk import BaseOperator, ObjectStoragePath, conf
 
-from airflow_provider_mensatek.clients._local_files import LocalFileAccess, is_storage_url
+from airflow_provider_mensatek.clients._credential_caches import register_credential_file
+from airflow_provider_mensatek.clients._local_files import LocalFileAccess, is_storage_url, normalise_roots
 from airflow_provider_mensatek.clients.validation import as_list
 from airflow_provider_mensatek.operators._base import vendor_errors
 
@@ -51,14 +56,20 @@ def default_roots(task: BaseOperator) -> list[str]:
     return [*own, tempfile.gettempdir(), *configured_roots()]
 
 
-def with_allowed_roots(client: _C, task: BaseOperator, allowed_roots: AllowedRoots) -> _C:
-    """``client``, allowed to read local files only from ``allowed_roots`` (None: :func:`default_roots`).
+def task_roots(task: BaseOperator, allowed_roots: AllowedRoots) -> tuple[str, ...]:
+    """The folders ``task`` may read local files from: ``allowed_roots``, or :func:`default_roots` when None.
 
     An explicit value replaces the defaults, configured roots included, so a DAG
     author can narrow them (``[]``: no local file at all) as well as widen them.
     """
+    register_credential_file(conf.get("kerberos", "ccache", fallback="") or "")
     with vendor_errors():  # a relative or forbidden root is a DAG mistake a retry cannot fix
-        client.allowed_roots = default_roots(task) if allowed_roots is None else allowed_roots
+        return normalise_roots(default_roots(task) if allowed_roots is None else allowed_roots)
+
+
+def with_allowed_roots(client: _C, task: BaseOperator, allowed_roots: AllowedRoots) -> _C:
+    """``client``, allowed to read local files only from :func:`task_roots`."""
+    client.allowed_roots = task_roots(task, allowed_roots)
     return client
 
 
@@ -80,4 +91,4 @@ def storage_sources(value: Any) -> Any:
 
 
 __all__ = ["CONFIG_OPTION", "CONFIG_SECTION", "configured_roots", "default_roots", "storage_source",
-           "storage_sources", "with_allowed_roots"]
+           "storage_sources", "task_roots", "with_allowed_roots"]

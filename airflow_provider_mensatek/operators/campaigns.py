@@ -45,7 +45,12 @@ from airflow_provider_mensatek.operators._base import (
     send_at_most_once,
     vendor_errors,
 )
-from airflow_provider_mensatek.operators._local_files import AllowedRoots, storage_sources, with_allowed_roots
+from airflow_provider_mensatek.operators._local_files import (
+    AllowedRoots,
+    storage_sources,
+    task_roots,
+    with_allowed_roots,
+)
 
 #: XCom key under which the plan operator pushes the whole plan (its return value is the batch list,
 #: because Airflow maps only over return values).
@@ -94,7 +99,8 @@ class MensatekPlanCampaignOperator(_CampaignOperator):
         ``<campaign_reference>-<nnnnn>`` -> ``Referenciausuario`` (Mensatek).
     :param channel: ``certified_email`` | ``sms`` | ``email`` | ``legallymail_certified_email``.
     :param recipients: list of addresses / dicts, or a JSON list string (XCom).
-    :param recipients_path: CSV / JSON Lines file URL (or an upstream XComArg giving one).
+    :param recipients_path: CSV / JSON Lines file URL (or an upstream XComArg giving one); a local path or
+        ``file://`` URL only inside ``allowed_roots``, and never a known credential cache.
     :param file_format: ``csv`` or ``jsonl``; default from the file extension.
     :param encoding: the file's text encoding, e.g. ``"cp1252"`` or ``"latin-1"`` (Spanish spreadsheet exports)
         or ``"utf-16"``; default UTF-8 (with or without a byte order mark).
@@ -104,6 +110,13 @@ class MensatekPlanCampaignOperator(_CampaignOperator):
         connection's ``max_recipients`` (10 unless the vendor raised it), never more.
     :param max_invalid: invalid rows tolerated (reported, not sent) before the campaign stops, a whole number
         >= 0; ``None`` = no limit. Default 0.
+    :param default_country_code: ``sms`` only: the country calling code (``"34"``) of numbers written
+        nationally, so ``600000001`` is planned as ``34600000001``. Without it such a number is an invalid
+        row (with its line): it may lack its country code, and is never guessed at.
+    :param allowed_roots: local folders a local or ``file://`` ``recipients_path`` may be read from. Not
+        templated, so ``dag_run.conf`` and XCom cannot widen it. Default: the DAG file's folder, the system
+        temp dir and the ``[mensatek] allowed_local_roots`` option; a list replaces all three. Object
+        storage (``s3://``, ``gs://`` ...) needs no root.
     :return: (XCom) the batches, one small JSON entry each (``{"batch_id", "reference", "recipients",
         "fingerprint", "campaign", "channel", "first_line", "last_line"}``): ``.expand(batch=plan.output)``
         maps one send task per batch. The whole plan (``rows``, ``valid``, ``invalid``, ``duplicates``,
@@ -113,7 +126,7 @@ class MensatekPlanCampaignOperator(_CampaignOperator):
     """
 
     template_fields: Sequence[str] = ("campaign_path", "campaign_reference", "recipients", "recipients_path",
-                                      "columns", "batch_size", "max_invalid", "encoding")
+                                      "columns", "batch_size", "max_invalid", "encoding", "default_country_code")
     template_fields_renderers = {"recipients": "json", "columns": "json"}
     ui_color = "#e8f0ff"
 
@@ -130,6 +143,8 @@ class MensatekPlanCampaignOperator(_CampaignOperator):
         columns: dict[str, Any] | None = None,
         batch_size: int | str | None = None,
         max_invalid: int | str | None = 0,
+        default_country_code: str | None = None,
+        allowed_roots: AllowedRoots = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -143,6 +158,8 @@ class MensatekPlanCampaignOperator(_CampaignOperator):
         self.columns = columns
         self.batch_size = batch_size
         self.max_invalid = max_invalid
+        self.default_country_code = default_country_code
+        self.allowed_roots = allowed_roots
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         with vendor_errors():
@@ -165,14 +182,14 @@ class MensatekPlanCampaignOperator(_CampaignOperator):
         options: dict[str, Any] = {
             "channel": self.channel, "campaign_reference": self.campaign_reference, "columns": self.columns,
             "batch_size": self.batch_size, "max_invalid": self.max_invalid,
-            "legallymail_max_recipients": legallymail_max,
+            "legallymail_max_recipients": legallymail_max, "default_country_code": self.default_country_code,
         }
         campaign = self.storage(self.campaign_path)
         if self.recipients is not None:
             return plan_campaign(rows_from_list(self.recipients), campaign, source="list", **options)
         source = self.storage(self.recipients_path)
         file_format = self.file_format or format_for(source.name)
-        with open_recipients(source, self.encoding) as stream:
+        with open_recipients(source, self.encoding, allowed_roots=task_roots(self, self.allowed_roots)) as stream:
             return plan_campaign(rows_from_stream(stream, file_format), campaign, source=str(source), **options)
 
 

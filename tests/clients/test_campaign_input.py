@@ -32,7 +32,7 @@ def plan_file(tmp_path: Path, data: bytes, encoding: str | None = None, **kwargs
     source.write_bytes(data)
     options: dict[str, Any] = {"channel": "certified_email", "campaign_reference": "c", "max_invalid": 5}
     options.update(kwargs)
-    with open_recipients(source, encoding) as stream:
+    with open_recipients(source, encoding, allowed_roots=[tmp_path]) as stream:
         return plan_campaign(rows_from_csv(stream), tmp_path / "campaign", **options)
 
 
@@ -117,11 +117,38 @@ def test_an_over_long_line_is_refused_before_it_is_held_whole() -> None:
 
 
 def test_a_missing_recipients_file_or_a_folder_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match=r"recipients_path .*nope\.csv does not exist"):
-        with open_recipients(tmp_path / "nope.csv"):
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(ValidationError, match=r"recipients_path .*nope\.csv': No such file or directory"):
+        with open_recipients(tmp_path / "nope.csv", allowed_roots=[tmp_path]):
             pass
-    with pytest.raises(ValidationError, match="is a folder"):
-        with open_recipients(tmp_path):
+    with pytest.raises(ValidationError, match="is a directory, not a regular file"):
+        with open_recipients(tmp_path / "sub", allowed_roots=[tmp_path]):
+            pass
+
+
+class FakeS3Path:
+    """Stands in for an ``s3://`` ObjectStoragePath (no S3 here): ``protocol``, ``name`` and ``open("rb")``."""
+
+    protocol = "s3"
+    name = "people.csv"
+
+    def __str__(self) -> str:
+        return "s3://lake/people.csv"
+
+    def open(self, mode: str) -> io.BytesIO:
+        assert mode == "rb"
+        return io.BytesIO(b"name,email\nAna,ana@example.com\n")
+
+
+def test_object_storage_needs_no_root_and_local_files_need_one(tmp_path: Path) -> None:
+    with open_recipients(FakeS3Path()) as stream:  # no allowed root at all
+        assert [row for _, row in rows_from_csv(stream)] == [{"name": "Ana", "email": "ana@example.com"}]
+    (tmp_path / "people.csv").write_text("name,email\nAna,ana@example.com\n")
+    with pytest.raises(ValidationError, match=r"outside any allowed root \(allowed_roots is empty\)"):
+        with open_recipients(tmp_path / "people.csv"):
+            pass
+    with pytest.raises(ValidationError, match="http\\(s\\) URLs are not fetched"):
+        with open_recipients("https://169.254.169.254/latest/people.csv", allowed_roots=["/"]):
             pass
 
 
@@ -134,7 +161,7 @@ def test_a_large_non_csv_file_leaves_only_capped_rows_in_rejected_jsonl_and_the_
     source = tmp_path / "environ.txt"
     source.write_text("\n".join(secret_lines) + "\n")
 
-    with open_recipients(source) as stream:
+    with open_recipients(source, allowed_roots=[tmp_path]) as stream:
         plan = plan_campaign(rows_from_csv(stream), tmp_path / "campaign", channel="certified_email",
                              campaign_reference="c", max_invalid=None)
 

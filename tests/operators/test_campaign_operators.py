@@ -311,15 +311,57 @@ def test_plan_reads_another_encoding_when_told(conn: Sandbox, tmp_path: Path) ->
     assert len(conn.requests) == 0
 
 
+SMS_CSV = "nombre,movil\nAna,600000001\nBea,+34 600 000 002\n"
+
+
+def test_an_sms_campaign_reads_national_numbers_with_a_default_country_code(conn: Sandbox, tmp_path: Path) -> None:
+    source = tmp_path / "moviles.csv"
+    source.write_text(SMS_CSV)
+
+    def planned(campaign: str, **kwargs: Any) -> list[dict[str, Any]]:
+        batches: list[dict[str, Any]] = MensatekPlanCampaignOperator(
+            task_id="plan", campaign_path=f"file://{tmp_path}/{campaign}", campaign_reference=campaign,
+            channel="sms", recipients_path=str(source), columns={"name": "nombre", "phone": "movil"},
+            **kwargs).execute(ctx())
+        return batches
+
+    with pytest.raises(AirflowFailException, match=r"stopped at line 2.*line 2: phone '600000001' may lack its "
+                                                   r"country code"):
+        planned("sin-prefijo")
+    (batch,) = planned("con-prefijo", default_country_code="34")
+    MensatekSendCampaignBatchOperator(task_id="send", batch=batch, sender="AVISOS", message="Hola").execute(
+        ctx(FakeTaskStateStore()))
+
+    (request,) = conn.requests_to("EnviarSMS")
+    assert [r["Movil"] for r in request.json_param("Destinatarios")] == ["34600000001", "34600000002"]
+
+
+@pytest.mark.parametrize(("channel", "code", "message"), [
+    ("sms", "44", "does not start with the default country code 44"),  # a Spanish number, digits only
+    ("sms", "abc", "default_country_code must be a country calling code"),
+    ("certified_email", "34", "default_country_code applies to SMS campaigns only"),
+])
+def test_a_default_country_code_that_cannot_apply_fails_the_plan(conn: Sandbox, tmp_path: Path, channel: str,
+                                                                 code: str, message: str) -> None:
+    recipients = ["34600000001"] if channel == "sms" else PEOPLE
+    with pytest.raises(AirflowFailException, match=message):
+        MensatekPlanCampaignOperator(task_id="plan", campaign_path=f"file://{tmp_path}/c", campaign_reference="c",
+                                     channel=channel, recipients=recipients, default_country_code=code).execute(ctx())
+    assert len(conn.requests) == 0
+
+
 @pytest.mark.parametrize(("options", "message"), [
     ({"batch_size": 0}, r"batch_size must be a whole number >= 1, got 0"),
     ({"batch_size": ""}, r"batch_size must be a whole number >= 1, got ''"),  # a template that rendered nothing
     ({"max_invalid": "abc"}, r"max_invalid must be a whole number >= 0, got 'abc'"),
     ({"max_invalid": -1}, r"max_invalid must be a whole number >= 0"),
-    ({"recipients": None, "recipients_path": "file:///nowhere/people.csv"}, r"people\.csv does not exist"),
+    ({"recipients": None, "recipients_path": "file://{tmp}/nowhere/people.csv"},
+     r"people\.csv': No such file or directory"),
 ])
 def test_plan_options_that_cannot_work_fail_once_with_a_clear_error(conn: Sandbox, tmp_path: Path,
                                                                    options: dict[str, Any], message: str) -> None:
+    if "recipients_path" in options:
+        options = {**options, "recipients_path": options["recipients_path"].format(tmp=tmp_path)}
     operator = MensatekPlanCampaignOperator(**{
         "task_id": "plan", "campaign_path": f"file://{tmp_path}/campaign", "campaign_reference": "camp",
         "channel": "certified_email", "recipients": PEOPLE, **options})

@@ -207,3 +207,36 @@ def test_a_campaign_batch_refuses_a_local_file_outside_its_roots(conns: Sandbox,
     send(options={"attachments": [str(temp_file)]})
     (request,) = conns.requests_to("EnviarEMAILCERTIFICADO")
     assert _adjuntos(request) == PDF
+
+
+@pytest.mark.parametrize("name", sorted(OPERATORS))
+@pytest.mark.parametrize("how", ["the_cache", "a_hard_link_to_it"])
+def test_the_configured_kerberos_ccache_is_never_sent_whatever_the_roots(
+        conns: Sandbox, temp_file: Path, monkeypatch: pytest.MonkeyPatch, name: str, how: str) -> None:
+    """A templated path from dag_run.conf must not mail the worker's Kerberos ticket (it sits in the temp dir)."""
+    ccache = temp_file.parent / "airflow_ccache"
+    ccache.write_bytes(PDF)
+    monkeypatch.setenv("AIRFLOW__KERBEROS__CCACHE", str(ccache))
+    source = ccache
+    if how == "a_hard_link_to_it":
+        source = temp_file.parent / "contract.pdf"
+        source.hardlink_to(ccache)
+    build, _ = OPERATORS[name]
+    for roots in (None, [str(temp_file.parent)]):
+        with pytest.raises(AirflowFailException, match="credential cache"):
+            build(str(source), allowed_roots=roots).execute(context(FakeTaskStateStore()))
+    assert conns.requests == []
+    build(str(temp_file)).execute(context(FakeTaskStateStore()))  # its neighbour is an ordinary file
+    assert len(conns.requests) == 1
+
+
+def test_the_configured_kerberos_ccache_is_never_planned_as_recipients(
+        conns: Sandbox, temp_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ccache = temp_file.parent / "ccache.csv"
+    ccache.write_text("name,email\nAna,ana@example.com\n")
+    monkeypatch.setenv("AIRFLOW__KERBEROS__CCACHE", str(ccache))
+    with pytest.raises(AirflowFailException, match=r"Cannot read recipients_path .*credential cache"):
+        MensatekPlanCampaignOperator(task_id="plan", campaign_path=f"file://{tmp_path}/campaign",
+                                     campaign_reference="camp", channel="certified_email",
+                                     recipients_path=str(ccache)).execute({"ti": None})  # type: ignore[arg-type]
+    assert not (tmp_path / "campaign").exists() and conns.requests == []
