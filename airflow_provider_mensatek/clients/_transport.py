@@ -54,7 +54,7 @@ from airflow_provider_mensatek.clients._limits import (
     finish_on_close,
     read_body,
 )
-from airflow_provider_mensatek.clients._redact import redact, register_secret
+from airflow_provider_mensatek.clients._redact import redact, redact_strings, register_secret
 from airflow_provider_mensatek.clients._settings import RetrySettings, Timeouts
 from airflow_provider_mensatek.clients._urls import is_loopback_host, resolve_base_url
 from airflow_provider_mensatek.clients.errors import (
@@ -218,6 +218,10 @@ class Transport(HoldsCredential):
 
     def redact(self, text: str) -> str:
         return redact(text, self._secret_forms)
+
+    def redact_answer(self, answer: Any) -> Any:
+        """A decoded vendor answer with every string redacted (the same object when none needed it)."""
+        return redact_strings(answer, self._secret_forms)
 
     def first_use(self) -> AbstractContextManager[None]:
         """Wrap one call and the reading of its answer: see :meth:`._credentials._CredentialMemory.first_use`."""

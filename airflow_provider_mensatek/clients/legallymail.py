@@ -572,7 +572,9 @@ class LegallyMailClient(TransportClient, LocalFileAccess):
         if not isinstance(body, dict):
             raise MensatekError(f"Unreadable answer (not a JSON object): {vendor_message!r}", vendor=VENDOR,
                                 function=function, code="parse")
-        return body
+        # An accepted answer may echo the token too (its message, say), and what the client returns reaches XCom.
+        answer: dict[str, Any] = self.transport.redact_answer(body)
+        return answer
 
     def _vendor_message(self, body: Any, text: str) -> str:
         parts: list[str] = []

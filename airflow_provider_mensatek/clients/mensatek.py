@@ -430,6 +430,8 @@ class MensatekClient(TransportClient, LocalFileAccess):
                 f"Unreadable answer (not JSON): {self.transport.redact(text)[:200]!r}", function=function,
                 code="parse",
             ) from None
+        # An accepted answer may echo the credential too, and what the client returns reaches XCom.
+        record = self.transport.redact_answer(record)
         self._raise_for_res(function, record)
         return record
 
@@ -656,7 +658,7 @@ class MensatekClient(TransportClient, LocalFileAccess):
                 rest = head + b"".join(_take(chunks, 64 * 1024 - len(head)))
                 text = rest.decode("utf-8", errors="replace")
                 try:
-                    record = parse_mensatek_body(text)
+                    record = self.transport.redact_answer(parse_mensatek_body(text))
                 except ValueError:
                     raise CertificateError(
                         f"Expected a ZIP archive, got {response.headers.get('Content-Type')!r}: "

@@ -199,3 +199,17 @@ def test_clients_transports_sessions_and_auth_refuse_pickling_and_hide_the_token
     assert_clean([repr(h) for h in holders] + [str(client.transport.session.auth)])
     # In-process copies (Airflow deep-copies operators) share the client rather than fail.
     assert copy.deepcopy(client) is client and copy.copy(client.transport.session.auth) is client.transport.session.auth
+
+
+def test_an_answer_is_redacted_string_by_string_and_a_clean_one_is_returned_as_it_is(
+    mensatek: MensatekClient,
+) -> None:
+    clean = {"res": "1", "destinatarios": '[{"Email": "a@example.com"}]', "cred": 3, "list": ["x", {"k": "v"}]}
+    assert mensatek.transport.redact_answer(clean) is clean
+    split = {"a": "see Authorization:", "b": "Basic"}  # joined they look like a header; neither alone holds one
+    assert mensatek.transport.redact_answer(split) == split
+    echoed = {f"key {TOKEN}": [f"value {TOKEN}", 7, {"x": f"Authorization: Basic {b64(f'{USER}:{TOKEN}')}"}],
+              "ok": "plain text", "b64": b64(TOKEN)}
+    redacted = mensatek.transport.redact_answer(echoed)
+    assert redacted["ok"] == "plain text" and redacted["key ***"][1] == 7
+    assert_clean([json.dumps(redacted)])
