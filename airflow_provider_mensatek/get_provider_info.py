@@ -163,9 +163,10 @@ def get_provider_info() -> dict[str, Any]:
                 "options": {
                     "allowed_local_roots": {
                         "description": "Comma-separated absolute folders from which the provider's operators "
-                        "may read local attachments and documents, in addition to each DAG file's own folder "
-                        "and the system temp dir (an operator's allowed_roots argument replaces all of them). "
-                        "/proc, /sys and /dev are never read.",
+                        "may read local attachments, documents and campaign recipients files, in addition to "
+                        "each DAG file's own folder and the system temp dir (an operator's allowed_roots argument "
+                        "replaces all of them). /proc, /sys, /dev and Kerberos credential caches ([kerberos] "
+                        "ccache, krb5cc*) are never read.",
                         "version_added": "0.1.0",
                         "type": "string",
                         "example": "/srv/notices,/data/contracts",
