@@ -15,6 +15,7 @@ import jinja2
 from airflow.sdk import BaseNotifier, Context
 
 from airflow_provider_mensatek.clients.sms_encoding import analyse_sms, truncate_to_segments
+from airflow_provider_mensatek.operators._context_names import explain_missing_context_names
 
 #: Works for task callbacks (with ``ti``) and DAG callbacks (with the last task, or
 #: without one, and a ``reason``); ``is defined`` keeps it safe under StrictUndefined.
@@ -48,7 +49,8 @@ class _MensatekNotifier(BaseNotifier):
             # dag.test() (Airflow 3.3) hands DAG-level callbacks a SerializedDAG, which
             # has no template environment; the default sandboxed one renders the same fields.
             jinja_env = self.get_template_env()
-        super().render_template_fields(context, jinja_env)
+        with explain_missing_context_names(context, {name: getattr(self, name) for name in self.template_fields}):
+            super().render_template_fields(context, jinja_env)
 
 
 def _reference(context: Context, suffix: str) -> str:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_mensatek.clients._transport import send_attempts_started
@@ -24,6 +24,7 @@ from airflow_provider_mensatek.clients.errors import (
     AmbiguousSendError,
 )
 from airflow_provider_mensatek.clients.validation import PLACEHOLDER_RE, check_message_ids, vendor_datetime
+from airflow_provider_mensatek.operators._context_names import ContextNamesOperator, known_template_names
 
 #: Key under which a send operator records its outcome in the task state store (AIP-103).
 SEND_STATE_KEY = "mensatek.send"
@@ -124,10 +125,13 @@ def send_at_most_once(context: Context, reference: str | None, send: Callable[[]
 def protect_vendor_placeholders(text: str, known_names: set[str]) -> str:
     """Wrap ``{{Name}}`` in ``{% raw %}`` when ``Name`` is not a Jinja/Airflow variable.
 
-    ``Aviso para {{Nombre}} ({{ ds }})``: ``ds`` is in the template context and
+    ``Aviso para {{Nombre}} ({{ ds }})``: ``ds`` is an Airflow context name and
     renders; ``Nombre`` is not, so it reaches the vendor as ``{{Nombre}}`` for
     per-recipient substitution. Expressions (``{{ params.x }}``, filters) are
-    never touched.
+    never touched. ``known_names`` must hold every Airflow context name, also
+    those the current run lacks (see :func:`known_template_names`): ``{{ ds }}``
+    in a run without a logical date is Airflow's and must fail as such, not
+    reach the vendor as a placeholder no recipient fills.
     """
 
     def wrap(match: re.Match[str]) -> str:
@@ -138,7 +142,7 @@ def protect_vendor_placeholders(text: str, known_names: set[str]) -> str:
     return PLACEHOLDER_RE.sub(wrap, text)
 
 
-class MensatekBaseOperator(BaseOperator):
+class MensatekBaseOperator(ContextNamesOperator):
     """Base for Mensatek operators: connection handling and vendor-placeholder-safe rendering.
 
     :param mensatek_conn_id: Airflow connection of type ``mensatek`` (default ``mensatek_default``).
@@ -164,7 +168,7 @@ class MensatekBaseOperator(BaseOperator):
         # Hooked here rather than in render_template_fields so mapped (.expand) tasks,
         # which render through the unmapped copy, are protected too.
         if parent is self and self.vendor_placeholder_fields:
-            known = set(context) | set(jinja_env.globals)
+            known = known_template_names(context, jinja_env)
             for name in self.vendor_placeholder_fields:
                 value = getattr(self, name, None)
                 if isinstance(value, str) and not value.endswith(tuple(self.template_ext)):

@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
 from airflow_provider_mensatek.operators._base import send_at_most_once, vendor_errors
+from airflow_provider_mensatek.operators._context_names import ContextNamesOperator
 from airflow_provider_mensatek.operators._local_files import (
     AllowedRoots,
     storage_source,
@@ -24,7 +25,7 @@ from airflow_provider_mensatek.operators._local_files import (
 )
 
 
-class LegallyMailBaseOperator(BaseOperator):
+class LegallyMailBaseOperator(ContextNamesOperator):
     """Base for LegallyMail operators: the connection.
 
     :param legallymail_conn_id: Airflow connection of type ``legallymail`` (default ``legallymail_default``).
