@@ -61,6 +61,7 @@ from airflow_provider_mensatek.clients.errors import (
     UnsupportedFileTypeError,
     ValidationError,
 )
+from airflow_provider_mensatek.clients.send_at import vendor_send_at
 from airflow_provider_mensatek.clients.validation import (
     PLACEHOLDER_RE,
     as_list,
@@ -535,8 +536,8 @@ class MensatekClient(TransportClient, LocalFileAccess):
             "Asunto": subject,
             "Mensaje": message,
         }
-        if send_at is not None and send_at != "":
-            params["Fecha"] = vendor_datetime(send_at, what="send_at")
+        if (when := vendor_send_at(send_at)) is not None:
+            params["Fecha"] = when
         if not isinstance(require_acceptance, bool):
             raise ValidationError(f"require_acceptance must be True or False, got {require_acceptance!r}")
         if require_acceptance:

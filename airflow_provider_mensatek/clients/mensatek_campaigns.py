@@ -29,6 +29,7 @@ from airflow_provider_mensatek.clients.mensatek import (
     merge_extra_params,
 )
 from airflow_provider_mensatek.clients.mensatek_sms import vendor_json
+from airflow_provider_mensatek.clients.send_at import vendor_send_at
 from airflow_provider_mensatek.clients.sms_encoding import normalise_phone
 from airflow_provider_mensatek.clients.validation import (
     as_list,
@@ -36,7 +37,6 @@ from airflow_provider_mensatek.clients.validation import (
     check_flag,
     load_attachment,
     require_text,
-    vendor_datetime,
 )
 
 log = logging.getLogger("airflow_provider_mensatek.clients.mensatek")
@@ -151,8 +151,8 @@ def forbidden_interval(value: Any) -> str:
 
 def _common_params(params: dict[str, Any], *, send_at: Any, forbidden: Any, reference: str | None,
                    report: bool | None) -> None:
-    if send_at is not None and send_at != "":
-        params["Fecha"] = vendor_datetime(send_at, what="send_at")
+    if (when := vendor_send_at(send_at)) is not None:
+        params["Fecha"] = when
     if forbidden:
         params["Intervaloprohibido"] = forbidden_interval(forbidden)
     if reference is not None:

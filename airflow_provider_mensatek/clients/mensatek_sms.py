@@ -25,6 +25,7 @@ from airflow_provider_mensatek.clients.mensatek import (
     decode_json_array,
     merge_extra_params,
 )
+from airflow_provider_mensatek.clients.send_at import vendor_send_at
 from airflow_provider_mensatek.clients.sms_encoding import (
     SmsAnalysis,
     SmsCostEstimate,
@@ -44,7 +45,6 @@ from airflow_provider_mensatek.clients.validation import (
     check_message_id,
     load_attachment,
     require_text,
-    vendor_datetime,
 )
 from airflow_provider_mensatek.clients.vendor_records import decode_records
 
@@ -245,8 +245,8 @@ def build_sms_params(
         "Mensaje": message,
         "Unicode": "1" if analysis.unicode else "0",
     }
-    if send_at is not None and send_at != "":
-        params["Fecha"] = vendor_datetime(send_at, what="send_at")
+    if (when := vendor_send_at(send_at)) is not None:
+        params["Fecha"] = when
     if reference is not None:
         params["Referenciausuario"] = require_text(str(reference), "reference", max_len=100)
     if report is not None:

@@ -23,6 +23,7 @@ from airflow_provider_mensatek.clients.errors import (
     PERMANENT_ERRORS,
     AmbiguousSendError,
 )
+from airflow_provider_mensatek.clients.send_at import check_send_at
 from airflow_provider_mensatek.clients.validation import PLACEHOLDER_RE, check_message_ids, vendor_datetime
 from airflow_provider_mensatek.operators._context_names import ContextNamesOperator, known_template_names
 
@@ -226,7 +227,7 @@ class MensatekRescheduleScheduledOperator(MensatekBaseOperator):
     def execute(self, context: Context) -> list[dict[str, Any]]:
         with vendor_errors():
             ids = check_message_ids(self.message_id)  # all of them and the date, before the first call
-            vendor_datetime(self.send_at, what="send_at")
+            vendor_datetime(check_send_at(self.send_at, reschedule=True), what="send_at")
             client = self.get_client()
             results = [self.reschedule(client, mid, self.send_at).to_dict() for mid in ids]
         self.log.info("Rescheduled %s %s to %s (Europe/Madrid)", self.what, [r["message_id"] for r in results],

@@ -39,6 +39,7 @@ from airflow_provider_mensatek.clients.campaigns import (
 )
 from airflow_provider_mensatek.clients.errors import ValidationError
 from airflow_provider_mensatek.clients.recipients import LEGALLYMAIL_CERTIFIED_EMAIL, rows_from_list
+from airflow_provider_mensatek.clients.send_at import check_send_at
 from airflow_provider_mensatek.operators._base import (
     SEND_STATE_KEY,
     MensatekBaseOperator,
@@ -222,7 +223,8 @@ class MensatekSendCampaignBatchOperator(_CampaignOperator):
     :param subject: -> ``Asunto`` (Mensatek) / ``subject`` (LegallyMail); placeholders like ``{{Nombre}}``
         are kept for the vendor.
     :param message: -> ``Mensaje`` (certified email, SMS, email HTML) / ``message`` (LegallyMail).
-    :param send_at: schedule (aware datetime / ISO with offset) -> ``Fecha`` (Mensatek only).
+    :param send_at: schedule (aware datetime / ISO with offset) -> ``Fecha`` (Mensatek only). None = now;
+        an empty or ``"None"`` text (a template whose value was missing) fails the task.
     :param options: further keyword arguments of the channel's client send method, e.g.
         ``{"require_acceptance": True, "acceptance_days": 10}`` for certified email.
     :param allowed_roots: local folders ``options["attachments"]`` may be read from. Not templated, so
@@ -266,8 +268,9 @@ class MensatekSendCampaignBatchOperator(_CampaignOperator):
             args["sender"] = self.sender
         if self.subject:
             args["subject"] = self.subject
-        if self.send_at:
-            args["send_at"] = self.send_at
+        if self.send_at is not None:
+            with vendor_errors():  # before the ledger is read: an empty date never means "now"
+                args["send_at"] = check_send_at(self.send_at)
         return args
 
     def sender_for(self, campaign: Any, channel: str, context: Context) -> BatchSender:
@@ -397,8 +400,8 @@ class MensatekCampaignControlOperator(_CampaignOperator):
         campaign = self.storage(self.campaign_path)
         with vendor_errors():
             channel = self.channel or read_plan(campaign)["channel"]
-            results = control_campaign(campaign, self.client_for(channel), channel, self.action,
-                                       self.send_at or None)
+            send_at = check_send_at(self.send_at, reschedule=True) if self.action == "reschedule" else self.send_at
+            results = control_campaign(campaign, self.client_for(channel), channel, self.action, send_at)
         counts: dict[str, int] = {}
         for item in results:
             counts[item["outcome"]] = counts.get(item["outcome"], 0) + 1

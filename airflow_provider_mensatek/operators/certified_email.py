@@ -39,7 +39,8 @@ class MensatekSendCertifiedEmailOperator(MensatekBaseOperator):
     :param subject: subject, with ``{{Variable}}`` placeholders -> ``Asunto``.
     :param message: message body, with placeholders -> ``Mensaje``.
     :param send_at: schedule for later: aware datetime / pendulum / ISO string with offset, converted to
-        Europe/Madrid ``YYYY-MM-DD HH:MM`` -> ``Fecha``. Naive or past times are refused. None = now.
+        Europe/Madrid ``YYYY-MM-DD HH:MM`` -> ``Fecha``. Naive or past times are refused. None = now; an
+        empty or ``"None"`` text (what a template renders when its value is missing) fails the task.
     :param require_acceptance: ask the recipient to accept or reject before viewing -> ``Aceptacion``.
     :param acceptance_days: 1-30 days to accept (required with acceptance) -> ``Caducidadaceptacion``.
     :param attachments: local paths (inside ``allowed_roots``), object-storage paths or URLs (``s3://``,
@@ -101,7 +102,7 @@ class MensatekSendCertifiedEmailOperator(MensatekBaseOperator):
         def send() -> dict[str, Any]:
             result = client.send_certified_email(
                 self.sender, self.recipients, self.subject, self.message,
-                send_at=self.send_at or None, require_acceptance=self.require_acceptance,
+                send_at=self.send_at, require_acceptance=self.require_acceptance,
                 acceptance_days=self.acceptance_days, attachments=attachments, reference=reference,
                 report=self.report, extra_params=self.extra_params,
             )

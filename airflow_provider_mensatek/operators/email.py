@@ -33,6 +33,7 @@ class MensatekSendEmailOperator(MensatekBaseOperator):
     :param sender_name: display name of the sender -> ``Nombreremitente``.
     :param reply_to: reply address -> ``Replyto``.
     :param send_at: schedule for later (aware datetime / ISO string with offset; Europe/Madrid) -> ``Fecha``.
+        None = now; an empty or ``"None"`` text (a template whose value was missing) fails the task.
     :param forbidden_interval: ``{"start": "22:00", "end": "9:00"}`` (or a list, or the vendor keys) during
         which nothing is sent -> ``Intervaloprohibido``.
     :param attachments: local paths (inside ``allowed_roots``), object-storage paths or URLs (``s3://``,
@@ -111,7 +112,7 @@ class MensatekSendEmailOperator(MensatekBaseOperator):
             return client.send_email(
                 self.sender_email, self.recipients, self.subject, html=self.html or None,
                 template_id=self.template_id or None, sender_name=self.sender_name or None,
-                reply_to=self.reply_to or None, send_at=self.send_at or None,
+                reply_to=self.reply_to or None, send_at=self.send_at,
                 forbidden_interval=self.forbidden_interval or None, attachments=attachments or None,
                 track_opens=self.track_opens, track_clicks=self.track_clicks,
                 list_unsubscribe=self.list_unsubscribe or None, list_help=self.list_help or None,

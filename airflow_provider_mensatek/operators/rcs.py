@@ -27,6 +27,7 @@ class MensatekSendRcsOperator(MensatekBaseOperator):
         (name -> value), ``reference``) -> ``Destinatarios`` (JSON).
     :param agent: RCS agent id (omit when the account has one) -> ``Agente``.
     :param send_at: schedule for later (aware datetime / ISO string with offset; Europe/Madrid) -> ``Fecha``.
+        None = now; an empty or ``"None"`` text (a template whose value was missing) fails the task.
     :param forbidden_interval: ``{"start": "22:00", "end": "9:00"}`` (or a list) -> ``Intervaloprohibido``.
     :param reference: campaign reference -> ``Referenciausuario``. Default ``<dag>.<task>.<run_id>``.
     :param report: ask for reports in your webhook -> ``Report``.
@@ -78,7 +79,7 @@ class MensatekSendRcsOperator(MensatekBaseOperator):
 
         def send() -> dict[str, Any]:
             return client.send_rcs(
-                self.template_id, self.recipients, agent=self.agent or None, send_at=self.send_at or None,
+                self.template_id, self.recipients, agent=self.agent or None, send_at=self.send_at,
                 forbidden_interval=self.forbidden_interval or None, reference=reference, report=self.report,
                 check_variables=self.check_variables, extra_params=self.extra_params,
                 default_country_code=self.default_country_code,

@@ -40,6 +40,7 @@ class MensatekSendSmsOperator(MensatekBaseOperator):
     :param message: the text, with ``{{Variable_N}}`` placeholders and Mensatek codes (files, links,
         landings) -> ``Mensaje``.
     :param send_at: schedule for later (aware datetime / ISO string with offset; Europe/Madrid) -> ``Fecha``.
+        None = now; an empty or ``"None"`` text (a template whose value was missing) fails the task.
     :param reference: your reference -> ``Referenciausuario``. Default ``<dag>.<task>.<run_id>``.
     :param report: ask for delivery reports (email / webhook) -> ``Report``.
     :param group_with: an earlier ``message_id`` to group this send under -> ``Idmensaje``.
@@ -113,7 +114,7 @@ class MensatekSendSmsOperator(MensatekBaseOperator):
 
         def send() -> dict[str, Any]:
             return client.send_sms(
-                self.sender, self.recipients, self.message, send_at=self.send_at or None, reference=reference,
+                self.sender, self.recipients, self.message, send_at=self.send_at, reference=reference,
                 report=self.report, group_with=self.group_with or None, fail2voice=self.fail2voice,
                 voice_language=self.voice_language or None, voice_sender=self.voice_sender or None,
                 unicode=self.unicode, ignore_blacklist=self.ignore_blacklist, fix_utf8=self.fix_utf8,
