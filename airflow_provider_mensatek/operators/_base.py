@@ -115,8 +115,29 @@ def send_at_most_once(context: Context, reference: str | None, send: Callable[[]
             f"The send may have reached the vendor ({detail}). Not retried, to avoid sending twice"
             + (f"; check the vendor panel for reference {reference!r}." if reference else ".")
         ) from exc
-    store.set(SEND_STATE_KEY, {"state": "accepted", "reference": reference, "result": result})
+    # Which try had it accepted, and when: a later try that returns this result says so in its log.
+    store.set(SEND_STATE_KEY, {"state": "accepted", "reference": reference, "result": result,
+                               "try_number": getattr(context.get("ti"), "try_number", None),
+                               "accepted_at": datetime.now(tz=timezone.utc).isoformat(timespec="seconds")})
     return result
+
+
+def replay_note(context: Context) -> str:
+    """``""`` after a send made by this try; after :func:`send_at_most_once` returned a result recorded by
+    an earlier try, the start of a log line that says so (which try, and when, as far as recorded).
+
+    Without it a retry's "Mensatek accepted 1 certified email(s)" reads like a second send.
+    """
+    store = context.get("task_state_store")
+    prior = store.get(SEND_STATE_KEY) if store is not None else None
+    if not isinstance(prior, Mapping) or prior.get("state") != "accepted":
+        return ""
+    recorded = prior.get("try_number")
+    if "try_number" in prior and recorded == getattr(context.get("ti"), "try_number", None):
+        return ""
+    by = f"try {recorded}" if recorded is not None else "an earlier try"
+    when = f" at {prior['accepted_at']}" if prior.get("accepted_at") else ""
+    return f"Not sent again: returning the result {by} recorded{when}. "
 
 
 # -- Mensatek {{Variable}} placeholders vs Airflow's Jinja -------------------------

@@ -43,6 +43,7 @@ from airflow_provider_mensatek.clients.send_at import check_send_at
 from airflow_provider_mensatek.operators._base import (
     SEND_STATE_KEY,
     MensatekBaseOperator,
+    replay_note,
     send_at_most_once,
     vendor_errors,
 )
@@ -298,8 +299,8 @@ class MensatekSendCampaignBatchOperator(_CampaignOperator):
                                                        lambda: sender.send(batch))
         except LedgerBlockedError as exc:
             raise AirflowFailException(str(exc)) from exc
-        self.log.info("Batch %s (reference %r): %s, %s sent, message ids %s", result["batch_id"],
-                      result["reference"], result["state"], result["sent"], result["message_ids"])
+        self.log.info("%sBatch %s (reference %r): %s, %s sent, message ids %s", replay_note(context),
+                      result["batch_id"], result["reference"], result["state"], result["sent"], result["message_ids"])
         return result
 
     def _forget_cleared_attempt(self, context: Context, cleared: Mapping[str, Any]) -> None:

@@ -12,6 +12,7 @@ from airflow_provider_mensatek.operators._base import (
     MensatekCancelScheduledOperator,
     MensatekRescheduleScheduledOperator,
     default_reference,
+    replay_note,
     send_at_most_once,
 )
 from airflow_provider_mensatek.operators._local_files import AllowedRoots, storage_sources, with_allowed_roots
@@ -110,8 +111,8 @@ class MensatekSendCertifiedEmailOperator(MensatekBaseOperator):
 
         result = send_at_most_once(context, reference, send)
         self.log.info(
-            "Mensatek accepted %s certified email(s), message ids %s (reference %r, send_at %s)",
-            result["sent"], result["message_ids"], reference, result["send_at"] or "now",
+            "%sMensatek accepted %s certified email(s), message ids %s (reference %r, send_at %s)",
+            replay_note(context), result["sent"], result["message_ids"], reference, result["send_at"] or "now",
         )
         return result
 

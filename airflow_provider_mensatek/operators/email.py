@@ -11,7 +11,12 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from airflow_provider_mensatek.operators._base import MensatekBaseOperator, default_reference, send_at_most_once
+from airflow_provider_mensatek.operators._base import (
+    MensatekBaseOperator,
+    default_reference,
+    replay_note,
+    send_at_most_once,
+)
 from airflow_provider_mensatek.operators._local_files import AllowedRoots, storage_sources, with_allowed_roots
 
 
@@ -120,7 +125,7 @@ class MensatekSendEmailOperator(MensatekBaseOperator):
             ).to_dict()
 
         result = send_at_most_once(context, reference, send)
-        self.log.info("Mensatek email campaign %s: %s sent, %s not sent, %s duplicate(s) (reference %r)",
-                      result["campaign_id"], len(result["sent"]), len(result["not_sent"]), result["duplicates"],
-                      reference)
+        self.log.info("%sMensatek email campaign %s: %s sent, %s not sent, %s duplicate(s) (reference %r)",
+                      replay_note(context), result["campaign_id"], len(result["sent"]), len(result["not_sent"]),
+                      result["duplicates"], reference)
         return result

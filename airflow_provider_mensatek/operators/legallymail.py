@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from airflow_provider_mensatek.operators._base import send_at_most_once, vendor_errors
+from airflow_provider_mensatek.operators._base import replay_note, send_at_most_once, vendor_errors
 from airflow_provider_mensatek.operators._context_names import ContextNamesOperator
 from airflow_provider_mensatek.operators._local_files import (
     AllowedRoots,
@@ -104,8 +104,8 @@ class LegallyMailSendCertifiedEmailOperator(LegallyMailBaseOperator):
             return {**result.to_dict(), "tracking_ids": result.tracking_ids}
 
         result = send_at_most_once(context, f"certified email {self.subject!r}", send)
-        self.log.info("LegallyMail accepted the certified email for %d of %d recipient(s), tracking id %s",
-                      result["success_count"], result["success_count"] + result["fail_count"],
+        self.log.info("%sLegallyMail accepted the certified email for %d of %d recipient(s), tracking id %s",
+                      replay_note(context), result["success_count"], result["success_count"] + result["fail_count"],
                       result["tracking_id"])
         return result
 
@@ -159,8 +159,8 @@ class LegallyMailRequestSignatureOperator(LegallyMailBaseOperator):
                                             language=self.language).to_dict()
 
         result = send_at_most_once(context, f"signature request for {self.document_name or source}", send)
-        self.log.info("LegallyMail signature request %s created for %d signer(s)", result["uuid"],
-                      len(result["signers"]))
+        self.log.info("%sLegallyMail signature request %s created for %d signer(s)", replay_note(context),
+                      result["uuid"], len(result["signers"]))
         return result
 
 
@@ -188,5 +188,5 @@ class LegallyMailSendCertifiedSmsOperator(LegallyMailBaseOperator):
             return client.send_certified_sms(self.phone, self.message).to_dict()
 
         result = send_at_most_once(context, f"certified SMS to {self.phone}", send)
-        self.log.info("LegallyMail accepted certified SMS %s", result["uuid"])
+        self.log.info("%sLegallyMail accepted certified SMS %s", replay_note(context), result["uuid"])
         return result

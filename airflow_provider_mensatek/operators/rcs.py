@@ -11,7 +11,12 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from airflow_provider_mensatek.operators._base import MensatekBaseOperator, default_reference, send_at_most_once
+from airflow_provider_mensatek.operators._base import (
+    MensatekBaseOperator,
+    default_reference,
+    replay_note,
+    send_at_most_once,
+)
 
 
 class MensatekSendRcsOperator(MensatekBaseOperator):
@@ -86,6 +91,7 @@ class MensatekSendRcsOperator(MensatekBaseOperator):
             ).to_dict()
 
         result = send_at_most_once(context, reference, send)
-        self.log.info("Mensatek RCS campaign %s: %s sent, %s not sent (reference %r)", result["campaign_id"],
+        self.log.info("%sMensatek RCS campaign %s: %s sent, %s not sent (reference %r)", replay_note(context),
+                      result["campaign_id"],
                       len(result["sent"]), len(result["not_sent"]), reference)
         return result

@@ -12,6 +12,7 @@ from airflow_provider_mensatek.operators._base import (
     MensatekCancelScheduledOperator,
     MensatekRescheduleScheduledOperator,
     default_reference,
+    replay_note,
     send_at_most_once,
 )
 
@@ -124,9 +125,10 @@ class MensatekSendSmsOperator(MensatekBaseOperator):
 
         result = send_at_most_once(context, reference, send)
         self.log.info(
-            "Mensatek accepted %s SMS (message id %s, %s part(s) %s each, %s credit(s); %s not sent; "
-            "reference %r, send_at %s)", result["accepted"], result["message_id"], result["segments"],
-            result["encoding"], result["credits_used"], result["not_sent"], reference, result["send_at"] or "now",
+            "%sMensatek accepted %s SMS (message id %s, %s part(s) %s each, %s credit(s); %s not sent; "
+            "reference %r, send_at %s)", replay_note(context), result["accepted"], result["message_id"],
+            result["segments"], result["encoding"], result["credits_used"], result["not_sent"], reference,
+            result["send_at"] or "now",
         )
         return result
 
