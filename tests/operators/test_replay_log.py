@@ -17,7 +17,8 @@ from airflow_provider_mensatek.sandbox import Sandbox
 from tests.conftest import LEGALLYMAIL_TOKEN
 from tests.operator_support import FakeTaskStateStore
 
-REPLAY = re.compile(r"Not sent again: returning the result try 1 recorded at \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00\. ")
+REPLAY = re.compile(r"Not sent again: returning the result try 1 recorded at "
+                    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00\. ")
 
 
 def try_context(store: FakeTaskStateStore, try_number: int) -> Any:
