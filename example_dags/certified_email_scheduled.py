@@ -7,8 +7,12 @@ Path 2 sends a notice now and reads its report once.
 Runs against the real Mensatek API or the local sandbox, depending on the
 ``mensatek_default`` connection (``make demo`` points it at the sandbox).
 ``{{Nombre}}`` in the subject and message is a Mensatek placeholder, filled
-per recipient by Mensatek; ``{{ ds }}`` is an Airflow macro, rendered by
-Airflow. The operator keeps them apart.
+per recipient by Mensatek; ``{{ dag_run.run_after | ds }}`` (the day the run
+was asked for) is rendered by Airflow. The operator keeps them apart.
+
+It runs from ``airflow dags trigger``, the UI and the REST API, which start
+runs without a logical date in Airflow 3: it uses only names every run has
+(``dag_run.run_after``, ``run_id``, ``params``), never ``{{ ds }}``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from airflow_provider_mensatek.operators.certified_email import (
 MESSAGE = (
     "A la atención de {{Nombre}}:\n\n"
     "Le notificamos fehacientemente la renovación de su póliza {{Variable_1}} "
-    "(aviso generado el {{ ds }})."
+    "(aviso generado el {{ dag_run.run_after | ds }})."
 )
 
 with DAG(
@@ -62,7 +66,7 @@ with DAG(
         task_id="schedule_notice",
         sender="{{ params.sender }}",
         recipients="{{ params.recipients | tojson }}",
-        subject="Aviso para {{Nombre}} ({{ ds }})",
+        subject="Aviso para {{Nombre}} ({{ dag_run.run_after | ds }})",
         message=MESSAGE,
         send_at="{{ ti.xcom_pull(task_ids='plan_dates')['first'] }}",
         require_acceptance=True,
@@ -85,7 +89,7 @@ with DAG(
         task_id="send_now",
         sender="{{ params.sender }}",
         recipients="{{ params.recipients | tojson }}",
-        subject="Aviso para {{Nombre}} ({{ ds }})",
+        subject="Aviso para {{Nombre}} ({{ dag_run.run_after | ds }})",
         message=MESSAGE,
         retries=2,
     )

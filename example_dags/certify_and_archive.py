@@ -14,23 +14,45 @@
 4. ``verify_archive``: every file is re-read and checked against its manifest
    (the same check as ``python -m airflow_provider_mensatek.certificates verify``).
 
-The lake is ``file:///tmp/mensatek-lake`` by default; set the ``lake`` param
-to ``s3://bucket/prefix`` (``pip install 'airflow-provider-mensatek[s3]'``)
-and ``storage_conn_id`` to an AWS connection to archive to S3 instead.
+The lake is ``<tmp>/mensatek-examples-<user>/lake`` by default (``<tmp>`` is
+``tempfile.gettempdir()`` of the process that parses the DAG, ``<user>`` the
+user it runs as); set the ``lake`` param to ``s3://bucket/prefix``
+(``pip install 'airflow-provider-mensatek[s3]'``) and ``storage_conn_id`` to an
+AWS connection to archive to S3 instead.
+
+It runs from ``airflow dags trigger``, the UI and the REST API (runs without a
+logical date in Airflow 3): its templates use ``{{ dag_run.run_after | ds }}``,
+never ``{{ ds }}``.
 """
 
 from __future__ import annotations
 
+import getpass
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Context, Param, task
 
 from airflow_provider_mensatek.operators.certificates import MensatekDownloadCertificatesOperator
 from airflow_provider_mensatek.operators.certified_email import MensatekSendCertifiedEmailOperator
 from airflow_provider_mensatek.sensors.delivery import MensatekCertifiedEmailSensor
 
 MESSAGE_IDS = "{{ ti.xcom_pull(task_ids='send_notice')['message_ids'] | tojson }}"
+#: Where this example writes by default: a folder of the current user under the system temp dir
+#: (``tempfile.gettempdir()``, e.g. ``/tmp/mensatek-examples-ana``), never a path every user shares.
+EXAMPLE_FILES = Path(tempfile.gettempdir()) / f"mensatek-examples-{getpass.getuser()}"
+
+
+def poll_policy_from_params(context: Context, jinja_env: Any) -> dict[str, Any] | None:
+    """The sensors' ``poll_policy``: the ``poll_policy`` param, None (the vendor's polite default) unless set.
+
+    A callable template field: Airflow calls it with the run's context, so a run conf can hand the
+    sensor a whole dict (``{"poll_policy": {"initial_delay": 1, "min_interval": 1}}``, e.g. against the
+    local sandbox) without making it a string. Against a real vendor leave the param null.
+    """
+    return context["params"].get("poll_policy")
 
 with DAG(
     dag_id="mensatek_certify_and_archive",
@@ -41,9 +63,11 @@ with DAG(
     params={
         "sender": Param("notificaciones@example.com", type="string", description="validated sender"),
         "recipients": Param([{"name": "Ana García", "email": "ana.garcia@example.com"}], type="array"),
-        "lake": Param("file:///tmp/mensatek-lake", type="string",
+        "lake": Param((EXAMPLE_FILES / "lake").as_uri(), type="string",
                       description="data lake root: file://, s3:// (s3 extra) or gs:// (gcs extra)"),
         "storage_conn_id": Param(None, type=["null", "string"], description="connection for s3:// or gs://"),
+        "poll_policy": Param(None, type=["null", "object"],
+                             description="PollPolicy overrides for the sensors; null: the vendor's polite default"),
     },
     tags=["mensatek", "certified-email", "certificates", "example"],
 ) as dag:
@@ -51,8 +75,9 @@ with DAG(
         task_id="send_notice",
         sender="{{ params.sender }}",
         recipients="{{ params.recipients | tojson }}",
-        subject="Notificación para {{Nombre}} ({{ ds }})",
-        message="A la atención de {{Nombre}}: le notificamos fehacientemente el aviso del {{ ds }}.",
+        subject="Notificación para {{Nombre}} ({{ dag_run.run_after | ds }})",
+        message="A la atención de {{Nombre}}: le notificamos fehacientemente el aviso del "
+                "{{ dag_run.run_after | ds }}.",
     )
 
     wait_certified = MensatekCertifiedEmailSensor(
@@ -61,6 +86,7 @@ with DAG(
         target="certified",
         deferrable=True,
         timeout=7 * 24 * 3600,
+        poll_policy=poll_policy_from_params,  # type: ignore[arg-type]  # rendered to a dict or None
     )
 
     archive_certificates = MensatekDownloadCertificatesOperator(

@@ -14,20 +14,41 @@ request waited on in reschedule mode.
 
 Both sensors push the final per-id reports to XCom. Runs against the real
 APIs or the local sandbox, depending on the ``mensatek_default`` and
-``legallymail_default`` connections.
+``legallymail_default`` connections. The contract is written to
+``<tmp>/mensatek-examples-<user>/certify-and-wait`` by default
+(``tempfile.gettempdir()`` of the process that parses the DAG; the
+``documents`` param changes it). It runs from ``airflow dags trigger``, the UI
+and the REST API (no logical date): dates come from ``dag_run.run_after``.
 """
 
 from __future__ import annotations
 
+import getpass
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, ObjectStoragePath, Param, task
+from airflow.sdk import DAG, Context, ObjectStoragePath, Param, task
 
 from airflow_provider_mensatek.operators.certified_email import MensatekSendCertifiedEmailOperator
 from airflow_provider_mensatek.operators.legallymail import LegallyMailRequestSignatureOperator
 from airflow_provider_mensatek.sensors.delivery import LegallyMailSignatureSensor, MensatekCertifiedEmailSensor
+
+#: Where this example writes by default: a folder of the current user under the system temp dir
+#: (``tempfile.gettempdir()``, e.g. ``/tmp/mensatek-examples-ana``), never a path every user shares.
+EXAMPLE_FILES = Path(tempfile.gettempdir()) / f"mensatek-examples-{getpass.getuser()}"
+
+
+def poll_policy_from_params(context: Context, jinja_env: Any) -> dict[str, Any] | None:
+    """The sensors' ``poll_policy``: the ``poll_policy`` param, None (the vendor's polite default) unless set.
+
+    A callable template field: Airflow calls it with the run's context, so a run conf can hand the
+    sensor a whole dict (``{"poll_policy": {"initial_delay": 1, "min_interval": 1}}``, e.g. against the
+    local sandbox) without making it a string. Against a real vendor leave the param null.
+    """
+    return context["params"].get("poll_policy")
 
 with DAG(
     dag_id="certify_and_wait",
@@ -38,8 +59,10 @@ with DAG(
     params={
         "sender": Param("notificaciones@example.com", type="string", description="validated sender"),
         "recipient": Param("ana.garcia@example.com", type="string"),
-        "documents": Param("file:///tmp/certify-and-wait", type="string",
+        "documents": Param((EXAMPLE_FILES / "certify-and-wait").as_uri(), type="string",
                            description="object storage folder for the contract (file://, s3://, gs://)"),
+        "poll_policy": Param(None, type=["null", "object"],
+                             description="PollPolicy overrides for the sensors; null: the vendor's polite default"),
         "signers": Param(
             [{"name": "Ana García", "email": "ana.garcia@example.com"},
              {"name": "Bruno Díaz", "email": "bruno.diaz@example.com"}],
@@ -52,7 +75,7 @@ with DAG(
         task_id="send_notice",
         sender="{{ params.sender }}",
         recipients="{{ [params.recipient] | tojson }}",
-        subject="Notificación fehaciente ({{ ds }})",
+        subject="Notificación fehaciente ({{ dag_run.run_after | ds }})",
         message="Le notificamos fehacientemente el cambio de condiciones.",
     )
 
@@ -62,24 +85,26 @@ with DAG(
         target="certified",
         deferrable=True,
         timeout=timedelta(days=2),
+        poll_policy=poll_policy_from_params,  # type: ignore[arg-type]  # rendered to a dict or None
     )
 
     @task
-    def prepare_contract(params: dict[str, Any] | None = None, ds: str | None = None) -> str:
+    def prepare_contract(params: dict[str, Any] | None = None, dag_run: Any = None) -> str:
         """Write the contract where the signature operator can read it; return its URL."""
         from airflow_provider_mensatek.sandbox.pdf import make_pdf
 
-        assert params is not None
+        assert params is not None and dag_run is not None
+        day = dag_run.run_after.strftime("%Y-%m-%d")  # every run has run_after; not every run a logical date
         folder = ObjectStoragePath(params["documents"])
         folder.mkdir(parents=True, exist_ok=True)
-        contract = folder / f"contract-{ds}.pdf"
-        contract.write_bytes(make_pdf([f"Service contract, {ds}"]))
+        contract = folder / f"contract-{day}.pdf"
+        contract.write_bytes(make_pdf([f"Service contract, {day}"]))
         return str(contract)
 
     request_signature = LegallyMailRequestSignatureOperator(
         task_id="request_signature",
         document="{{ ti.xcom_pull(task_ids='prepare_contract') }}",
-        document_name="Contract {{ ds }}.pdf",
+        document_name="Contract {{ dag_run.run_after | ds }}.pdf",
         signers="{{ params.signers | tojson }}",
     )
 
@@ -88,6 +113,7 @@ with DAG(
         message_ids="{{ ti.xcom_pull(task_ids='request_signature')['uuid'] }}",
         mode="reschedule",
         timeout=timedelta(days=14),
+        poll_policy=poll_policy_from_params,  # type: ignore[arg-type]  # rendered to a dict or None
     )
 
     send_notice >> wait_certified

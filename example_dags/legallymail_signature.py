@@ -9,11 +9,18 @@
 
 Runs against the real LegallyMail API or the local sandbox, depending on the
 ``legallymail_default`` connection (e.g. ``AIRFLOW_CONN_LEGALLYMAIL_DEFAULT``
-with ``host`` set to the sandbox URL).
+with ``host`` set to the sandbox URL). The contract is written to
+``<tmp>/mensatek-examples-<user>/legallymail`` by default
+(``tempfile.gettempdir()`` of the process that parses the DAG; the
+``documents`` param changes it). It runs from ``airflow dags trigger``, the UI
+and the REST API (no logical date): dates come from ``dag_run.run_after``.
 """
 
 from __future__ import annotations
 
+import getpass
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pendulum
@@ -25,6 +32,10 @@ from airflow_provider_mensatek.operators.legallymail import (
     LegallyMailSendCertifiedEmailOperator,
 )
 
+#: Where this example writes by default: a folder of the current user under the system temp dir
+#: (``tempfile.gettempdir()``, e.g. ``/tmp/mensatek-examples-ana``), never a path every user shares.
+EXAMPLE_FILES = Path(tempfile.gettempdir()) / f"mensatek-examples-{getpass.getuser()}"
+
 with DAG(
     dag_id="legallymail_signature",
     description="Request a signature from two signers and notify them by certified email",
@@ -32,7 +43,7 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Madrid"),
     catchup=False,
     params={
-        "documents": Param("file:///tmp/legallymail-example", type="string",
+        "documents": Param((EXAMPLE_FILES / "legallymail").as_uri(), type="string",
                            description="object storage folder for the contract (file://, s3://, gs://)"),
         "signers": Param(
             [{"name": "Ana García", "email": "ana.garcia@example.com"},
@@ -44,21 +55,22 @@ with DAG(
 ) as dag:
 
     @task
-    def prepare_contract(params: dict[str, Any] | None = None, ds: str | None = None) -> str:
+    def prepare_contract(params: dict[str, Any] | None = None, dag_run: Any = None) -> str:
         """Write the contract where the signature operator can read it; return its URL."""
         from airflow_provider_mensatek.sandbox.pdf import make_pdf
 
-        assert params is not None
+        assert params is not None and dag_run is not None
+        day = dag_run.run_after.strftime("%Y-%m-%d")  # every run has run_after; not every run a logical date
         folder = ObjectStoragePath(params["documents"])
         folder.mkdir(parents=True, exist_ok=True)
-        contract = folder / f"contract-{ds}.pdf"
-        contract.write_bytes(make_pdf([f"Service contract, {ds}", "Both parties agree to be nice."]))
+        contract = folder / f"contract-{day}.pdf"
+        contract.write_bytes(make_pdf([f"Service contract, {day}", "Both parties agree to be nice."]))
         return str(contract)
 
     request_signature = LegallyMailRequestSignatureOperator(
         task_id="request_signature",
         document="{{ ti.xcom_pull(task_ids='prepare_contract') }}",
-        document_name="Contract {{ ds }}.pdf",
+        document_name="Contract {{ dag_run.run_after | ds }}.pdf",
         signers="{{ params.signers | tojson }}",
         language="es",
     )
@@ -66,9 +78,9 @@ with DAG(
     notify_signers = LegallyMailSendCertifiedEmailOperator(
         task_id="notify_signers",
         recipients="{{ params.signers | map(attribute='email') | list | tojson }}",
-        subject="Contract {{ ds }}: your signature is requested",
+        subject="Contract {{ dag_run.run_after | ds }}: your signature is requested",
         message=(
-            "<p>We have sent you the contract of {{ ds }} for signature "
+            "<p>We have sent you the contract of {{ dag_run.run_after | ds }} for signature "
             "(request {{ ti.xcom_pull(task_ids='request_signature')['uuid'] }}).</p>"
             "<p>Look for the LegallyMail email with the signing link.</p>"
         ),

@@ -19,11 +19,19 @@ someone checks the Mensatek panel for its reference and clears it::
 
     python -m airflow_provider_mensatek.campaigns ledger clear <lake>/campaigns/<campaign>/ledger 00002 \\
         --by ana@example.com --note "not in the panel"
+
+The lake is ``<tmp>/mensatek-examples-<user>/lake`` by default
+(``tempfile.gettempdir()`` of the process that parses the DAG, and its user);
+the ``lake`` param changes it. It runs from ``airflow dags trigger``, the UI
+and the REST API (no logical date): the message names
+``{{ dag_run.run_after | ds }}``, never ``{{ ds }}``.
 """
 
 from __future__ import annotations
 
+import getpass
 import tempfile
+from pathlib import Path
 
 import pendulum
 from airflow.sdk import DAG, ObjectStoragePath, Param, task
@@ -46,6 +54,9 @@ DEMO_ROWS = [
     "Pablo Ramos;pablo.ramos@example.com;P-2026-0007",
 ]
 CAMPAIGN = "{{ params.lake }}/campaigns/{{ params.campaign }}"
+#: Where this example writes by default: a folder of the current user under the system temp dir
+#: (``tempfile.gettempdir()``, e.g. ``/tmp/mensatek-examples-ana``), never a path every user shares.
+EXAMPLE_FILES = Path(tempfile.gettempdir()) / f"mensatek-examples-{getpass.getuser()}"
 
 with DAG(
     dag_id="mensatek_scheduled_campaign",
@@ -57,7 +68,7 @@ with DAG(
     # batch on local files and on stores with conditional writes; elsewhere this is what prevents it.
     max_active_runs=1,
     params={
-        "lake": Param(f"file://{tempfile.gettempdir()}/mensatek-lake", type="string",
+        "lake": Param((EXAMPLE_FILES / "lake").as_uri(), type="string",
                       description="data lake root (ObjectStoragePath URL)"),
         "campaign": Param("renovaciones-2026-11", type="string", description="campaign folder and reference"),
         "batch_size": Param(2, type="integer", minimum=1),
@@ -99,7 +110,8 @@ with DAG(
         task_id="send_batch",
         sender="{{ params.sender }}",
         subject="Renovación de su póliza, {{Nombre}}",
-        message="A la atención de {{Nombre}}: su póliza {{Variable_1}} se renueva (aviso del {{ ds }}).",
+        message="A la atención de {{Nombre}}: su póliza {{Variable_1}} se renueva "
+                "(aviso del {{ dag_run.run_after | ds }}).",
         send_at="{{ ti.xcom_pull(task_ids='campaign_dates')['send_at'] }}",
         retries=2,
     ).expand(batch=plan.output)

@@ -1,12 +1,15 @@
 """Mensatek SMS, email and RCS in one DAG, with a failure notifier.
 
-1. ``make_invoice`` writes a small PDF; ``upload_invoice`` puts it in the
-   Mensatek file library (the name must be up to 15 letters/digits plus
-   extension).
+1. ``make_invoice`` writes a small PDF (to
+   ``<tmp>/mensatek-examples-<user>/invoices``, ``<tmp>`` being
+   ``tempfile.gettempdir()``); ``upload_invoice`` puts it in the Mensatek file
+   library (the name must be up to 15 letters/digits plus extension).
 2. ``send_sms`` texts the customers a link to that file, refusing to cost more
    than two SMS parts each; the text is checked (GSM or Unicode, parts) before
    anything is sent. ``{{Variable_1}}`` is filled per recipient by Mensatek,
-   ``{{ ds }}`` by Airflow: the operator keeps them apart.
+   ``{{ dag_run.run_after | ds }}`` by Airflow: the operator keeps them apart.
+   (``dag_run.run_after``, not ``ds``: runs started by ``airflow dags trigger``,
+   the UI or the REST API have no logical date in Airflow 3.)
 3. ``send_email`` sends a panel template whose ``###Motivo###`` is filled per
    recipient, never during the night (forbidden interval 22:00-08:00).
 4. ``send_rcs`` sends an RCS template after checking, in one call, that every
@@ -24,8 +27,10 @@ Check the Mensatek panel for the exact code before using it for real.
 
 from __future__ import annotations
 
+import getpass
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Param, task
@@ -35,6 +40,10 @@ from airflow_provider_mensatek.operators.email import MensatekSendEmailOperator
 from airflow_provider_mensatek.operators.files import MensatekUploadFileOperator
 from airflow_provider_mensatek.operators.rcs import MensatekSendRcsOperator
 from airflow_provider_mensatek.operators.sms import MensatekSendSmsOperator
+
+#: Where this example writes by default: a folder of the current user under the system temp dir
+#: (``tempfile.gettempdir()``, e.g. ``/tmp/mensatek-examples-ana``), never a path every user shares.
+EXAMPLE_FILES = Path(tempfile.gettempdir()) / f"mensatek-examples-{getpass.getuser()}"
 
 with DAG(
     dag_id="mensatek_sms_and_email",
@@ -58,9 +67,12 @@ with DAG(
 ) as dag:
 
     @task
-    def make_invoice(ds: str | None = None) -> str:
+    def make_invoice(dag_run: Any = None) -> str:
         """A stand-in for the real document (any PDF up to the library's size limit)."""
-        path = Path(tempfile.mkdtemp()) / f"factura{(ds or '').replace('-', '')}.pdf"
+        assert dag_run is not None
+        folder = EXAMPLE_FILES / "invoices"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"factura{dag_run.run_after:%Y%m%d}.pdf"
         path.write_bytes(b"%PDF-1.4\n% example invoice\n%%EOF\n")
         return str(path)
 
@@ -73,7 +85,7 @@ with DAG(
         task_id="send_sms",
         sender="{{ params.sms_sender }}",
         recipients="{{ params.phones | tojson }}",
-        message="Hola {{Variable_1}}, su factura del {{ ds }}: "
+        message="Hola {{Variable_1}}, su factura del {{ dag_run.run_after | ds }}: "
                 "(SMSFILE:{{ ti.xcom_pull(task_ids='upload_invoice')['name'] }})",
         max_segments=2,
         retries=2,

@@ -11,7 +11,9 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +80,20 @@ def load_dag(path: str | Path, attribute: str = "dag") -> Any:
     return getattr(module, attribute)
 
 
-def run_dag(dag: Any, run_conf: dict[str, Any] | None = None) -> DagRunResult:
-    """``dag.test()`` then the final task states and ``return_value`` XComs, read from the metadata DB."""
+def run_dag(dag: Any, run_conf: dict[str, Any] | None = None, logical_date: datetime | None = None) -> DagRunResult:
+    """``dag.test()`` then the final task states and ``return_value`` XComs, read from the metadata DB.
+
+    By default the run has no logical date, as runs started by ``airflow dags trigger``, the REST API
+    and the UI have in Airflow 3 (``dag.test()`` alone would give it one).
+    """
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    dagrun = dag.test(run_conf=run_conf)
+    with warnings.catch_warnings():
+        # dag.test() first deletes an earlier run of the DAG with the same logical date, here "none";
+        # when the DAG has several serialized versions SQLAlchemy warns while loading it for the delete.
+        warnings.filterwarnings("ignore", message="Multiple rows returned with uselist=False")
+        dagrun = dag.test(run_conf=run_conf, logical_date=logical_date)
     result = DagRunResult(dag_id=dag.dag_id, state=str(dagrun.state), run_id=dagrun.run_id)
     with create_session() as session:
         for ti in dagrun.get_task_instances(session=session):
