@@ -1,10 +1,15 @@
-"""Run DAGs end to end with ``dag.test()`` on SQLite, against the sandbox over real HTTP.
+"""Run DAGs end to end against the sandbox over real HTTP: with ``dag.test()``, or in a real deployment.
 
 ``run_dag("example_dags/certified_email_scheduled.py")`` imports the file, runs
-its ``dag`` with the ``mensatek_default`` / ``legallymail_default`` connections
-pointed at the sandbox, and returns a
+its ``dag`` with ``dag.test()`` (no logical date, as users' triggers start runs)
+and the ``mensatek_default`` / ``legallymail_default`` connections pointed at
+the sandbox, and returns a
 :class:`~airflow_provider_mensatek.sandbox.dag_runner.DagRunResult` with the
 final task states and XCom return values.
+
+``airflow_deployment`` is the example DAGs folder in a real Airflow deployment
+(:class:`~airflow_provider_mensatek.sandbox.deployment.AirflowDeployment`),
+started once per session against ``deployed_sandbox``.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mensatek.sandbox import Sandbox
+from airflow_provider_mensatek.sandbox import Clock, Sandbox
 from airflow_provider_mensatek.sandbox.dag_runner import (
     DagRunResult,
     load_dag,
@@ -28,6 +33,7 @@ from airflow_provider_mensatek.sandbox.dag_runner import (
 from airflow_provider_mensatek.sandbox.dag_runner import (
     run_dag as run_dag_object,
 )
+from airflow_provider_mensatek.sandbox.deployment import AirflowDeployment
 from tests.conftest import REPO
 
 __all__ = ["DagRunResult"]
@@ -65,3 +71,28 @@ def run_dag(
         return run_dag_object(path_or_dag, run_conf=run_conf)
 
     yield run
+
+
+# -- a real local Airflow deployment (api-server, scheduler, dag-processor, triggerer) ----------------
+
+#: Simulated seconds per real second for the deployment's sandbox: one status step (60 simulated
+#: seconds) per real second, while "tomorrow 09:00" stays hours of real time away.
+DEPLOYED_SANDBOX_SPEED = 60.0
+
+
+@pytest.fixture(scope="session")
+def deployed_sandbox() -> Iterator[Sandbox]:
+    """A sandbox of its own for the deployment, its clock running: tasks there run in real time."""
+    with Sandbox(clock=Clock(speed=DEPLOYED_SANDBOX_SPEED)) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="session")
+def airflow_deployment(deployed_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
+                       ) -> Iterator[AirflowDeployment]:
+    """The example DAGs in a real Airflow deployment on loopback, started once per session; stopped
+    (every process group) at the end of the session, whether the tests passed or not."""
+    deployment = AirflowDeployment(tmp_path_factory.mktemp("airflow-deployment"), REPO / "example_dags",
+                                   env=sandbox_connections(deployed_sandbox))
+    with deployment:
+        yield deployment
