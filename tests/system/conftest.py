@@ -15,7 +15,6 @@ started once per session against ``deployed_sandbox``.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -44,25 +43,17 @@ def airflow_db() -> None:
     prepare_airflow_home(Path(os.environ["AIRFLOW_HOME"]))
 
 
-@pytest.fixture(scope="session")
-def examples_tmp() -> Path:
-    """The examples' tempfile.gettempdir() during the tests: inside the tests' Airflow home and always
-    the same path, so the DAGs' default paths (and so their serialized versions) do not change."""
-    folder = Path(os.environ["AIRFLOW_HOME"]) / "tmp"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    return folder
-
-
 @pytest.fixture
 def run_dag(
-    airflow_db: None, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, examples_tmp: Path
+    airflow_db: None, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., DagRunResult]]:
     """Runs a DAG with no logical date, as ``airflow dags trigger`` and the REST API start runs."""
     for key, value in sandbox_connections(sandbox).items():
         monkeypatch.setenv(key, value)
-    # The examples' default folders are under tempfile.gettempdir() (read when the DAG file is loaded).
-    monkeypatch.setattr(tempfile, "tempdir", str(examples_tmp))
+    # The examples write to folders under tempfile.gettempdir() by default (read when the DAG file is
+    # loaded), which is also a default allowed root for local files: the session's pytest folder, so
+    # their files stay out of the machine's temp dir and every test's tmp_path is allowed too.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path_factory.getbasetemp()))
 
     def run(path_or_dag: Any, *, run_conf: dict[str, Any] | None = None) -> DagRunResult:
         if isinstance(path_or_dag, str | Path):
