@@ -59,6 +59,10 @@ COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "trig
 _HEALTH_KEYS = {"api-server": "metadatabase", "scheduler": "scheduler", "dag-processor": "dag_processor",
                 "triggerer": "triggerer"}
 FINAL_RUN_STATES = frozenset({"success", "failed"})
+#: pysqlite's arguments for every Airflow process of a deployment (``[database] sql_alchemy_connect_args``
+#: names this by import path). SQLite has one writer at a time; with four components and task updates
+#: writing at once on a loaded machine the default 5 s wait for the lock ran out ("database is locked").
+SQLITE_CONNECT_ARGS: dict[str, Any] = {"timeout": 60}
 ADMIN_USER = "admin"
 
 
@@ -164,6 +168,8 @@ class AirflowDeployment:
         settings = {
             **airflow_environment(self.home, {"dags-folder": self.dags_folder}),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{__name__}.SQLITE_CONNECT_ARGS",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": f"{__name__}.SQLITE_CONNECT_ARGS",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(parallelism),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
