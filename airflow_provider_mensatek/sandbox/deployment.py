@@ -12,7 +12,7 @@ home::
         run = airflow.wait_for_run("mensatek_certified_email_scheduled", run_id)
 
 What it runs: ``airflow db migrate`` on SQLite in ``home``, then
-``api-server`` (127.0.0.1, a free port, one worker), ``scheduler`` (with the
+``api-server`` (127.0.0.1, a free port, one worker by default), ``scheduler`` (with the
 LocalExecutor), ``dag-processor`` and ``triggerer`` as separate processes,
 each in its own process group with its output in ``home/<component>.log``.
 Airflow 3.3 accepts the LocalExecutor on SQLite (only the scheduler,
@@ -114,6 +114,8 @@ class AirflowDeployment:
     :param python: the interpreter that runs ``-m airflow`` (default: this one).
     :param components: which of :data:`COMPONENTS` to start (default all; the api-server is always needed
         by the others and by this class's REST helpers).
+    :param api_workers: api-server worker processes (``[api] workers``; one is enough for tests, several
+        show what separate memories per worker do to a plugin).
     """
 
     def __init__(
@@ -127,11 +129,13 @@ class AirflowDeployment:
         parallelism: int = 4,
         python: str | None = None,
         components: Sequence[str] = COMPONENTS,
+        api_workers: int = 1,
     ) -> None:
         unknown = set(components) - set(COMPONENTS)
         if unknown or "api-server" not in components:
             raise ValueError(f"components must include 'api-server' and be among {COMPONENTS}, got {components}")
         self.components = tuple(c for c in COMPONENTS if c in components)
+        self.api_workers = api_workers
         self.home = Path(home).resolve()
         self.dags_folder = Path(dags_folder).resolve()
         self.port = port or free_port()
@@ -179,7 +183,7 @@ class AirflowDeployment:
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__BASE_URL": self.url,
-            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__WORKERS": str(self.api_workers),
             # Every process must sign and check task and API tokens with the same keys.
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
             "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
@@ -212,7 +216,7 @@ class AirflowDeployment:
     def _spawn(self, component: str) -> None:
         args = [self.python, "-m", "airflow", component]
         if component == "api-server":
-            args += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+            args += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.api_workers)]
         with open(self.log_file(component), "ab") as log:
             # A session (and process group) of its own: stop() signals the component with all its
             # children (executor workers, uvicorn workers) and nothing of the caller's.
@@ -269,6 +273,9 @@ class AirflowDeployment:
             if _start_time(pid) == started:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while any(_start_time(pid) == started for pid, started in family.items()) and time.monotonic() < deadline:
+            time.sleep(0.05)  # SIGKILL is delivered asynchronously: return once they are gone
         self._processes.clear()
         self._session.close()
         atexit.unregister(self.stop)
@@ -422,12 +429,13 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
 
 
 def _start_time(pid: int) -> int | None:
-    """A process's start time in clock ticks (Linux /proc), None once it is gone."""
+    """A process's start time in clock ticks (Linux /proc), None once it is gone (or a zombie)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return int(stat.rsplit(")", 1)[1].split()[19])  # field 22; the name in parentheses may hold spaces
+    fields = stat.rsplit(")", 1)[1].split()  # the name in parentheses may hold spaces
+    return None if fields[0] == "Z" else int(fields[19])  # state, start time (fields 3 and 22)
 
 
 def _descendants(root: int) -> dict[int, int]:

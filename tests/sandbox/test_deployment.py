@@ -20,7 +20,8 @@ pytestmark = pytest.mark.deployment
 
 
 def test_an_api_server_alone_guards_its_api_and_stops_without_leftovers(tmp_path: Path) -> None:
-    deployment = AirflowDeployment(tmp_path / "home", REPO / "example_dags", components=["api-server"])
+    deployment = AirflowDeployment(tmp_path / "home", REPO / "example_dags", components=["api-server"],
+                                   api_workers=2)
     with deployment:
         assert deployment.running == ["api-server"]
         anonymous = requests.get(f"{deployment.url}/api/v2/dags", timeout=10)
@@ -30,6 +31,7 @@ def test_an_api_server_alone_guards_its_api_and_stops_without_leftovers(tmp_path
             deployment.api("GET", "dags/no_such_dag")
         server = deployment._processes["api-server"].pid
         started = {server: _start_time(server), **_descendants(server)}
+        assert len(started) >= 3  # the server and its two workers
         assert (deployment.home / "api-server.log").stat().st_size > 0
     assert [pid for pid, at in started.items() if _start_time(pid) == at] == []
     with socket.socket() as sock:
