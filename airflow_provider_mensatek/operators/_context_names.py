@@ -104,7 +104,8 @@ def explain_missing_context_names(context: Mapping[str, Any], templates: Mapping
 
 
 class ContextNamesOperator(BaseOperator):
-    """Base of this provider's operators: rendering errors about context names this run lacks say so."""
+    """Base of this provider's operators and sensors: rendering errors about context names this run lacks
+    say so."""
 
     def _do_render_template_fields(
         self, parent: Any, template_fields: Any, context: Context, jinja_env: Any, seen_oids: set[int]

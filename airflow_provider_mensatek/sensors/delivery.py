@@ -43,6 +43,7 @@ from airflow_provider_mensatek.clients.waiting import (
     WaitOutcome,
     check_fraction,
 )
+from airflow_provider_mensatek.operators._context_names import ContextNamesOperator
 from airflow_provider_mensatek.triggers.delivery import (
     EVENT_ERROR,
     DeliveryStatusTrigger,
@@ -58,8 +59,12 @@ from airflow_provider_mensatek.triggers.delivery import (
 WAIT_STATE_KEY = "mensatek.wait"
 
 
-class DeliveryStatusSensor(BaseSensorOperator):
+class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
     """Base of the provider's status sensors; subclasses name the channel and the trigger.
+
+    Templates are rendered as the operators render them: a field naming ``{{ ds }}`` (or another name only
+    runs with a logical date have) in a run without one fails once, saying so and naming the field,
+    instead of with Jinja's bare UndefinedError, which Airflow would retry to the same end.
 
     :param message_ids: one id or a list of ids (a whole campaign) returned by the send operator. Checked
         when the task starts: an id the vendor could never answer for fails it at once.

@@ -1,3 +1,4 @@
-"""Sandbox clock and connection fixtures for the status-wait tests."""
+"""Sandbox clock and connection fixtures for the status-wait tests; dag.test() runs for real-run tests."""
 
 from tests.sandbox_clock import legallymail_conn, mensatek_conn, sandbox_clock  # noqa: F401  (fixtures)
+from tests.system.conftest import airflow_db, run_dag  # noqa: F401  (fixtures)
