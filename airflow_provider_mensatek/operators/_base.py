@@ -17,12 +17,14 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_mensatek.clients._extra_params import merge_extra_params
 from airflow_provider_mensatek.clients._transport import send_attempts_started
 from airflow_provider_mensatek.clients.errors import (
     NOTHING_SENT_ERRORS,
     PERMANENT_ERRORS,
     AmbiguousSendError,
 )
+from airflow_provider_mensatek.clients.mensatek import FUNCTIONS
 from airflow_provider_mensatek.clients.send_at import check_send_at
 from airflow_provider_mensatek.clients.validation import PLACEHOLDER_RE, check_message_ids, vendor_datetime
 from airflow_provider_mensatek.operators._context_names import ContextNamesOperator, known_template_names
@@ -49,8 +51,15 @@ def vendor_errors() -> Iterator[None]:
         raise AirflowFailException(str(exc)) from exc
 
 
-def send_at_most_once(context: Context, reference: str | None, send: Callable[[], dict[str, Any]]) -> Any:
+def send_at_most_once(
+    context: Context, reference: str | None, send: Callable[[], dict[str, Any]],
+    check: Callable[[], None] | None = None,
+) -> Any:
     """Run ``send`` at most once per task instance, across Airflow retries.
+
+    ``check`` runs first, before anything is written to the store: local validation the client would
+    otherwise do while building the request. Its failure proves nothing was sent, so it must leave no
+    trace a later try (or a person reading the store) could take for a send that may have left.
 
     Before the HTTP call an "in flight" marker is written to the task state
     store; after the vendor accepts, the JSON result replaces it. A later try of
@@ -80,6 +89,8 @@ def send_at_most_once(context: Context, reference: str | None, send: Callable[[]
             stacklevel=2,
         )
         with vendor_errors():
+            if check is not None:
+                check()
             return send()
 
     prior = store.get(SEND_STATE_KEY)
@@ -93,6 +104,9 @@ def send_at_most_once(context: Context, reference: str | None, send: Callable[[]
             " Not sending again automatically: check the vendor panel, then clear this task's state "
             "(or the task with a new reference) to send."
         )
+    if check is not None:
+        with vendor_errors():
+            check()
     started = datetime.now(tz=timezone.utc).isoformat()
     store.set(SEND_STATE_KEY, {"state": "in_flight", "reference": reference, "started": started})
     attempts_before = send_attempts_started()
@@ -120,6 +134,18 @@ def send_at_most_once(context: Context, reference: str | None, send: Callable[[]
                                "try_number": getattr(context.get("ti"), "try_number", None),
                                "accepted_at": datetime.now(tz=timezone.utc).isoformat(timespec="seconds")})
     return result
+
+
+def extra_params_check(extra_params: Any, method: str) -> Callable[[], None]:
+    """``check`` for :func:`send_at_most_once`: the client's ``extra_params`` rules (plain JSON, no key
+    standing for a parameter the call models) for the vendor function behind client ``method``.
+
+    The client applies the same rules again while building the request, for plain-Python callers. Merging
+    into an empty dict is enough here: the clash rule takes the function's modelled parameters from
+    MODELED_PARAMS, whatever this call sets.
+    """
+    function = FUNCTIONS[method]
+    return lambda: merge_extra_params({}, extra_params, function)
 
 
 def replay_note(context: Context) -> str:

@@ -12,6 +12,7 @@ from airflow_provider_mensatek.operators._base import (
     MensatekCancelScheduledOperator,
     MensatekRescheduleScheduledOperator,
     default_reference,
+    extra_params_check,
     replay_note,
     send_at_most_once,
 )
@@ -109,7 +110,8 @@ class MensatekSendCertifiedEmailOperator(MensatekBaseOperator):
             )
             return result.to_dict()
 
-        result = send_at_most_once(context, reference, send)
+        result = send_at_most_once(context, reference, send,
+                                   check=extra_params_check(self.extra_params, "send_certified_email"))
         self.log.info(
             "%sMensatek accepted %s certified email(s), message ids %s (reference %r, send_at %s)",
             replay_note(context), result["sent"], result["message_ids"], reference, result["send_at"] or "now",

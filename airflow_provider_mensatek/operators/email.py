@@ -14,6 +14,7 @@ from airflow.sdk import Context
 from airflow_provider_mensatek.operators._base import (
     MensatekBaseOperator,
     default_reference,
+    extra_params_check,
     replay_note,
     send_at_most_once,
 )
@@ -124,7 +125,8 @@ class MensatekSendEmailOperator(MensatekBaseOperator):
                 reference=reference, report=self.report, extra_params=self.extra_params,
             ).to_dict()
 
-        result = send_at_most_once(context, reference, send)
+        result = send_at_most_once(context, reference, send,
+                                   check=extra_params_check(self.extra_params, "send_email"))
         self.log.info("%sMensatek email campaign %s: %s sent, %s not sent, %s duplicate(s) (reference %r)",
                       replay_note(context), result["campaign_id"], len(result["sent"]), len(result["not_sent"]),
                       result["duplicates"], reference)

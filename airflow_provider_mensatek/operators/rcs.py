@@ -14,6 +14,7 @@ from airflow.sdk import Context
 from airflow_provider_mensatek.operators._base import (
     MensatekBaseOperator,
     default_reference,
+    extra_params_check,
     replay_note,
     send_at_most_once,
 )
@@ -90,7 +91,8 @@ class MensatekSendRcsOperator(MensatekBaseOperator):
                 default_country_code=self.default_country_code,
             ).to_dict()
 
-        result = send_at_most_once(context, reference, send)
+        result = send_at_most_once(context, reference, send,
+                                   check=extra_params_check(self.extra_params, "send_rcs"))
         self.log.info("%sMensatek RCS campaign %s: %s sent, %s not sent (reference %r)", replay_note(context),
                       result["campaign_id"],
                       len(result["sent"]), len(result["not_sent"]), reference)

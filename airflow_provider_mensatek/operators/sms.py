@@ -12,6 +12,7 @@ from airflow_provider_mensatek.operators._base import (
     MensatekCancelScheduledOperator,
     MensatekRescheduleScheduledOperator,
     default_reference,
+    extra_params_check,
     replay_note,
     send_at_most_once,
 )
@@ -123,7 +124,8 @@ class MensatekSendSmsOperator(MensatekBaseOperator):
                 default_country_code=self.default_country_code,
             ).to_dict()
 
-        result = send_at_most_once(context, reference, send)
+        result = send_at_most_once(context, reference, send,
+                                   check=extra_params_check(self.extra_params, "send_sms"))
         self.log.info(
             "%sMensatek accepted %s SMS (message id %s, %s part(s) %s each, %s credit(s); %s not sent; "
             "reference %r, send_at %s)", replay_note(context), result["accepted"], result["message_id"],

@@ -23,6 +23,8 @@ from airflow_provider_mensatek.clients._transport import SEND, send_attempts_sta
 from airflow_provider_mensatek.clients.errors import ValidationError
 from airflow_provider_mensatek.operators._base import SEND_STATE_KEY
 from airflow_provider_mensatek.operators.certified_email import MensatekSendCertifiedEmailOperator
+from airflow_provider_mensatek.operators.email import MensatekSendEmailOperator
+from airflow_provider_mensatek.operators.rcs import MensatekSendRcsOperator
 from airflow_provider_mensatek.operators.sms import MensatekSendSmsOperator
 from airflow_provider_mensatek.sandbox import Sandbox
 from tests.conftest import MENSATEK_TOKEN, MENSATEK_USER
@@ -135,3 +137,53 @@ def test_every_parameter_a_send_sets_is_protected_from_extra_params(conn: Sandbo
     }
     for function, params in built.items():
         assert {k.lower() for k in params} <= MODELED_PARAMS[function], function
+
+
+class RecordingStore(FakeTaskStateStore):
+    """A task state store that keeps every write, so a marker written and then removed still shows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[tuple[str, Any]] = []
+
+    def set(self, key: str, value: Any, **kwargs: Any) -> None:
+        self.writes.append((key, json.loads(json.dumps(value))))
+        super().set(key, value, **kwargs)
+
+
+#: Every send operator that takes extra_params: its arguments, and a parameter it models itself.
+SEND_OPERATORS: dict[str, tuple[Any, dict[str, Any], str]] = {
+    "certified_email": (MensatekSendCertifiedEmailOperator, {
+        "sender": "avisos@example.com", "recipients": [{"name": "Ana", "email": "ana@example.com"}],
+        "subject": "Aviso para {{Nombre}}", "message": "Texto"}, "Asunto"),
+    "sms": (MensatekSendSmsOperator, {"sender": "AVISOS", "recipients": ["+34600000001"], "message": "Hola"},
+            "remitente"),
+    "email": (MensatekSendEmailOperator, {"sender_email": "info@empresa.example",
+                                          "recipients": ["ana@cliente.example"], "subject": "Hola",
+                                          "html": "<p>Hola</p>"}, "EmailRemitente"),
+    "rcs": (MensatekSendRcsOperator, {"template_id": "1234567", "agent": "sandbox-agent", "recipients": [
+        {"Nombre": "Ana", "Telefono": "34600000001", "variables": {"Importe": "10 €"}}]}, "PLANTILLA"),
+}
+BAD_INPUTS = {
+    "a datetime": (lambda _: {"Tracking": datetime(2026, 1, 1, tzinfo=timezone.utc)}, "not plain JSON"),
+    "NaN": (lambda _: {"Peso": math.nan}, "not plain JSON"),
+    "a modelled parameter": (lambda modelled: {modelled: "x"}, "would override"),
+    "the send date": (lambda _: {"fecha": "2020-01-01 00:00"}, "would override"),
+}
+
+
+@pytest.mark.parametrize("bad", sorted(BAD_INPUTS))
+@pytest.mark.parametrize("operator", sorted(SEND_OPERATORS))
+def test_bad_extra_params_are_refused_before_the_send_marker_is_ever_written(
+    conn: Sandbox, operator: str, bad: str
+) -> None:
+    cls, arguments, modelled = SEND_OPERATORS[operator]
+    extra, message = BAD_INPUTS[bad]
+    store = RecordingStore()
+    with pytest.raises(AirflowFailException, match=message):
+        cls(task_id="enviar", extra_params=extra(modelled), **arguments).execute(context(store))
+    assert store.writes == []  # not even an "in flight" marker, later removed
+    assert conn.requests == []  # nothing reached the vendor, not even a read before the send
+
+    cls(task_id="enviar", extra_params={"Tracking": "2026-01-01"}, **arguments).execute(context(store))
+    assert [value["state"] for key, value in store.writes if key == SEND_STATE_KEY] == ["in_flight", "accepted"]
