@@ -44,11 +44,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # 1,000 triggers log every check at INFO; the figures are what this script is for.
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 
-from airflow_provider_mensatek.clients import MensatekClient, fetchers, waiting
+from airflow_provider_mensatek.clients import MensatekClient
 from airflow_provider_mensatek.clients.errors import MensatekError
-from airflow_provider_mensatek.clients.polling import MENSATEK_POLICY
-from airflow_provider_mensatek.clients.statuses import DeliveryStatus
-from airflow_provider_mensatek.clients.waiting import DeliveryWaiter
+from airflow_provider_mensatek.delivery import fetchers, waiting
+from airflow_provider_mensatek.delivery.polling import MENSATEK_POLICY
+from airflow_provider_mensatek.delivery.statuses import DeliveryStatus
+from airflow_provider_mensatek.delivery.waiting import DeliveryWaiter
 from airflow_provider_mensatek.sandbox import Clock, Sandbox
 from airflow_provider_mensatek.sandbox.server import MADRID
 from airflow_provider_mensatek.triggers import delivery

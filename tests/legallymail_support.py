@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow_provider_mensatek.clients import RetrySettings
 from airflow_provider_mensatek.clients.legallymail import LegallyMailClient
-from airflow_provider_mensatek.clients.polling import RateLimiter
+from airflow_provider_mensatek.delivery.polling import RateLimiter
 from airflow_provider_mensatek.sandbox import Sandbox
 from airflow_provider_mensatek.sandbox.pdf import make_pdf
 

@@ -14,7 +14,7 @@ Contract: ``vendor-docs/legallymail.txt``. What is handled here and nowhere else
   404 -> :class:`NotFoundError`, 429 -> :class:`RateLimitedError` (retried after
   ``Retry-After``), 5xx -> transient on reads, :class:`AmbiguousSendError` on sends;
 * the documented 10 requests/minute: every request first takes a slot from the
-  process-wide :class:`~airflow_provider_mensatek.clients.polling.RateLimiter`
+  process-wide :class:`~airflow_provider_mensatek.delivery.polling.RateLimiter`
   of the token, so the client waits instead of collecting 429s.
 """
 
@@ -56,9 +56,7 @@ from airflow_provider_mensatek.clients.errors import (
     ValidationError,
 )
 from airflow_provider_mensatek.clients.mensatek import _Jsonable, as_int
-from airflow_provider_mensatek.clients.polling import LEGALLYMAIL_REQUESTS_PER_MINUTE, RateLimiter, limiter_for
 from airflow_provider_mensatek.clients.sms_encoding import normalise_phone
-from airflow_provider_mensatek.clients.statuses import VendorStatus, classify
 from airflow_provider_mensatek.clients.validation import (
     Attachment,
     as_list,
@@ -67,6 +65,8 @@ from airflow_provider_mensatek.clients.validation import (
     load_attachment,
     require_text,
 )
+from airflow_provider_mensatek.delivery.polling import LEGALLYMAIL_REQUESTS_PER_MINUTE, RateLimiter, limiter_for
+from airflow_provider_mensatek.delivery.statuses import VendorStatus, classify
 
 log = logging.getLogger("airflow_provider_mensatek.clients.legallymail")
 

@@ -35,7 +35,6 @@ from airflow_provider_mensatek.clients.sms_encoding import (
     non_gsm_characters,
     normalise_phone,
 )
-from airflow_provider_mensatek.clients.statuses import classify
 from airflow_provider_mensatek.clients.validation import (
     PLACEHOLDER_RE,
     Attachment,
@@ -47,6 +46,7 @@ from airflow_provider_mensatek.clients.validation import (
     require_text,
 )
 from airflow_provider_mensatek.clients.vendor_records import decode_records
+from airflow_provider_mensatek.delivery.statuses import classify
 
 MAX_VARIABLES = 10  # "from Variable_1 to Variable_10"
 #: Per-recipient placeholders. The SMS document's Appendix 1 (message codes) was lost;
@@ -320,7 +320,7 @@ class SmsReportEntry(_Jsonable):
     status_text: str | None
     date: str | None
     delivery_seconds: float | None
-    #: The code in the provider's vocabulary (clients/statuses.py): delivered, failed, pending …
+    #: The code in the provider's vocabulary (delivery/statuses.py): delivered, failed, pending …
     status: str
     terminal: bool
 

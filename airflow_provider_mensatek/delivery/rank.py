@@ -4,7 +4,7 @@ Reports arrive late, twice and out of order (the vendor documents no ordering an
 no redelivery; polls and webhooks mix). A receiver keeps every report and, per
 message, a latest status that only moves forward: a late "delivered" after
 "certified" is stored but does not regress it. :func:`status_rank` gives every
-:class:`VendorStatus` an integer, from the status tables of ``clients/statuses.py``
+:class:`VendorStatus` an integer, from the status tables of ``delivery/statuses.py``
 alone, so a code added to a table is ranked without touching this module:
 
 1. **Tier**, lowest first:
@@ -43,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from airflow_provider_mensatek.clients.statuses import DeliveryStatus, VendorStatus
+from airflow_provider_mensatek.delivery.statuses import DeliveryStatus, VendorStatus
 
 S = DeliveryStatus
 

@@ -3,7 +3,7 @@
 A webhook report (:meth:`DeliveryReport.from_mensatek`) and what a polling fetcher
 observes (:meth:`DeliveryReport.from_observation`) become the same thing: a
 message's channel and id, its status in the provider's vocabulary (the
-:class:`VendorStatus` of ``clients/statuses.py``, vendor code verbatim), when it
+:class:`VendorStatus` of ``delivery/statuses.py``, vendor code verbatim), when it
 happened, where it came from, and a dedupe key. Receivers store them, sensors
 read them, and :meth:`DeliveryReport.to_dict` is what an Asset event carries.
 
@@ -25,10 +25,10 @@ from datetime import datetime
 from typing import Any
 
 from airflow_provider_mensatek.clients.mensatek_reports import MensatekReport
-from airflow_provider_mensatek.clients.statuses import DeliveryStatus, VendorStatus, classify
 from airflow_provider_mensatek.clients.validation import MADRID
-from airflow_provider_mensatek.clients.waiting import Observation
 from airflow_provider_mensatek.delivery.rank import order_key, status_rank
+from airflow_provider_mensatek.delivery.statuses import DeliveryStatus, VendorStatus, classify
+from airflow_provider_mensatek.delivery.waiting import Observation
 
 SOURCE_WEBHOOK = "webhook"
 SOURCE_POLL = "poll"
@@ -168,7 +168,7 @@ class DeliveryReport:
 
     @classmethod
     def from_observation(cls, observation: Observation, *, observed_at: datetime) -> DeliveryReport:
-        """What a polling fetcher (``clients/fetchers.py``) saw, at ``observed_at`` (aware).
+        """What a polling fetcher (``delivery/fetchers.py``) saw, at ``observed_at`` (aware).
 
         The channel comes from the status (``mensatek.sms`` -> vendor ``mensatek``,
         channel ``sms``). The recipient is the report's own (certified email), or the

@@ -30,13 +30,13 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
-from airflow_provider_mensatek.clients import waiting
 from airflow_provider_mensatek.clients.errors import PERMANENT_ERRORS, MensatekError
-from airflow_provider_mensatek.clients.fetchers import check_keys
-from airflow_provider_mensatek.clients.poll_floors import check_poll_floor
-from airflow_provider_mensatek.clients.polling import PollPolicy, policy_for
-from airflow_provider_mensatek.clients.statuses import parse_target
-from airflow_provider_mensatek.clients.waiting import (
+from airflow_provider_mensatek.delivery import waiting
+from airflow_provider_mensatek.delivery.fetchers import check_keys
+from airflow_provider_mensatek.delivery.floors import check_poll_floor
+from airflow_provider_mensatek.delivery.polling import PollPolicy, policy_for
+from airflow_provider_mensatek.delivery.statuses import parse_target
+from airflow_provider_mensatek.delivery.waiting import (
     OUTCOME_FAILED,
     OUTCOME_SUCCESS,
     DeliveryWaiter,
@@ -77,7 +77,7 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
         (``initial_delay``, ``min_interval``, ``max_interval``, ``multiplier``, ``jitter``,
         ``max_checks``), or a whole PollPolicy. A policy faster than the vendor accepts (Mensatek: 60 s,
         LegallyMail: 6 s for ``initial_delay`` and ``min_interval``) fails the task before any request,
-        except against a loopback host (the local sandbox); see ``clients/poll_floors.py``.
+        except against a loopback host (the local sandbox); see ``delivery/floors.py``.
     :param deferrable: wait in the triggerer instead of a worker slot
         (default: ``[operators] default_deferrable``).
     :return: (XCom) ``{"target", "min_fraction", "reached": [ids], "failed": [ids], "gave_up": [ids],

@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_mensatek.clients import fetchers, waiting
 from airflow_provider_mensatek.clients.errors import MensatekError, ValidationError
-from airflow_provider_mensatek.clients.poll_floors import check_poll_floor
-from airflow_provider_mensatek.clients.waiting import DeliveryWaiter, Fetch
+from airflow_provider_mensatek.delivery import fetchers, waiting
+from airflow_provider_mensatek.delivery.floors import check_poll_floor
+from airflow_provider_mensatek.delivery.waiting import DeliveryWaiter, Fetch
 
 EVENT_ERROR = "error"
 

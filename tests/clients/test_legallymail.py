@@ -22,7 +22,7 @@ from airflow_provider_mensatek.clients.errors import (
     ValidationError,
 )
 from airflow_provider_mensatek.clients.legallymail import BearerAuth, LegallyMailClient, Signer
-from airflow_provider_mensatek.clients.polling import RateLimiter, limiter_for, reset_limiters
+from airflow_provider_mensatek.delivery.polling import RateLimiter, limiter_for, reset_limiters
 from airflow_provider_mensatek.sandbox import Fault, Sandbox
 from tests.conftest import LEGALLYMAIL_TOKEN
 from tests.legallymail_support import PDF, FakeTime, make_client

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from airflow_provider_mensatek.clients.statuses import CHANNELS, DeliveryStatus, StatusRule, VendorStatus, classify
 from airflow_provider_mensatek.clients.validation import MADRID
 from airflow_provider_mensatek.delivery.rank import (
     TIER_FINAL_FAILURE,
@@ -21,6 +20,7 @@ from airflow_provider_mensatek.delivery.rank import (
     tier,
 )
 from airflow_provider_mensatek.delivery.report import SOURCE_POLL, SOURCE_WEBHOOK, DeliveryReport
+from airflow_provider_mensatek.delivery.statuses import CHANNELS, DeliveryStatus, StatusRule, VendorStatus, classify
 
 S = DeliveryStatus
 T0 = datetime(2024, 5, 6, 10, 0, tzinfo=MADRID)

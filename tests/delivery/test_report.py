@@ -9,11 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_mensatek.clients import MensatekClient
-from airflow_provider_mensatek.clients.fetchers import mensatek_certified_email, mensatek_sms
 from airflow_provider_mensatek.clients.mensatek_reports import parse_report
-from airflow_provider_mensatek.clients.statuses import DeliveryStatus
 from airflow_provider_mensatek.clients.validation import MADRID
-from airflow_provider_mensatek.clients.waiting import Observation
+from airflow_provider_mensatek.delivery.fetchers import mensatek_certified_email, mensatek_sms
 from airflow_provider_mensatek.delivery.rank import TIER_INFO, TIER_UNKNOWN, tier
 from airflow_provider_mensatek.delivery.report import (
     CHANNEL_UNKNOWN,
@@ -22,6 +20,8 @@ from airflow_provider_mensatek.delivery.report import (
     SOURCE_WEBHOOK,
     DeliveryReport,
 )
+from airflow_provider_mensatek.delivery.statuses import DeliveryStatus
+from airflow_provider_mensatek.delivery.waiting import Observation
 from airflow_provider_mensatek.sandbox import Sandbox
 from tests.clients.test_mensatek_reports import EMAIL_SAMPLE, SAMPLES, SMS_INBOUND_SAMPLE
 

@@ -13,7 +13,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_mensatek.clients.errors import RateLimitedError
-from airflow_provider_mensatek.clients.polling import reset_limiters
+from airflow_provider_mensatek.delivery.polling import reset_limiters
 from airflow_provider_mensatek.operators._base import SEND_STATE_KEY
 from airflow_provider_mensatek.operators.legallymail import (
     LegallyMailRequestSignatureOperator,

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
-from airflow_provider_mensatek.clients import MensatekClient, poll_floors
-from airflow_provider_mensatek.clients.polling import PollPolicy
+from airflow_provider_mensatek.clients import MensatekClient
+from airflow_provider_mensatek.delivery import floors as poll_floors
+from airflow_provider_mensatek.delivery.polling import PollPolicy
 from airflow_provider_mensatek.sandbox import Sandbox
 from airflow_provider_mensatek.sensors.delivery import (
     DeliveryStatusSensor,

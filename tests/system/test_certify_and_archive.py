@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_mensatek.certificates.__main__ import main as verify_cli
-from airflow_provider_mensatek.clients import waiting
+from airflow_provider_mensatek.delivery import waiting
 from airflow_provider_mensatek.sandbox import Sandbox
 from tests.conftest import MENSATEK_TOKEN, MENSATEK_USER
 from tests.sandbox_clock import SandboxClock

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_mensatek.clients import waiting
+from airflow_provider_mensatek.delivery import waiting
 from airflow_provider_mensatek.sandbox import Sandbox
 from tests.conftest import LEGALLYMAIL_TOKEN, MENSATEK_TOKEN
 from tests.sandbox_clock import FastSandboxClock

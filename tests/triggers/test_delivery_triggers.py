@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_mensatek.clients import MensatekClient
-from airflow_provider_mensatek.clients.polling import MENSATEK_POLICY, PollPolicy
-from airflow_provider_mensatek.clients.waiting import DeliveryWaiter
+from airflow_provider_mensatek.delivery.polling import MENSATEK_POLICY, PollPolicy
+from airflow_provider_mensatek.delivery.waiting import DeliveryWaiter
 from airflow_provider_mensatek.sandbox import Fault, Sandbox
 from airflow_provider_mensatek.triggers.delivery import (
     CHANNELS,
@@ -122,7 +122,7 @@ def test_trigger_honours_retry_after(
 def test_legallymail_signature_trigger_coalesces_and_respects_the_rate_limit(
     sandbox: Sandbox, sandbox_clock: SandboxClock, legallymail_conn: str,
 ) -> None:
-    from airflow_provider_mensatek.clients.polling import LEGALLYMAIL_POLICY
+    from airflow_provider_mensatek.delivery.polling import LEGALLYMAIL_POLICY
     from airflow_provider_mensatek.hooks.legallymail import LegallyMailHook
     from airflow_provider_mensatek.sandbox.pdf import make_pdf
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mensatek.clients import poll_floors
-from airflow_provider_mensatek.clients.polling import LEGALLYMAIL_POLICY, MENSATEK_POLICY, PollPolicy
-from airflow_provider_mensatek.clients.waiting import DeliveryWaiter
+from airflow_provider_mensatek.delivery import floors as poll_floors
+from airflow_provider_mensatek.delivery.polling import LEGALLYMAIL_POLICY, MENSATEK_POLICY, PollPolicy
+from airflow_provider_mensatek.delivery.waiting import DeliveryWaiter
 from airflow_provider_mensatek.sandbox import Sandbox
 from airflow_provider_mensatek.triggers.delivery import (
     DeliveryStatusTrigger,

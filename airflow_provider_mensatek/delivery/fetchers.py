@@ -14,9 +14,9 @@ from typing import Any
 
 from airflow_provider_mensatek.clients.errors import MensatekError, NotFoundError, ValidationError
 from airflow_provider_mensatek.clients.legallymail import check_identifier
-from airflow_provider_mensatek.clients.statuses import aggregate, classify
 from airflow_provider_mensatek.clients.validation import check_message_id
-from airflow_provider_mensatek.clients.waiting import Fetch, Observation, normalise_ids
+from airflow_provider_mensatek.delivery.statuses import aggregate, classify
+from airflow_provider_mensatek.delivery.waiting import Fetch, Observation, normalise_ids
 
 Answer = tuple[str, Observation | MensatekError]
 

@@ -10,9 +10,9 @@ import pytest
 
 from airflow_provider_mensatek.clients import MensatekClient
 from airflow_provider_mensatek.clients.errors import AuthenticationError
-from airflow_provider_mensatek.clients.fetchers import mensatek_certified_email
-from airflow_provider_mensatek.clients.polling import MENSATEK_POLICY, PollPolicy
-from airflow_provider_mensatek.clients.waiting import (
+from airflow_provider_mensatek.delivery.fetchers import mensatek_certified_email
+from airflow_provider_mensatek.delivery.polling import MENSATEK_POLICY, PollPolicy
+from airflow_provider_mensatek.delivery.waiting import (
     OUTCOME_FAILED,
     OUTCOME_SUCCESS,
     OUTCOME_WAITING,
@@ -180,7 +180,7 @@ def test_bad_ids_make_no_request(sandbox: Sandbox, mensatek_client: MensatekClie
 
 
 def test_ids_from_a_templated_xcom_json_list() -> None:
-    from airflow_provider_mensatek.clients.waiting import normalise_ids
+    from airflow_provider_mensatek.delivery.waiting import normalise_ids
 
     assert normalise_ids("[108366001, 108366002]") == ["108366001", "108366002"]
     assert normalise_ids(108366001) == ["108366001"]
@@ -189,7 +189,7 @@ def test_ids_from_a_templated_xcom_json_list() -> None:
 
 def test_min_fraction_from_a_template() -> None:
     from airflow_provider_mensatek.clients.errors import ValidationError
-    from airflow_provider_mensatek.clients.waiting import check_fraction
+    from airflow_provider_mensatek.delivery.waiting import check_fraction
 
     assert check_fraction("0.75") == 0.75
     for bad in ("most", "0", "2", True, None):

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_mensatek.clients._transport import is_loopback_host
 from airflow_provider_mensatek.clients.errors import ValidationError
-from airflow_provider_mensatek.clients.polling import LEGALLYMAIL_REQUESTS_PER_MINUTE, PollPolicy
+from airflow_provider_mensatek.delivery.polling import LEGALLYMAIL_REQUESTS_PER_MINUTE, PollPolicy
 
 
 @dataclass(frozen=True)

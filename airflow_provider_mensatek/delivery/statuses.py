@@ -21,7 +21,7 @@ from typing import Any
 
 from airflow_provider_mensatek.clients.errors import ValidationError
 
-log = logging.getLogger("airflow_provider_mensatek.clients.statuses")
+log = logging.getLogger("airflow_provider_mensatek.delivery.statuses")
 
 
 class DeliveryStatus(str, Enum):

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from airflow_provider_mensatek.clients.errors import ValidationError
-from airflow_provider_mensatek.clients.statuses import (
+from airflow_provider_mensatek.delivery.statuses import (
     CHANNELS,
     FAILURE_STATUSES,
     MENSATEK_SMS,
@@ -80,7 +80,7 @@ def test_legallymail_words_are_case_insensitive_and_kept_verbatim() -> None:
 
 
 def test_unknown_codes_are_kept_verbatim_non_terminal_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="airflow_provider_mensatek.clients.statuses"):
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_mensatek.delivery.statuses"):
         vendor = classify("mensatek.sms", 777, "Nuevo estado")
     assert vendor.status is DeliveryStatus.UNKNOWN
     assert (vendor.code, vendor.text, vendor.terminal, vendor.failure, vendor.known) == (
@@ -109,7 +109,7 @@ def test_email_contract_codes_are_certified(code: str) -> None:
 
 
 def test_every_code_the_certified_email_document_names_is_mapped() -> None:
-    from airflow_provider_mensatek.clients.statuses import MENSATEK_CERTIFIED_EMAIL
+    from airflow_provider_mensatek.delivery.statuses import MENSATEK_CERTIFIED_EMAIL
 
     # 11 (report sample), 14, 17, 160, 181 (certificate download section).
     assert {"11", "14", "17", "160", "181"} <= set(MENSATEK_CERTIFIED_EMAIL)

@@ -28,10 +28,10 @@ from airflow_provider_mensatek.clients.errors import (
     TransientError,
     ValidationError,
 )
-from airflow_provider_mensatek.clients.polling import PollPolicy, PollSchedule
-from airflow_provider_mensatek.clients.statuses import DeliveryStatus, VendorStatus, parse_target
+from airflow_provider_mensatek.delivery.polling import PollPolicy, PollSchedule
+from airflow_provider_mensatek.delivery.statuses import DeliveryStatus, VendorStatus, parse_target
 
-log = logging.getLogger("airflow_provider_mensatek.clients.waiting")
+log = logging.getLogger("airflow_provider_mensatek.delivery.waiting")
 
 
 class WallClock:

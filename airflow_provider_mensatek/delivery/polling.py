@@ -26,7 +26,7 @@ from typing import Any
 
 from airflow_provider_mensatek.clients.errors import ValidationError
 
-log = logging.getLogger("airflow_provider_mensatek.clients.polling")
+log = logging.getLogger("airflow_provider_mensatek.delivery.polling")
 
 # Jitter only spreads checks apart; it needs no cryptographic randomness.
 _RANDOM = random.Random()

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from airflow_provider_mensatek.clients.errors import ValidationError
-from airflow_provider_mensatek.clients.polling import (
+from airflow_provider_mensatek.delivery.polling import (
     LEGALLYMAIL_POLICY,
     MENSATEK_POLICY,
     PollPolicy,
