@@ -116,9 +116,9 @@ def measure_raw(url: str, source: str, batch_size: int) -> dict[str, Any]:
 def measure_provider(url: str, source: str, batch_size: int, campaign: str, max_parallel: int) -> dict[str, Any]:
     from airflow.sdk import ObjectStoragePath
 
+    from airflow_provider_mensatek.campaigns.input import open_recipients, rows_from_stream
+    from airflow_provider_mensatek.campaigns.send import BatchSender, plan_campaign
     from airflow_provider_mensatek.clients import MensatekClient
-    from airflow_provider_mensatek.clients.campaign_input import open_recipients, rows_from_stream
-    from airflow_provider_mensatek.clients.campaigns import BatchSender, plan_campaign
     from airflow_provider_mensatek.sandbox import DEFAULT_MENSATEK_TOKEN, DEFAULT_MENSATEK_USER
 
     client = MensatekClient(DEFAULT_MENSATEK_USER, DEFAULT_MENSATEK_TOKEN, base_url=url)

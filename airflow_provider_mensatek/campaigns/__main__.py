@@ -21,9 +21,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from airflow_provider_mensatek.campaigns.auth import AUTH_FAILED, auth_records, clear_auth
+from airflow_provider_mensatek.campaigns.ledger import BLOCKING, Ledger, LedgerError, export_jsonl
 from airflow_provider_mensatek.certificates.store import to_storage_path
-from airflow_provider_mensatek.clients.campaign_auth import AUTH_FAILED, auth_records, clear_auth
-from airflow_provider_mensatek.clients.campaign_ledger import BLOCKING, Ledger, LedgerError, export_jsonl
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 The campaign folder is an ``ObjectStoragePath`` (``file://`` needs nothing;
 ``s3://`` / ``gs://`` need the provider's ``s3`` / ``gcs`` extras). It holds
 the batch files, the send ledger and the summary; see
-:mod:`airflow_provider_mensatek.clients.campaigns`. The logic lives there;
+:mod:`airflow_provider_mensatek.campaigns.send`. The logic lives there;
 these operators only open storage and connections and return JSON for XCom.
 
 Typical DAG::
@@ -24,12 +24,11 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_mensatek.certificates.store import to_storage_path
-from airflow_provider_mensatek.clients.campaign_folder import check_entries, check_entry, read_plan
-from airflow_provider_mensatek.clients.campaign_input import format_for, open_recipients, rows_from_stream
-from airflow_provider_mensatek.clients.campaign_ledger import CLEARED, REPLAY, SEND, LedgerBlockedError, decide
-from airflow_provider_mensatek.clients.campaign_summary import summarize
-from airflow_provider_mensatek.clients.campaigns import (
+from airflow_provider_mensatek.campaigns.folder import check_entries, check_entry, read_plan
+from airflow_provider_mensatek.campaigns.input import format_for, open_recipients, rows_from_stream
+from airflow_provider_mensatek.campaigns.ledger import CLEARED, REPLAY, SEND, LedgerBlockedError, decide
+from airflow_provider_mensatek.campaigns.recipients import LEGALLYMAIL_CERTIFIED_EMAIL, rows_from_list
+from airflow_provider_mensatek.campaigns.send import (
     BatchSender,
     control_campaign,
     control_not_done,
@@ -37,8 +36,9 @@ from airflow_provider_mensatek.clients.campaigns import (
     plan_campaign,
     send_all_failed,
 )
+from airflow_provider_mensatek.campaigns.summary import summarize
+from airflow_provider_mensatek.certificates.store import to_storage_path
 from airflow_provider_mensatek.clients.errors import ValidationError
-from airflow_provider_mensatek.clients.recipients import LEGALLYMAIL_CERTIFIED_EMAIL, rows_from_list
 from airflow_provider_mensatek.clients.send_at import check_send_at
 from airflow_provider_mensatek.operators._base import (
     SEND_STATE_KEY,
@@ -426,7 +426,7 @@ class MensatekCampaignSummaryOperator(_CampaignOperator):
     ``not_sent.csv`` (fix and resend) lists only recipients proven not sent;
     ``unconfirmed.csv`` (check the vendor panel first) the ones that may have
     been: batches in flight, ambiguous or cleared, and recipients an accepted
-    answer leaves open (see :mod:`~airflow_provider_mensatek.clients.campaign_summary`).
+    answer leaves open (see :mod:`~airflow_provider_mensatek.campaigns.summary`).
     Both are quoted and neutralised against spreadsheet formula injection.
 
     Run it with ``trigger_rule="all_done"`` so it reports failed batches too. With

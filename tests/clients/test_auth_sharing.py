@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mensatek.campaigns.recipients import rows_from_list
+from airflow_provider_mensatek.campaigns.send import BatchSender, plan_campaign
 from airflow_provider_mensatek.clients import (
     LegallyMailClient,
     MensatekClient,
@@ -23,9 +25,7 @@ from airflow_provider_mensatek.clients import (
     remember_auth_failure,
     remembered_auth_failure,
 )
-from airflow_provider_mensatek.clients.campaigns import BatchSender, plan_campaign
 from airflow_provider_mensatek.clients.errors import AuthenticationError, TransientError
-from airflow_provider_mensatek.clients.recipients import rows_from_list
 from airflow_provider_mensatek.sandbox import Fault, Sandbox
 from tests.conftest import LEGALLYMAIL_TOKEN, MENSATEK_TOKEN, MENSATEK_USER
 from tests.legallymail_support import FakeTime, legallymail_requests, make_client

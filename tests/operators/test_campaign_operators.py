@@ -15,8 +15,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_mensatek.campaigns.__main__ import main as campaigns_cli
+from airflow_provider_mensatek.campaigns.ledger import Ledger
 from airflow_provider_mensatek.clients import reset_auth_failures
-from airflow_provider_mensatek.clients.campaign_ledger import Ledger
 from airflow_provider_mensatek.operators._base import SEND_STATE_KEY
 from airflow_provider_mensatek.operators.campaigns import (
     MensatekCampaignControlOperator,

@@ -36,9 +36,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
+from airflow_provider_mensatek.campaigns.spreadsheet_cells import restore
 from airflow_provider_mensatek.clients._local_files import normalise_roots, open_source
 from airflow_provider_mensatek.clients.errors import ValidationError
-from airflow_provider_mensatek.clients.spreadsheet_cells import restore
 
 #: Longest line read (with its line break). A recipient row is a few hundred characters; a longer line
 #: means the file is not a recipients file, and reading on would hold the whole of it in memory.
@@ -191,7 +191,7 @@ def rows_from_csv(stream: IO[str], *, delimiter: str | None = None) -> Iterator[
     The delimiter is sniffed between ``,`` and ``;`` (Spanish spreadsheets
     export ``;``) unless given. Cells a spreadsheet-safe export prefixed with a
     quote (``'+34600000001``, see
-    :mod:`~airflow_provider_mensatek.clients.spreadsheet_cells`) are read
+    :mod:`~airflow_provider_mensatek.campaigns.spreadsheet_cells`) are read
     without it, so the summary's files can be planned again as they are.
     """
     lines = _Lines(stream)

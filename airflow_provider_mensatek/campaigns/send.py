@@ -1,7 +1,7 @@
 """Campaigns at scale, Airflow-free: batch planning, at-most-once batch sends, campaign control.
 
-A campaign lives in one folder (see :mod:`~airflow_provider_mensatek.clients.campaign_folder`
-for its layout; the summary is in :mod:`~airflow_provider_mensatek.clients.campaign_summary`).
+A campaign lives in one folder (see :mod:`~airflow_provider_mensatek.campaigns.folder`
+for its layout; the summary is in :mod:`~airflow_provider_mensatek.campaigns.summary`).
 
 The plan passed between tasks (XCom) holds batch ids, references, counts and
 fingerprints, never the recipients: a mapped send task reads its own batch
@@ -27,16 +27,14 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_mensatek.clients._transport import SEND as SEND_KIND
-from airflow_provider_mensatek.clients._transport import send_attempts_started
-from airflow_provider_mensatek.clients.campaign_answers import ANSWER_RULES, Named, settle
-from airflow_provider_mensatek.clients.campaign_auth import (
+from airflow_provider_mensatek.campaigns.answers import ANSWER_RULES, Named, settle
+from airflow_provider_mensatek.campaigns.auth import (
     credential_id,
     record_auth_failure,
     refused_credential,
     refused_message,
 )
-from airflow_provider_mensatek.clients.campaign_folder import (
+from airflow_provider_mensatek.campaigns.folder import (
     BATCHES_DIR,
     LEDGER_DIR,
     PLAN_NAME,
@@ -46,8 +44,8 @@ from airflow_provider_mensatek.clients.campaign_folder import (
     missing_batch_file,
     read_plan,
 )
-from airflow_provider_mensatek.clients.campaign_input import whole_number
-from airflow_provider_mensatek.clients.campaign_ledger import (
+from airflow_provider_mensatek.campaigns.input import whole_number
+from airflow_provider_mensatek.campaigns.ledger import (
     ACCEPTED,
     AMBIGUOUS,
     BLOCKED,
@@ -64,6 +62,18 @@ from airflow_provider_mensatek.clients.campaign_ledger import (
     local_path,
     utc_now,
 )
+from airflow_provider_mensatek.campaigns.recipients import (
+    CERTIFIED_EMAIL,
+    CHANNELS,
+    EMAIL,
+    LEGALLYMAIL_CERTIFIED_EMAIL,
+    SMS,
+    Recipient,
+    RecipientReader,
+    RejectedRow,
+)
+from airflow_provider_mensatek.clients._transport import SEND as SEND_KIND
+from airflow_provider_mensatek.clients._transport import send_attempts_started
 from airflow_provider_mensatek.clients.errors import (
     NOTHING_SENT_ERRORS,
     AlreadyCancelledError,
@@ -74,18 +84,8 @@ from airflow_provider_mensatek.clients.errors import (
     NotFoundError,
     ValidationError,
 )
-from airflow_provider_mensatek.clients.recipients import (
-    CERTIFIED_EMAIL,
-    CHANNELS,
-    EMAIL,
-    LEGALLYMAIL_CERTIFIED_EMAIL,
-    SMS,
-    Recipient,
-    RecipientReader,
-    RejectedRow,
-)
 
-log = logging.getLogger("airflow_provider_mensatek.clients.campaigns")
+log = logging.getLogger("airflow_provider_mensatek.campaigns.send")
 
 #: Mensatek documents no recipient limit per send; 1,000 keeps one request well under a
 #: minute and a lost batch small (assumption; configurable per campaign).
@@ -227,9 +227,9 @@ def plan_campaign(
 ) -> dict[str, Any]:
     """Read, validate and batch the recipients into the campaign folder; return the JSON-able plan.
 
-    ``default_country_code`` (SMS): see :class:`~airflow_provider_mensatek.clients.recipients.RecipientReader`.
+    ``default_country_code`` (SMS): see :class:`~airflow_provider_mensatek.campaigns.recipients.RecipientReader`.
 
-    Raises :class:`~airflow_provider_mensatek.clients.recipients.TooManyInvalidRowsError`
+    Raises :class:`~airflow_provider_mensatek.campaigns.recipients.TooManyInvalidRowsError`
     (nothing sent, no plan written) above ``max_invalid``. Re-planning a
     campaign whose ledger already has records is allowed only with the same
     batches (same recipients in the same order): a changed source on a
@@ -574,7 +574,7 @@ def echoed_ids(value: Any) -> Named | None:
     spellings are looked up once and again only for an entry that differs.
     An entry without an email or a readable id, an email named twice, and an
     echo that is not JSON count as unreadable (see
-    :func:`~airflow_provider_mensatek.clients.campaign_answers.settle`).
+    :func:`~airflow_provider_mensatek.campaigns.answers.settle`).
     """
     from airflow_provider_mensatek.clients.mensatek import as_int
 

@@ -17,15 +17,20 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mensatek.clients import MensatekClient
-from airflow_provider_mensatek.clients.campaign_input import rows_from_csv, rows_from_json_lines
-from airflow_provider_mensatek.clients.campaign_ledger import Ledger, LedgerBlockedError, LedgerError
-from airflow_provider_mensatek.clients.campaign_summary import summarize
-from airflow_provider_mensatek.clients.campaigns import (
+from airflow_provider_mensatek.campaigns.input import rows_from_csv, rows_from_json_lines
+from airflow_provider_mensatek.campaigns.ledger import Ledger, LedgerBlockedError, LedgerError
+from airflow_provider_mensatek.campaigns.recipients import (
+    RecipientReader,
+    TooManyInvalidRowsError,
+    rows_from_list,
+)
+from airflow_provider_mensatek.campaigns.send import (
     BatchSender,
     control_campaign,
     plan_campaign,
 )
+from airflow_provider_mensatek.campaigns.summary import summarize
+from airflow_provider_mensatek.clients import MensatekClient
 from airflow_provider_mensatek.clients.errors import (
     AmbiguousSendError,
     InsufficientCreditsError,
@@ -33,11 +38,6 @@ from airflow_provider_mensatek.clients.errors import (
     ValidationError,
 )
 from airflow_provider_mensatek.clients.legallymail import LegallyMailClient
-from airflow_provider_mensatek.clients.recipients import (
-    RecipientReader,
-    TooManyInvalidRowsError,
-    rows_from_list,
-)
 from airflow_provider_mensatek.sandbox import Fault, Sandbox
 from tests.conftest import LEGALLYMAIL_TOKEN, MENSATEK_TOKEN, MENSATEK_USER
 
@@ -70,7 +70,7 @@ def sent_emails(sandbox: Sandbox) -> Counter[str]:
 def test_campaign_core_imports_no_airflow() -> None:
     code = (
         "import sys\n"
-        "import airflow_provider_mensatek.clients.campaigns, airflow_provider_mensatek.clients.recipients\n"
+        "import airflow_provider_mensatek.campaigns.send, airflow_provider_mensatek.campaigns.recipients\n"
         "sys.exit(any(m == 'airflow' or m.startswith('airflow.') for m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
@@ -382,7 +382,7 @@ def test_storage_without_exclusive_create_warns_once_and_still_refuses_a_visible
         return real_open(self, mode, *args, **kwargs)
 
     monkeypatch.setattr(MemoryPath, "open", no_exclusive_mode)
-    monkeypatch.setattr("airflow_provider_mensatek.clients.campaign_ledger._WARNED_NOT_EXCLUSIVE", set())
+    monkeypatch.setattr("airflow_provider_mensatek.campaigns.ledger._WARNED_NOT_EXCLUSIVE", set())
     ledger = Ledger(UPath(f"memory://campaign-claims-{uuid.uuid4().hex}/ledger"))
 
     assert ledger.claim("00001", 1, reference="r-00001") is not None
@@ -742,8 +742,8 @@ def test_sequential_sends_never_overlap_and_every_record_is_written_before_retur
 def test_an_authentication_failure_mid_campaign_stops_and_releases_the_batch_claimed_next(
     tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
 ) -> None:
+    from airflow_provider_mensatek.campaigns.auth import clear_auth
     from airflow_provider_mensatek.clients._transport import reset_auth_failures
-    from airflow_provider_mensatek.clients.campaign_auth import clear_auth
     from airflow_provider_mensatek.clients.errors import AuthenticationError
 
     plan = forty_recipient_plan(tmp_path)
@@ -934,7 +934,7 @@ TRICKY = [
 
 @pytest.mark.parametrize("recipients", [TRICKY, TRICKY[2:3], [{"Email": f"u{i}@example.com"} for i in range(50)]])
 def test_planned_recipient_shortcuts_agree_with_the_decoded_list(recipients: list[dict[str, Any]]) -> None:
-    from airflow_provider_mensatek.clients.campaigns import PlannedRecipients, encode_recipients
+    from airflow_provider_mensatek.campaigns.send import PlannedRecipients, encode_recipients
 
     planned = PlannedRecipients(encode_recipients(recipients), len(recipients))
     for key in ("Nombre", "Email", "Variable_1", "Variable_2", "Absent"):
@@ -949,8 +949,8 @@ def test_planned_recipient_shortcuts_agree_with_the_decoded_list(recipients: lis
 
 
 def test_echoed_ids_read_any_key_spelling_and_skip_what_is_not_an_id() -> None:
-    from airflow_provider_mensatek.clients.campaign_answers import Named
-    from airflow_provider_mensatek.clients.campaigns import echoed_ids
+    from airflow_provider_mensatek.campaigns.answers import Named
+    from airflow_provider_mensatek.campaigns.send import echoed_ids
 
     echo = json.dumps([
         {"Nombre": "A", "Email": "A@x.es", "IDMENSAJE": "101"},
@@ -985,7 +985,7 @@ def test_a_folder_made_ahead_costs_the_claim_one_folder_sync_and_is_not_a_starte
 def test_a_stop_before_the_next_claim_keeps_the_helper_from_claiming(
     tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import airflow_provider_mensatek.clients.campaigns as campaigns
+    import airflow_provider_mensatek.campaigns.send as campaigns
 
     plan = forty_recipient_plan(tmp_path)
     sender = BatchSender(tmp_path / "seq", mensatek_client, "certified_email", PLAIN)
@@ -1118,7 +1118,7 @@ def test_a_worker_killed_mid_campaign_leaves_two_batches_blocked_and_sends_nothi
         import os, signal, time
         from pathlib import Path
         from airflow_provider_mensatek.clients import MensatekClient
-        from airflow_provider_mensatek.clients.campaigns import BatchSender, read_json
+        from airflow_provider_mensatek.campaigns.send import BatchSender, read_json
         campaign = Path({str(tmp_path / 'seq')!r})
         client = MensatekClient({MENSATEK_USER!r}, {MENSATEK_TOKEN!r}, base_url={sandbox.mensatek_url!r})
         sender = BatchSender(campaign, client, "certified_email", {PLAIN!r})

@@ -25,9 +25,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from airflow_provider_mensatek.clients.campaign_input import shorten
+from airflow_provider_mensatek.campaigns.input import shorten
+from airflow_provider_mensatek.campaigns.recipients import CHANNELS
 from airflow_provider_mensatek.clients.errors import ValidationError
-from airflow_provider_mensatek.clients.recipients import CHANNELS
 
 PLAN_NAME = "plan.json"
 BATCHES_DIR = "batches"

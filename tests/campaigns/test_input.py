@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mensatek.clients.campaign_input import (
+from airflow_provider_mensatek.campaigns.input import (
     MAX_LINE_CHARS,
     MAX_REJECTED_ROW_CHARS,
     open_recipients,
     rows_from_csv,
     rows_from_json_lines,
 )
-from airflow_provider_mensatek.clients.campaigns import batch_size_for, plan_campaign
+from airflow_provider_mensatek.campaigns.recipients import RecipientReader, rows_from_list
+from airflow_provider_mensatek.campaigns.send import batch_size_for, plan_campaign
 from airflow_provider_mensatek.clients.errors import ValidationError
-from airflow_provider_mensatek.clients.recipients import RecipientReader, rows_from_list
 from airflow_provider_mensatek.sandbox import Sandbox
 
 

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mensatek.campaigns.input import rows_from_csv
+from airflow_provider_mensatek.campaigns.ledger import Ledger
+from airflow_provider_mensatek.campaigns.recipients import rows_from_list
+from airflow_provider_mensatek.campaigns.send import BatchSender, plan_campaign
+from airflow_provider_mensatek.campaigns.summary import summarize
 from airflow_provider_mensatek.clients import MensatekClient
-from airflow_provider_mensatek.clients.campaign_input import rows_from_csv
-from airflow_provider_mensatek.clients.campaign_ledger import Ledger
-from airflow_provider_mensatek.clients.campaign_summary import summarize
-from airflow_provider_mensatek.clients.campaigns import BatchSender, plan_campaign
 from airflow_provider_mensatek.clients.errors import InsufficientCreditsError
 from airflow_provider_mensatek.clients.legallymail import LegallyMailClient
-from airflow_provider_mensatek.clients.recipients import rows_from_list
 from airflow_provider_mensatek.sandbox import Fault, Sandbox
 from tests.conftest import LEGALLYMAIL_TOKEN
 

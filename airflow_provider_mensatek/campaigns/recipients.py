@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from airflow_provider_mensatek.clients.campaign_input import (
+from airflow_provider_mensatek.campaigns.input import (
     MAX_REASON_CHARS,
     BadRow,
     capped_row,
@@ -103,7 +103,7 @@ class RejectedRow:
     """A row that will not be sent: ``kind`` is ``invalid`` or ``duplicate``.
 
     ``row`` holds the source cells up to a bound (see
-    :func:`~airflow_provider_mensatek.clients.campaign_input.capped_row`);
+    :func:`~airflow_provider_mensatek.campaigns.input.capped_row`);
     ``truncated`` says some were cut.
     """
 

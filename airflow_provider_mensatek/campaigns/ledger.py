@@ -75,7 +75,7 @@ SEND = "send"
 REPLAY = "replay"
 BLOCKED = "blocked"
 
-log = logging.getLogger("airflow_provider_mensatek.clients.campaign_ledger")
+log = logging.getLogger("airflow_provider_mensatek.campaigns.ledger")
 #: Protocols already warned about (no exclusive create): one warning per process each.
 _WARNED_NOT_EXCLUSIVE: set[str] = set()
 

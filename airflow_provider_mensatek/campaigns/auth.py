@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_mensatek.clients.campaign_ledger import Ledger, LedgerError, local_path, utc_now, write_record
+from airflow_provider_mensatek.campaigns.ledger import Ledger, LedgerError, local_path, utc_now, write_record
 
 AUTH_DIR = ".auth"
 AUTH_FAILED = "auth_failed"

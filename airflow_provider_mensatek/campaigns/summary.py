@@ -8,7 +8,7 @@ there only when it is proven not sent:
   record before its request, so none was made;
 * a ``failed_not_sent`` batch (recorded only when nothing can have reached the vendor);
 * a recipient an accepted answer proves refused (see
-  :func:`~airflow_provider_mensatek.clients.campaign_answers.settle`).
+  :func:`~airflow_provider_mensatek.campaigns.answers.settle`).
 
 Everything else that may not have been sent goes to ``unconfirmed.csv``: batches
 ``in_flight`` or ``ambiguous`` (the vendor may have them), ``cleared`` batches
@@ -18,7 +18,7 @@ are counted but listed in neither (their first occurrence was planned).
 
 Both files are for people, who open them in a spreadsheet: every cell is
 quoted and neutralised against formula injection (see
-:mod:`~airflow_provider_mensatek.clients.spreadsheet_cells`).
+:mod:`~airflow_provider_mensatek.campaigns.spreadsheet_cells`).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from airflow_provider_mensatek.clients.campaign_answers import ANSWER_RULES
-from airflow_provider_mensatek.clients.campaign_auth import auth_records
-from airflow_provider_mensatek.clients.campaign_folder import (
+from airflow_provider_mensatek.campaigns.answers import ANSWER_RULES
+from airflow_provider_mensatek.campaigns.auth import auth_records
+from airflow_provider_mensatek.campaigns.folder import (
     LEDGER_DIR,
     LEDGER_EXPORT_NAME,
     NOT_SENT_NAME,
@@ -41,8 +41,8 @@ from airflow_provider_mensatek.clients.campaign_folder import (
     UNCONFIRMED_NAME,
     read_plan,
 )
-from airflow_provider_mensatek.clients.campaign_input import MAX_REJECTED_ROW_CHARS
-from airflow_provider_mensatek.clients.campaign_ledger import (
+from airflow_provider_mensatek.campaigns.input import MAX_REJECTED_ROW_CHARS
+from airflow_provider_mensatek.campaigns.ledger import (
     ACCEPTED,
     CLEARED,
     FAILED_NOT_SENT,
@@ -51,8 +51,8 @@ from airflow_provider_mensatek.clients.campaign_ledger import (
     Ledger,
     export_jsonl,
 )
-from airflow_provider_mensatek.clients.campaigns import load_batch, load_batch_rows, write_atomic
-from airflow_provider_mensatek.clients.spreadsheet_cells import neutralise
+from airflow_provider_mensatek.campaigns.send import load_batch, load_batch_rows, write_atomic
+from airflow_provider_mensatek.campaigns.spreadsheet_cells import neutralise
 
 NOT_ATTEMPTED = "not_attempted"
 
