@@ -96,7 +96,7 @@ def mensatek_conn(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> str:
 def legallymail_conn(sandbox: Sandbox, sandbox_clock: SandboxClock, monkeypatch: pytest.MonkeyPatch) -> str:
     """The default LegallyMail connection pointed at the sandbox, its process-wide rate limiter on the
     sandbox clock (so a test sees the limiter space requests in simulated minutes)."""
-    from airflow_provider_mensatek.clients._transport import credential_key, resolve_base_url
+    from airflow_provider_mensatek.clients._http.transport import credential_key, resolve_base_url
     from airflow_provider_mensatek.delivery import polling
 
     monkeypatch.setenv("AIRFLOW_CONN_LEGALLYMAIL_DEFAULT", json.dumps({

@@ -72,8 +72,8 @@ from airflow_provider_mensatek.campaigns.recipients import (
     RecipientReader,
     RejectedRow,
 )
-from airflow_provider_mensatek.clients._transport import SEND as SEND_KIND
-from airflow_provider_mensatek.clients._transport import send_attempts_started
+from airflow_provider_mensatek.clients._http.transport import SEND as SEND_KIND
+from airflow_provider_mensatek.clients._http.transport import send_attempts_started
 from airflow_provider_mensatek.clients.errors import (
     NOTHING_SENT_ERRORS,
     AlreadyCancelledError,

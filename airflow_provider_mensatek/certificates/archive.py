@@ -15,14 +15,14 @@ from typing import Any
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_mensatek import __version__
-from airflow_provider_mensatek.certificates.store import ArchiveOutcome, archive_certificate_set
-from airflow_provider_mensatek.clients.certificates import (
+from airflow_provider_mensatek.certificates.checks import (
     DEFAULT_LIMITS,
     ArchiveLimits,
     build_manifest,
     check_zip,
     safe_relative_path,
 )
+from airflow_provider_mensatek.certificates.store import ArchiveOutcome, archive_certificate_set
 from airflow_provider_mensatek.clients.errors import ValidationError
 from airflow_provider_mensatek.clients.mensatek import FUNCTIONS, MensatekClient
 

@@ -48,9 +48,7 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_mensatek import __version__
 from airflow_provider_mensatek.certificates.archive import DEFAULT_LAYOUT, render_layout
-from airflow_provider_mensatek.certificates.store import ArchiveOutcome, archive_certificate_set
-from airflow_provider_mensatek.clients.archive_names import distinct_files, distinct_labels
-from airflow_provider_mensatek.clients.certificates import (
+from airflow_provider_mensatek.certificates.checks import (
     DEFAULT_LIMITS,
     ArchiveLimits,
     CertificateSet,
@@ -59,6 +57,8 @@ from airflow_provider_mensatek.clients.certificates import (
     check_bytes,
     check_pdf,
 )
+from airflow_provider_mensatek.certificates.names import distinct_files, distinct_labels
+from airflow_provider_mensatek.certificates.store import ArchiveOutcome, archive_certificate_set
 from airflow_provider_mensatek.clients.errors import CertificateError, CertificateNotReadyError, ValidationError
 from airflow_provider_mensatek.clients.legallymail import LegallyMailClient
 

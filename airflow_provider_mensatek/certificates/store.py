@@ -40,8 +40,7 @@ from typing import Any
 from airflow.sdk import ObjectStoragePath
 from fsspec.implementations.local import LocalFileSystem
 
-from airflow_provider_mensatek.clients.archive_names import check_distinct_names
-from airflow_provider_mensatek.clients.certificates import (
+from airflow_provider_mensatek.certificates.checks import (
     CHUNK_SIZE,
     MANIFEST_NAME,
     CertificateSet,
@@ -50,6 +49,7 @@ from airflow_provider_mensatek.clients.certificates import (
     load_manifest,
     manifest_bytes,
 )
+from airflow_provider_mensatek.certificates.names import check_distinct_names
 from airflow_provider_mensatek.clients.errors import CertificateError
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,7 @@ from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_mensatek.certificates.store import PENDING_NAME, PendingWrite, read_pending
-from airflow_provider_mensatek.clients.archive_names import is_temporary_name
-from airflow_provider_mensatek.clients.certificates import (
+from airflow_provider_mensatek.certificates.checks import (
     MANIFEST_NAME,
     Problem,
     compare_file,
@@ -25,6 +23,8 @@ from airflow_provider_mensatek.clients.certificates import (
     load_manifest,
     sha256_stream,
 )
+from airflow_provider_mensatek.certificates.names import is_temporary_name
+from airflow_provider_mensatek.certificates.store import PENDING_NAME, PendingWrite, read_pending
 from airflow_provider_mensatek.clients.errors import CertificateError
 
 

@@ -4,7 +4,7 @@ Every error carries the vendor, the function (API call) that raised it and the
 vendor's own code, so a task log says exactly what the vendor answered. None of
 them ever holds a credential: messages are built from vendor answers and our
 own words only, and every message (and every text in ``details``) is passed
-through :func:`~airflow_provider_mensatek.clients._redact.redact`, which knows
+through :func:`~airflow_provider_mensatek.clients._http.redact.redact`, which knows
 every form of every credential a client of this process was built with.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_mensatek.clients._redact import redact
+from airflow_provider_mensatek.clients._http.redact import redact
 
 
 class MensatekError(Exception):

@@ -31,10 +31,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
-from airflow_provider_mensatek.clients._credentials import BearerAuth
-from airflow_provider_mensatek.clients._limits import DEFAULT_MAX_RESPONSE_BYTES
-from airflow_provider_mensatek.clients._local_files import LocalFileAccess, read_source
-from airflow_provider_mensatek.clients._transport import (
+from airflow_provider_mensatek.clients._http.credentials import BearerAuth
+from airflow_provider_mensatek.clients._http.limits import DEFAULT_MAX_RESPONSE_BYTES
+from airflow_provider_mensatek.clients._http.transport import (
     SAFE,
     SEND,
     RetrySettings,
@@ -44,6 +43,7 @@ from airflow_provider_mensatek.clients._transport import (
     credential_key,
     resolve_base_url,
 )
+from airflow_provider_mensatek.clients._local_files import LocalFileAccess, read_source
 from airflow_provider_mensatek.clients.errors import (
     AmbiguousSendError,
     AuthenticationError,
@@ -801,7 +801,7 @@ class LegallyMailClient(TransportClient, LocalFileAccess):
         Only URLs on the API's own scheme and host are fetched: the Bearer token
         is never sent anywhere else. Assumption (not documented): the download
         URLs accept the same Bearer token as the API. The content is not judged
-        here; :func:`~airflow_provider_mensatek.clients.certificates.check_pdf`
+        here; :func:`~airflow_provider_mensatek.certificates.checks.check_pdf`
         does that before anything is archived.
         """
         parts = urlsplit(url if isinstance(url, str) else "")

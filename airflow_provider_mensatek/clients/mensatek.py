@@ -26,11 +26,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 import requests
 
-from airflow_provider_mensatek.clients._credentials import BasicAuth
-from airflow_provider_mensatek.clients._extra_params import merge_extra_params
-from airflow_provider_mensatek.clients._limits import DEFAULT_MAX_RESPONSE_BYTES
-from airflow_provider_mensatek.clients._local_files import LocalFileAccess
-from airflow_provider_mensatek.clients._transport import (
+from airflow_provider_mensatek.clients._http.credentials import BasicAuth
+from airflow_provider_mensatek.clients._http.extra_params import merge_extra_params
+from airflow_provider_mensatek.clients._http.limits import DEFAULT_MAX_RESPONSE_BYTES
+from airflow_provider_mensatek.clients._http.transport import (
     SAFE,
     SEND,
     RetrySettings,
@@ -41,6 +40,7 @@ from airflow_provider_mensatek.clients._transport import (
     credential_key,
     resolve_base_url,
 )
+from airflow_provider_mensatek.clients._local_files import LocalFileAccess
 from airflow_provider_mensatek.clients.errors import (
     AlreadyCancelledError,
     AlreadySentError,

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from airflow_provider_mensatek.clients._wire import decode_records
 from airflow_provider_mensatek.clients.errors import ValidationError
 from airflow_provider_mensatek.clients.mensatek import (
     FUNCTIONS,
@@ -45,7 +46,6 @@ from airflow_provider_mensatek.clients.validation import (
     load_attachment,
     require_text,
 )
-from airflow_provider_mensatek.clients.vendor_records import decode_records
 from airflow_provider_mensatek.delivery.statuses import classify
 
 MAX_VARIABLES = 10  # "from Variable_1 to Variable_10"

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from airflow_provider_mensatek.clients._transport import is_loopback_host
+from airflow_provider_mensatek.clients._http.transport import is_loopback_host
 from airflow_provider_mensatek.clients.errors import ValidationError
 from airflow_provider_mensatek.delivery.polling import LEGALLYMAIL_REQUESTS_PER_MINUTE, PollPolicy
 

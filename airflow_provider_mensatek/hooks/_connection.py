@@ -13,10 +13,10 @@ from typing import Any
 
 from airflow.sdk.log import mask_secret
 
-from airflow_provider_mensatek.clients._limits import DEFAULT_MAX_RESPONSE_BYTES
-from airflow_provider_mensatek.clients._redact import register_secret
-from airflow_provider_mensatek.clients._settings import RetrySettings, Timeouts
-from airflow_provider_mensatek.clients._urls import resolve_base_url
+from airflow_provider_mensatek.clients._http.limits import DEFAULT_MAX_RESPONSE_BYTES
+from airflow_provider_mensatek.clients._http.redact import register_secret
+from airflow_provider_mensatek.clients._http.settings import RetrySettings, Timeouts
+from airflow_provider_mensatek.clients._http.urls import resolve_base_url
 from airflow_provider_mensatek.clients.errors import ValidationError
 
 

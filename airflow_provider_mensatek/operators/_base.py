@@ -17,8 +17,8 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_mensatek.clients._extra_params import merge_extra_params
-from airflow_provider_mensatek.clients._transport import send_attempts_started
+from airflow_provider_mensatek.clients._http.extra_params import merge_extra_params
+from airflow_provider_mensatek.clients._http.transport import send_attempts_started
 from airflow_provider_mensatek.clients.errors import (
     NOTHING_SENT_ERRORS,
     PERMANENT_ERRORS,

@@ -16,9 +16,9 @@ from airflow_provider_mensatek.certificates.archive import (
     render_layout,
     static_layout_prefix,
 )
+from airflow_provider_mensatek.certificates.checks import DEFAULT_LIMITS, ArchiveLimits
 from airflow_provider_mensatek.certificates.legallymail import archive_legallymail, check_kind
 from airflow_provider_mensatek.certificates.store import ArchiveOutcome, to_storage_path
-from airflow_provider_mensatek.clients.certificates import DEFAULT_LIMITS, ArchiveLimits
 from airflow_provider_mensatek.clients.errors import CertificateNotReadyError, ValidationError
 from airflow_provider_mensatek.clients.legallymail import check_identifier
 from airflow_provider_mensatek.clients.validation import check_message_id

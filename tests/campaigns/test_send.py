@@ -743,7 +743,7 @@ def test_an_authentication_failure_mid_campaign_stops_and_releases_the_batch_cla
     tmp_path: Path, sandbox: Sandbox, mensatek_client: MensatekClient
 ) -> None:
     from airflow_provider_mensatek.campaigns.auth import clear_auth
-    from airflow_provider_mensatek.clients._transport import reset_auth_failures
+    from airflow_provider_mensatek.clients._http.transport import reset_auth_failures
     from airflow_provider_mensatek.clients.errors import AuthenticationError
 
     plan = forty_recipient_plan(tmp_path)

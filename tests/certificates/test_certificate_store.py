@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 from fsspec.implementations.local import LocalFileSystem
 
+from airflow_provider_mensatek.certificates.checks import CertificateSet, build_manifest, check_zip
 from airflow_provider_mensatek.certificates.store import (
     OVERWRITTEN,
     PENDING_NAME,
@@ -20,7 +21,6 @@ from airflow_provider_mensatek.certificates.store import (
     to_storage_path,
 )
 from airflow_provider_mensatek.certificates.verify import verify_manifest
-from airflow_provider_mensatek.clients.certificates import CertificateSet, build_manifest, check_zip
 from airflow_provider_mensatek.clients.errors import CertificateError
 from tests import certificate_archives as crafted
 

@@ -19,7 +19,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_mensatek.clients import MensatekClient
-from airflow_provider_mensatek.clients._transport import SEND, send_attempts_started
+from airflow_provider_mensatek.clients._http.transport import SEND, send_attempts_started
 from airflow_provider_mensatek.clients.errors import ValidationError
 from airflow_provider_mensatek.operators._base import SEND_STATE_KEY
 from airflow_provider_mensatek.operators.certified_email import MensatekSendCertifiedEmailOperator
@@ -111,7 +111,7 @@ def test_a_request_that_cannot_be_encoded_is_local_validation_not_a_send(sandbox
 
 
 def test_every_parameter_a_send_sets_is_protected_from_extra_params(conn: Sandbox) -> None:
-    from airflow_provider_mensatek.clients._extra_params import MODELED_PARAMS
+    from airflow_provider_mensatek.clients._http.extra_params import MODELED_PARAMS
     from airflow_provider_mensatek.clients.mensatek_campaigns import build_email_params, build_rcs_params
     from airflow_provider_mensatek.clients.mensatek_sms import build_sms_params
 

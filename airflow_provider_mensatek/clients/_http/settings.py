@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from airflow_provider_mensatek.clients._limits import DEFAULT_DEADLINE
+from airflow_provider_mensatek.clients._http.limits import DEFAULT_DEADLINE
 from airflow_provider_mensatek.clients.errors import ValidationError
 
 

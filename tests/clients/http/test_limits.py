@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_mensatek.clients import MensatekClient, RetrySettings, Timeouts
-from airflow_provider_mensatek.clients._limits import DEFAULT_MAX_RESPONSE_BYTES
+from airflow_provider_mensatek.clients._http.limits import DEFAULT_MAX_RESPONSE_BYTES
 from airflow_provider_mensatek.clients.errors import (
     AmbiguousSendError,
     CertificateError,
@@ -172,7 +172,7 @@ def test_an_answer_within_the_cap_is_read_whole_even_when_compressed() -> None:
 
 
 def test_finished_deadlines_do_not_pile_up_until_they_expire() -> None:
-    from airflow_provider_mensatek.clients._deadline import Exchange, _Watchdog
+    from airflow_provider_mensatek.clients._http.deadline import Exchange, _Watchdog
 
     watchdog = _Watchdog()
     for _ in range(20_000):  # a busy campaign: every exchange done long before its 300 s deadline

@@ -39,14 +39,14 @@ from requests.auth import AuthBase
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from airflow_provider_mensatek import __version__
-from airflow_provider_mensatek.clients._credentials import (
+from airflow_provider_mensatek.clients._http.credentials import (
     CREDENTIALS,
     HoldsCredential,
     credential_key,
     reset_auth_failures,
 )
-from airflow_provider_mensatek.clients._deadline import DeadlineAdapter, Exchange, deadline
-from airflow_provider_mensatek.clients._limits import (
+from airflow_provider_mensatek.clients._http.deadline import DeadlineAdapter, Exchange, deadline
+from airflow_provider_mensatek.clients._http.limits import (
     DEFAULT_MAX_RESPONSE_BYTES,
     READ_ERRORS,
     BodyTooLarge,
@@ -54,9 +54,9 @@ from airflow_provider_mensatek.clients._limits import (
     finish_on_close,
     read_body,
 )
-from airflow_provider_mensatek.clients._redact import redact, redact_strings, register_secret
-from airflow_provider_mensatek.clients._settings import RetrySettings, Timeouts
-from airflow_provider_mensatek.clients._urls import is_loopback_host, resolve_base_url
+from airflow_provider_mensatek.clients._http.redact import redact, redact_strings, register_secret
+from airflow_provider_mensatek.clients._http.settings import RetrySettings, Timeouts
+from airflow_provider_mensatek.clients._http.urls import is_loopback_host, resolve_base_url
 from airflow_provider_mensatek.clients.errors import (
     AmbiguousSendError,
     AuthenticationError,

@@ -13,7 +13,7 @@ import socket
 import pytest
 
 from airflow_provider_mensatek.clients import MensatekClient, RetrySettings
-from airflow_provider_mensatek.clients._transport import parse_retry_after, resolve_base_url
+from airflow_provider_mensatek.clients._http.transport import parse_retry_after, resolve_base_url
 from airflow_provider_mensatek.clients.errors import (
     AmbiguousSendError,
     AuthenticationError,

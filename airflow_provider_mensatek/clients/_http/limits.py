@@ -13,7 +13,7 @@ from __future__ import annotations
 import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from airflow_provider_mensatek.clients._deadline import Exchange
+from airflow_provider_mensatek.clients._http.deadline import Exchange
 
 #: JSON answers are small: the largest, a 10,000-recipient batch echo, is about 1.5 MB.
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_mensatek.clients._wire import decode_records
 from airflow_provider_mensatek.clients.errors import MensatekError
-from airflow_provider_mensatek.clients.vendor_records import decode_records
 
 #: GetReportSMS ``Informe`` exactly as mensatek-sms.txt prints its example.
 DOCUMENT_EXAMPLE = (

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from airflow_provider_mensatek.clients.archive_names import (
+from airflow_provider_mensatek.certificates.names import (
     check_distinct_names,
     distinct_files,
     distinct_labels,

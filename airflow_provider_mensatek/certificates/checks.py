@@ -41,13 +41,13 @@ from datetime import datetime, timezone
 from pathlib import PurePosixPath
 from typing import IO, Any
 
-from airflow_provider_mensatek.clients.archive_limits import (
+from airflow_provider_mensatek.certificates.limits import (
     DEFAULT_LIMITS,
     ArchiveLimits,
     check_entry_size,
     check_total_size,
 )
-from airflow_provider_mensatek.clients.archive_names import check_distinct_names, safe_relative_path
+from airflow_provider_mensatek.certificates.names import check_distinct_names, safe_relative_path
 from airflow_provider_mensatek.clients.errors import CertificateError
 from airflow_provider_mensatek.clients.mensatek import RES_TEXT_RE
 

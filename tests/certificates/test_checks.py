@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from airflow_provider_mensatek.clients.certificates import (
+from airflow_provider_mensatek.certificates.checks import (
     ArchiveLimits,
     CheckedFile,
     build_manifest,
@@ -33,7 +33,7 @@ def check(data: bytes, **kwargs):
 
 def test_module_does_not_import_airflow():
     code = (
-        "import sys, airflow_provider_mensatek.clients.certificates; "
+        "import sys, airflow_provider_mensatek.certificates.checks; "
         "sys.exit(any(m == 'airflow' or m.startswith('airflow.') for m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
