@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_mensatek.clients import LegallyMailClient, MensatekClient
-from airflow_provider_mensatek.clients.mensatek import parse_mensatek_body
+from airflow_provider_mensatek.clients.mensatek.wire import parse_mensatek_body
 
 USER, TOKEN = "bench-user", "b3nch/T0ken+with=symbols&9"
 RUNS = 21

@@ -22,7 +22,7 @@ os.environ.update(airflow_environment(
 import pytest  # noqa: E402
 
 from airflow_provider_mensatek.clients import MensatekClient, RetrySettings, reset_auth_failures  # noqa: E402
-from airflow_provider_mensatek.delivery.polling import reset_limiters  # noqa: E402
+from airflow_provider_mensatek.clients._http.rate_limit import reset_limiters  # noqa: E402
 from airflow_provider_mensatek.sandbox import (  # noqa: E402
     DEFAULT_LEGALLYMAIL_TOKEN,
     DEFAULT_MENSATEK_TOKEN,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from airflow_provider_mensatek.clients import RetrySettings
-from airflow_provider_mensatek.clients.legallymail import LegallyMailClient
-from airflow_provider_mensatek.delivery.polling import RateLimiter
+from airflow_provider_mensatek.clients._http.rate_limit import RateLimiter
+from airflow_provider_mensatek.clients.legallymail.client import LegallyMailClient
 from airflow_provider_mensatek.sandbox import Sandbox
 from airflow_provider_mensatek.sandbox.pdf import make_pdf
 

@@ -96,14 +96,15 @@ def mensatek_conn(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> str:
 def legallymail_conn(sandbox: Sandbox, sandbox_clock: SandboxClock, monkeypatch: pytest.MonkeyPatch) -> str:
     """The default LegallyMail connection pointed at the sandbox, its process-wide rate limiter on the
     sandbox clock (so a test sees the limiter space requests in simulated minutes)."""
+    from airflow_provider_mensatek.clients._http import rate_limit
     from airflow_provider_mensatek.clients._http.transport import credential_key, resolve_base_url
-    from airflow_provider_mensatek.delivery import polling
+    from airflow_provider_mensatek.clients.legallymail.checks import LEGALLYMAIL_REQUESTS_PER_MINUTE
 
     monkeypatch.setenv("AIRFLOW_CONN_LEGALLYMAIL_DEFAULT", json.dumps({
         "conn_type": "legallymail", "password": sandbox.legallymail_token, "host": sandbox.legallymail_url}))
     base_url = resolve_base_url(sandbox.legallymail_url, default=sandbox.legallymail_url)
     key = credential_key("legallymail", base_url, sandbox.legallymail_token)
-    limiter = polling.RateLimiter(polling.LEGALLYMAIL_REQUESTS_PER_MINUTE, clock=sandbox_clock.now,
-                                  sleep=sandbox_clock.sleep)
-    monkeypatch.setitem(polling._LIMITERS, key, limiter)
+    limiter = rate_limit.RateLimiter(LEGALLYMAIL_REQUESTS_PER_MINUTE, clock=sandbox_clock.now,
+                                     sleep=sandbox_clock.sleep)
+    monkeypatch.setitem(rate_limit._LIMITERS, key, limiter)
     return "legallymail_default"

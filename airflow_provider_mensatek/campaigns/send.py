@@ -576,7 +576,7 @@ def echoed_ids(value: Any) -> Named | None:
     echo that is not JSON count as unreadable (see
     :func:`~airflow_provider_mensatek.campaigns.answers.settle`).
     """
-    from airflow_provider_mensatek.clients.mensatek import as_int
+    from airflow_provider_mensatek.clients._wire import as_int
 
     if value is None or value == "" or value == "[]" or value == []:
         return None  # the echo is optional: the counts decide
@@ -631,7 +631,8 @@ def _plan_checked_certified_email(client: Any, recipients: PlannedRecipients, op
     campaign). The placeholders are still checked against every recipient. The
     answer is read as ``MensatekClient.send_certified_email`` reads it.
     """
-    from airflow_provider_mensatek.clients.mensatek import as_float, as_int, check_placeholders
+    from airflow_provider_mensatek.clients._wire import as_float, as_int
+    from airflow_provider_mensatek.clients.mensatek.certified_email import check_placeholders
     from airflow_provider_mensatek.clients.validation import PLACEHOLDER_RE
 
     channel = CERTIFIED_EMAIL

@@ -24,7 +24,8 @@ from airflow_provider_mensatek.certificates.checks import (
 )
 from airflow_provider_mensatek.certificates.store import ArchiveOutcome, archive_certificate_set
 from airflow_provider_mensatek.clients.errors import ValidationError
-from airflow_provider_mensatek.clients.mensatek import FUNCTIONS, MensatekClient
+from airflow_provider_mensatek.clients.mensatek.client import MensatekClient
+from airflow_provider_mensatek.clients.mensatek.wire import FUNCTIONS
 
 #: ``<destination>/<vendor>/<kind>/<id>/``; placeholders: {vendor}, {kind}, {id}.
 DEFAULT_LAYOUT = "{vendor}/{kind}/{id}"

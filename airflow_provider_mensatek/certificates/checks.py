@@ -49,7 +49,7 @@ from airflow_provider_mensatek.certificates.limits import (
 )
 from airflow_provider_mensatek.certificates.names import check_distinct_names, safe_relative_path
 from airflow_provider_mensatek.clients.errors import CertificateError
-from airflow_provider_mensatek.clients.mensatek import RES_TEXT_RE
+from airflow_provider_mensatek.clients.mensatek.wire import RES_TEXT_RE
 
 CHUNK_SIZE = 1024 * 1024
 MANIFEST_NAME = "manifest.json"

@@ -60,7 +60,8 @@ from airflow_provider_mensatek.certificates.checks import (
 from airflow_provider_mensatek.certificates.names import distinct_files, distinct_labels
 from airflow_provider_mensatek.certificates.store import ArchiveOutcome, archive_certificate_set
 from airflow_provider_mensatek.clients.errors import CertificateError, CertificateNotReadyError, ValidationError
-from airflow_provider_mensatek.clients.legallymail import LegallyMailClient
+from airflow_provider_mensatek.clients.legallymail.client import LegallyMailClient
+from airflow_provider_mensatek.delivery.statuses import vendor_state
 
 VENDOR = "legallymail"
 KINDS = ("certified_email", "signature", "certified_sms")
@@ -111,7 +112,7 @@ def _plan_email(client: LegallyMailClient, tracking_id: str) -> _Plan:
                 plan.downloads.append((f"recipients/{folders[rec.email]}/{kind}.pdf", cert.pdf_download_url,
                                        cert.file_hash))
     if not plan.downloads:
-        states = [r.state for r in status.recipients] or [status.state]
+        states = [vendor_state(r) for r in status.recipients] or [vendor_state(status)]
         if all(s.terminal and s.failure for s in states):
             raise _never("certified_email", tracking_id, f"it ended as {status.status!r}")
         raise _not_ready("certified_email", tracking_id, f"no certificate yet (status {status.status!r})")
@@ -119,7 +120,7 @@ def _plan_email(client: LegallyMailClient, tracking_id: str) -> _Plan:
     # run with the missing recipient would be refused as a conflicting set.
     waiting_for = [r.email for r in status.recipients
                    if not any(c.pdf_download_url for c in r.certificates)
-                   and not (r.state.terminal and r.state.failure)]
+                   and not (vendor_state(r).terminal and vendor_state(r).failure)]
     if len(status.recipients) > 1 and waiting_for:
         raise _not_ready("certified_email", tracking_id,
                          f"no certificate yet for {', '.join(waiting_for)}")
@@ -132,7 +133,7 @@ def _plan_signature(client: LegallyMailClient, uuid: str) -> _Plan:
     plan = _Plan(ids={"uuid": uuid}, recipients=[s.email for s in status.signers if s.email] or
                  [e for e in [status.signer_email] if e], vendor_status=record)
     if status.status != "signed":
-        if status.state.terminal and status.state.failure:
+        if vendor_state(status).terminal and vendor_state(status).failure:
             raise _never("signature", uuid, f"the request ended as {status.status!r}")
         raise _not_ready("signature", uuid, f"not signed yet (status {status.status!r})")
     if not status.download_acta_url:
@@ -154,7 +155,7 @@ def _plan_sms(client: LegallyMailClient, uuid: str) -> _Plan:
     plan = _Plan(ids={"uuid": uuid}, recipients=[status.recipient] if status.recipient else [],
                  vendor_status=status.to_dict())
     if not status.download_certificate_url:
-        if status.state.terminal and status.state.failure:
+        if vendor_state(status).terminal and vendor_state(status).failure:
             raise _never("certified_sms", uuid, f"it ended as {status.status!r}")
         raise _not_ready("certified_sms", uuid, f"not time-stamped yet (status {status.status!r})")
     plan.downloads.append(("certificate.pdf", status.download_certificate_url, None))

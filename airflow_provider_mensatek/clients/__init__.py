@@ -2,8 +2,8 @@
 
 from airflow_provider_mensatek.clients._http.credentials import remember_auth_failure, remembered_auth_failure
 from airflow_provider_mensatek.clients._http.transport import RetrySettings, Timeouts, reset_auth_failures
-from airflow_provider_mensatek.clients.legallymail import LegallyMailClient
-from airflow_provider_mensatek.clients.mensatek import MensatekClient
+from airflow_provider_mensatek.clients.legallymail.client import LegallyMailClient
+from airflow_provider_mensatek.clients.mensatek.client import MensatekClient
 
 __all__ = [
     "LegallyMailClient",

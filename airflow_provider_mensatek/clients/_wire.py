@@ -1,4 +1,6 @@
-"""Lists of records inside Mensatek answers, in JSON or in the single-quoted form the SMS document prints.
+"""Shared coercions of vendor values: numbers sent as strings, arrays sent as JSON text, the result base.
+
+Lists of records inside Mensatek answers come in JSON or in the single-quoted form the SMS document prints.
 
 ``GetReportSMS`` returns ``Informe``, "array per recipient with the message
 data", and the document's example of it is not JSON::
@@ -18,6 +20,7 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
 from airflow_provider_mensatek.clients.errors import MensatekError
@@ -99,4 +102,47 @@ def _unreadable(function: str, field: str, value: Any, why: str) -> MensatekErro
     )
 
 
-__all__ = ["MAX_RECORDS_TEXT", "decode_records"]
+
+# -- coercions of vendor values ------------------------------------------------
+
+
+def as_int(value: Any, default: int | None = None) -> int | None:
+    if value is None or value == "":
+        return default
+    try:
+        return int(float(value)) if isinstance(value, str) and "." in value else int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def as_float(value: Any, default: float | None = None) -> float | None:
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def decode_json_array(value: Any) -> list[dict[str, Any]]:
+    """Arrays inside answers arrive JSON-encoded in a string (or, sometimes, as real arrays)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        return []
+    return [{str(k).lower(): v for k, v in item.items()} for item in value if isinstance(item, dict)]
+
+
+class _Jsonable:
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
+__all__ = ["MAX_RECORDS_TEXT", "_Jsonable", "as_float", "as_int", "decode_json_array", "decode_records"]

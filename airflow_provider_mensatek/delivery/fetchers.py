@@ -13,9 +13,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from airflow_provider_mensatek.clients.errors import MensatekError, NotFoundError, ValidationError
-from airflow_provider_mensatek.clients.legallymail import check_identifier
+from airflow_provider_mensatek.clients.legallymail.checks import check_identifier
 from airflow_provider_mensatek.clients.validation import check_message_id
-from airflow_provider_mensatek.delivery.statuses import aggregate, classify
+from airflow_provider_mensatek.delivery.statuses import aggregate, classify, vendor_state
 from airflow_provider_mensatek.delivery.waiting import Fetch, Observation, normalise_ids
 
 Answer = tuple[str, Observation | MensatekError]
@@ -78,9 +78,14 @@ def mensatek_sms(client: Any) -> Fetch:
             except NotFoundError as exc:
                 yield key, exc
                 continue
-            parts = [(entry.phone, classify("mensatek.sms", entry.status_code, entry.status_text))
-                     for entry in report.entries]
-            yield key, Observation(key, aggregate("mensatek.sms", parts), report.to_dict())
+            states = [vendor_state(entry) for entry in report.entries]
+            details = report.to_dict()
+            # Sensors and triggers hand these details on (XCom, trigger events): each phone
+            # carries its status in the provider's vocabulary, as the report is judged.
+            for entry, state in zip(details["entries"], states, strict=True):
+                entry.update(status=state.status.value, terminal=state.terminal)
+            parts = [(entry.phone, state) for entry, state in zip(report.entries, states, strict=True)]
+            yield key, Observation(key, aggregate("mensatek.sms", parts), details)
 
     return fetch
 
@@ -105,7 +110,7 @@ def legallymail_email(client: Any) -> Fetch:
                 tid = summary.tracking_id
                 if tid in keys and not summary.is_multi_recipient:
                     served.add(tid)
-                    yield tid, Observation(tid, summary.state, summary.to_dict())
+                    yield tid, Observation(tid, vendor_state(summary), summary.to_dict())
         for key in keys:
             if key in served:
                 continue
@@ -116,16 +121,16 @@ def legallymail_email(client: Any) -> Fetch:
                 continue
             parts = []
             for recipient in email.recipients:
-                parts.append((recipient.email, recipient.state))
+                parts.append((recipient.email, vendor_state(recipient)))
                 if recipient.tracking_id:
                     served.add(recipient.tracking_id)
                     if email.tracking_id and len(email.recipients) > 1:
                         send_of[recipient.tracking_id] = email.tracking_id
-                    yield recipient.tracking_id, Observation(recipient.tracking_id, recipient.state,
+                    yield recipient.tracking_id, Observation(recipient.tracking_id, vendor_state(recipient),
                                                              recipient.to_dict())
             if email.tracking_id and email.tracking_id not in served:
                 served.add(email.tracking_id)
-                whole = aggregate("legallymail.email", parts) if parts else email.state
+                whole = aggregate("legallymail.email", parts) if parts else vendor_state(email)
                 yield email.tracking_id, Observation(email.tracking_id, whole, email.to_dict())
 
     return fetch
@@ -140,7 +145,7 @@ def legallymail_signature(client: Any) -> Fetch:
             for summary in client.list_signatures(MAX_LIST_LIMIT):
                 if summary.uuid in keys:
                     served.add(summary.uuid)
-                    yield summary.uuid, Observation(summary.uuid, summary.state, summary.to_dict())
+                    yield summary.uuid, Observation(summary.uuid, vendor_state(summary), summary.to_dict())
         for key in keys:
             if key in served:
                 continue
@@ -149,7 +154,7 @@ def legallymail_signature(client: Any) -> Fetch:
             except NotFoundError as exc:
                 yield key, exc
                 continue
-            yield key, Observation(key, signature.state, signature.to_dict())
+            yield key, Observation(key, vendor_state(signature), signature.to_dict())
 
     return fetch
 
@@ -164,6 +169,6 @@ def legallymail_sms(client: Any) -> Fetch:
             except NotFoundError as exc:
                 yield key, exc
                 continue
-            yield key, Observation(key, sms.state, sms.to_dict())
+            yield key, Observation(key, vendor_state(sms), sms.to_dict())
 
     return fetch

@@ -27,7 +27,8 @@ from urllib.parse import urlsplit
 
 from airflow_provider_mensatek.clients._http.transport import is_loopback_host
 from airflow_provider_mensatek.clients.errors import ValidationError
-from airflow_provider_mensatek.delivery.polling import LEGALLYMAIL_REQUESTS_PER_MINUTE, PollPolicy
+from airflow_provider_mensatek.clients.legallymail.checks import LEGALLYMAIL_REQUESTS_PER_MINUTE
+from airflow_provider_mensatek.delivery.polling import PollPolicy
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_mensatek.clients.mensatek_reports import MensatekReport
+from airflow_provider_mensatek.clients.mensatek.reports import MensatekReport
 from airflow_provider_mensatek.clients.validation import MADRID
 from airflow_provider_mensatek.delivery.rank import order_key, status_rank
 from airflow_provider_mensatek.delivery.statuses import DeliveryStatus, VendorStatus, classify

@@ -20,6 +20,10 @@ from enum import Enum
 from typing import Any
 
 from airflow_provider_mensatek.clients.errors import ValidationError
+from airflow_provider_mensatek.clients.legallymail.email import EmailRecipientStatus, EmailSummary
+from airflow_provider_mensatek.clients.legallymail.signature import SignatureSummary
+from airflow_provider_mensatek.clients.legallymail.sms import SmsStatus as LegallyMailSmsStatus
+from airflow_provider_mensatek.clients.mensatek.sms import SmsReportEntry
 
 log = logging.getLogger("airflow_provider_mensatek.delivery.statuses")
 
@@ -335,3 +339,21 @@ def aggregate(channel: str, parts: Sequence[tuple[str, VendorStatus]]) -> Vendor
         status=least.status, terminal=all(s.terminal for _, s in parts), failure=False, reached=reached,
         known=all(s.known for _, s in parts),
     )
+
+
+def vendor_state(result: EmailRecipientStatus | EmailSummary | SignatureSummary | LegallyMailSmsStatus
+                 | SmsReportEntry) -> VendorStatus:
+    """A status the vendor clients return, in the provider's vocabulary.
+
+    The clients keep what the vendor said; what it means for a wait, an archive or a
+    report is this layer's to say, so every reader classifies through here.
+    """
+    if isinstance(result, SmsReportEntry):
+        return classify("mensatek.sms", result.status_code, result.status_text)
+    if isinstance(result, LegallyMailSmsStatus):
+        return classify("legallymail.sms", result.status, certified=bool(result.ts_confirmed_at))
+    if isinstance(result, SignatureSummary):
+        return classify("legallymail.signature", result.status)
+    if isinstance(result, EmailRecipientStatus | EmailSummary):
+        return classify("legallymail.email", result.status)
+    raise TypeError(f"no vendor status in a {type(result).__name__}")

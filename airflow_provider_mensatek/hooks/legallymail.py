@@ -8,8 +8,12 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_mensatek.clients.errors import MensatekError
-from airflow_provider_mensatek.clients.legallymail import DEFAULT_BASE_URL, DEFAULT_MAX_RECIPIENTS, LegallyMailClient
-from airflow_provider_mensatek.delivery.polling import LEGALLYMAIL_REQUESTS_PER_MINUTE
+from airflow_provider_mensatek.clients.legallymail.checks import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RECIPIENTS,
+    LEGALLYMAIL_REQUESTS_PER_MINUTE,
+)
+from airflow_provider_mensatek.clients.legallymail.client import LegallyMailClient
 from airflow_provider_mensatek.hooks._connection import connection_settings, extra_number, mask_credential
 
 

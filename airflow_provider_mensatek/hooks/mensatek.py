@@ -8,7 +8,8 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_mensatek.clients.errors import MensatekError
-from airflow_provider_mensatek.clients.mensatek import DEFAULT_BASE_URL, MensatekClient
+from airflow_provider_mensatek.clients.mensatek.client import MensatekClient
+from airflow_provider_mensatek.clients.mensatek.wire import DEFAULT_BASE_URL
 from airflow_provider_mensatek.hooks._connection import connection_settings, mask_credential
 
 

@@ -20,7 +20,7 @@ from airflow_provider_mensatek.certificates.checks import DEFAULT_LIMITS, Archiv
 from airflow_provider_mensatek.certificates.legallymail import archive_legallymail, check_kind
 from airflow_provider_mensatek.certificates.store import ArchiveOutcome, to_storage_path
 from airflow_provider_mensatek.clients.errors import CertificateNotReadyError, ValidationError
-from airflow_provider_mensatek.clients.legallymail import check_identifier
+from airflow_provider_mensatek.clients.legallymail.checks import check_identifier
 from airflow_provider_mensatek.clients.validation import check_message_id
 from airflow_provider_mensatek.operators._base import MensatekBaseOperator, vendor_errors
 from airflow_provider_mensatek.operators.legallymail import LegallyMailBaseOperator

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_mensatek.clients.mensatek_reports import CERTIFIED_EMAIL, EMAIL, RCS, SMS, SMS_INBOUND
+from airflow_provider_mensatek.clients.mensatek.reports import CERTIFIED_EMAIL, EMAIL, RCS, SMS, SMS_INBOUND
 from airflow_provider_mensatek.sandbox import control_params as check
 from airflow_provider_mensatek.sandbox.request_log import REDACTED, scrub_log_line
 

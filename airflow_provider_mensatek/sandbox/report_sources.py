@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from airflow_provider_mensatek.clients.mensatek_reports import CERTIFIED_EMAIL, EMAIL, RCS, SMS, SMS_INBOUND
+from airflow_provider_mensatek.clients.mensatek.reports import CERTIFIED_EMAIL, EMAIL, RCS, SMS, SMS_INBOUND
 from airflow_provider_mensatek.sandbox import control_params as check
 from airflow_provider_mensatek.sandbox.clock import MADRID
 from airflow_provider_mensatek.sandbox.mensatek import CertifiedEmail, MensatekApp, parse_fecha

@@ -38,7 +38,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from airflow_provider_mensatek.clients.mensatek_reports import SMS_INBOUND
+from airflow_provider_mensatek.clients.mensatek.reports import SMS_INBOUND
 from airflow_provider_mensatek.sandbox import control_params as check
 from airflow_provider_mensatek.sandbox.messages import RecordedRequest, SandboxResponse
 from airflow_provider_mensatek.sandbox.report_config import MAX_REAL_WAIT, ROUTE_PARAMETERS, ReportConfig

@@ -17,7 +17,7 @@ from airflow_provider_mensatek.campaigns.send import BatchSender, plan_campaign
 from airflow_provider_mensatek.campaigns.summary import summarize
 from airflow_provider_mensatek.clients import MensatekClient
 from airflow_provider_mensatek.clients.errors import InsufficientCreditsError
-from airflow_provider_mensatek.clients.legallymail import LegallyMailClient
+from airflow_provider_mensatek.clients.legallymail.client import LegallyMailClient
 from airflow_provider_mensatek.sandbox import Fault, Sandbox
 from tests.conftest import LEGALLYMAIL_TOKEN
 

@@ -37,7 +37,7 @@ from airflow_provider_mensatek.clients.errors import (
     MensatekError,
     ValidationError,
 )
-from airflow_provider_mensatek.clients.legallymail import LegallyMailClient
+from airflow_provider_mensatek.clients.legallymail.client import LegallyMailClient
 from airflow_provider_mensatek.sandbox import Fault, Sandbox
 from tests.conftest import LEGALLYMAIL_TOKEN, MENSATEK_TOKEN, MENSATEK_USER
 

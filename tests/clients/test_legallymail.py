@@ -11,6 +11,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from airflow_provider_mensatek.clients._http.credentials import BearerAuth
+from airflow_provider_mensatek.clients._http.rate_limit import RateLimiter, limiter_for, reset_limiters
 from airflow_provider_mensatek.clients.errors import (
     AmbiguousSendError,
     AuthenticationError,
@@ -21,8 +23,9 @@ from airflow_provider_mensatek.clients.errors import (
     RateLimitedError,
     ValidationError,
 )
-from airflow_provider_mensatek.clients.legallymail import BearerAuth, LegallyMailClient, Signer
-from airflow_provider_mensatek.delivery.polling import RateLimiter, limiter_for, reset_limiters
+from airflow_provider_mensatek.clients.legallymail.checks import Signer
+from airflow_provider_mensatek.clients.legallymail.client import LegallyMailClient
+from airflow_provider_mensatek.delivery.statuses import vendor_state
 from airflow_provider_mensatek.sandbox import Fault, Sandbox
 from tests.conftest import LEGALLYMAIL_TOKEN
 from tests.legallymail_support import PDF, FakeTime, make_client
@@ -102,7 +105,7 @@ def test_email_status_advances_and_certificates_download(
     status = client.get_email(sent.tracking_id)
     assert [r.status for r in status.recipients] == ["read", "delivered"]
     assert status.status == "delivered"  # the send stands where its least advanced recipient is
-    assert status.recipients[0].state.status.value == "read"
+    assert vendor_state(status.recipients[0]).status.value == "read"
     req = sandbox.requests_to("/api/email")[-1]
     assert req.method == "GET" and req.query == {"tracking_id": sent.tracking_id}
     assert_bearer_only(req)
@@ -163,7 +166,7 @@ def test_request_signature_from_two_signers(client: LegallyMailClient, sandbox: 
     sandbox.clock.advance(sandbox.step_seconds)
     signed = client.get_signature(result.uuid)
     assert signed.status == "signed" and signed.signed_at and signed.signed_document_hash
-    assert signed.state.status.value == "signed"
+    assert vendor_state(signed).status.value == "signed"
     acta = requests.get(signed.download_acta_url or "", timeout=5,
                         headers={"Authorization": f"Bearer {LEGALLYMAIL_TOKEN}"})
     assert acta.content.startswith(b"%PDF-")
@@ -208,7 +211,7 @@ def test_certified_sms(client: LegallyMailClient, sandbox: Sandbox) -> None:
     status = client.get_sms(sent.uuid)
     assert sandbox.requests[-1].query == {"uuid": sent.uuid}
     assert status.status == "delivered" and status.ts_confirmed_at and status.download_certificate_url
-    assert status.state.has_reached(status.state.status.CERTIFIED)
+    assert vendor_state(status).has_reached(vendor_state(status).status.CERTIFIED)
 
 
 # -- local validation: nothing reaches the vendor ------------------------------------------

@@ -24,7 +24,7 @@ import pytest
 from airflow_provider_mensatek.clients import LegallyMailClient, MensatekClient
 from airflow_provider_mensatek.clients._local_files import _open_beneath, normalise_roots, read_bounded
 from airflow_provider_mensatek.clients.errors import ValidationError
-from airflow_provider_mensatek.clients.legallymail import MAX_DOCUMENT_BYTES
+from airflow_provider_mensatek.clients.legallymail.checks import MAX_DOCUMENT_BYTES
 from airflow_provider_mensatek.sandbox import Sandbox
 from tests.conftest import LEGALLYMAIL_TOKEN, MENSATEK_TOKEN, MENSATEK_USER
 from tests.legallymail_support import PDF, FakeTime, make_client

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from airflow_provider_mensatek.clients.mensatek_reports import (
+from airflow_provider_mensatek.clients.mensatek.reports import (
     MAX_FIELDS,
     MAX_NAME_CHARS,
     MAX_VALUE_CHARS,

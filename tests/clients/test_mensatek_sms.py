@@ -24,6 +24,7 @@ from airflow_provider_mensatek.clients.errors import (
     ValidationError,
 )
 from airflow_provider_mensatek.clients.validation import now_madrid
+from airflow_provider_mensatek.delivery.statuses import vendor_state
 from airflow_provider_mensatek.sandbox import Fault, Sandbox
 from airflow_provider_mensatek.sandbox.mensatek_channels import ACCOUNT_DEFAULT_SENDER
 from tests.conftest import MENSATEK_TOKEN, MENSATEK_USER
@@ -194,7 +195,7 @@ def test_cancel_recovers_credits_and_a_second_cancel_counts_as_done(
 ) -> None:
     sent = mensatek_client.send_sms("MIEMPRESA", ["34600000001", "34600000002"], "Hola", send_at=tomorrow())
     assert sent.message_id is not None
-    assert mensatek_client.get_sms_report(sent.message_id).entries[0].status == "scheduled"
+    assert vendor_state(mensatek_client.get_sms_report(sent.message_id).entries[0]).status.value == "scheduled"
     cancelled = mensatek_client.cancel_sms(sent.message_id)
     assert sandbox.requests_to("CancelarSMS")[0].params == {"Idmensaje": sent.message_id, "Resp": "JSON"}
     assert (cancelled.cancelled, cancelled.credits_recovered, cancelled.credits_left) == (2, 2, 1000)
@@ -240,14 +241,14 @@ def test_report_lists_each_recipient_with_statuses_advancing(
     early = mensatek_client.get_sms_report(sent.message_id)
     assert sandbox.requests_to("GetReportSMS")[0].params == {"Idmensaje": sent.message_id, "Resp": "JSON"}
     assert [e.status_code for e in early.entries] == [2, 2, 2]
-    assert not early.finished
+    assert not all(vendor_state(e).terminal for e in early.entries)
     sandbox.clock.advance(90)
     mid = mensatek_client.get_sms_report(sent.message_id)
-    assert [(e.phone, e.status_code, e.status) for e in mid.entries] == [
+    assert [(e.phone, e.status_code, vendor_state(e).status.value) for e in mid.entries] == [
         ("34600000001", 11, "delivered"), ("34600000404", 50, "failed"), ("34600000123", 123, "pending")]
     sandbox.clock.advance(180)
     late = mensatek_client.get_sms_report(sent.message_id)
-    assert late.entries[2].status_code == 53 and late.entries[2].status == "expired"
+    assert late.entries[2].status_code == 53 and vendor_state(late.entries[2]).status.value == "expired"
     assert late.recipients == 3
     with pytest.raises(NotFoundError):
         mensatek_client.get_sms_report(999)
@@ -417,7 +418,7 @@ def test_a_report_in_the_documents_single_quoted_form_is_read(
                         json={"Idmensaje": sent.message_id, "Resp": "JSON"}, timeout=5).json()[0]["Informe"]
     assert raw.startswith("[{'Fecha':'") and ",'Tiempo':3,'Telefono':'34600000001','Resultado':11," in raw
     report = mensatek_client.get_sms_report(sent.message_id)
-    assert [(e.phone, e.status_code, e.status_text, e.status) for e in report.entries] == [
+    assert [(e.phone, e.status_code, e.status_text, vendor_state(e).status.value) for e in report.entries] == [
         ("34600000001", 11, "Entregado al Teléfono", "delivered"),
         ("34600000404", 50, "La Red responde que el teléfono no existe", "failed")]
 

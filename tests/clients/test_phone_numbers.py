@@ -9,7 +9,7 @@ import pytest
 from airflow_provider_mensatek.campaigns.input import rows_from_csv
 from airflow_provider_mensatek.campaigns.recipients import RecipientReader
 from airflow_provider_mensatek.clients.errors import ValidationError
-from airflow_provider_mensatek.clients.legallymail import check_phone
+from airflow_provider_mensatek.clients.legallymail.checks import check_phone
 from airflow_provider_mensatek.clients.phone_numbers import check_default_country_code, normalise_phone
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_mensatek.clients import MensatekClient
-from airflow_provider_mensatek.clients.mensatek_reports import parse_report
+from airflow_provider_mensatek.clients.mensatek.reports import parse_report
 from airflow_provider_mensatek.clients.validation import MADRID
 from airflow_provider_mensatek.delivery.fetchers import mensatek_certified_email, mensatek_sms
 from airflow_provider_mensatek.delivery.rank import TIER_INFO, TIER_UNKNOWN, tier

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from airflow_provider_mensatek.clients._http.rate_limit import reset_limiters
 from airflow_provider_mensatek.clients.errors import ValidationError
-from airflow_provider_mensatek.delivery.polling import reset_limiters
 from airflow_provider_mensatek.hooks.legallymail import LegallyMailHook
 from airflow_provider_mensatek.sandbox import Sandbox
 from tests.conftest import LEGALLYMAIL_TOKEN

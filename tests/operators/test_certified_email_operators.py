@@ -144,7 +144,7 @@ def test_an_unreadable_answer_blocks_every_later_try(conn: Sandbox) -> None:
 
 
 def test_an_unexpected_error_after_the_request_left_counts_as_ambiguous(conn: Sandbox, monkeypatch) -> None:
-    from airflow_provider_mensatek.clients.mensatek import MensatekClient
+    from airflow_provider_mensatek.clients.mensatek.client import MensatekClient
 
     def explode(*args: Any, **kwargs: Any) -> Any:
         raise KeyError("bug while reading the answer")

@@ -112,8 +112,9 @@ def test_a_request_that_cannot_be_encoded_is_local_validation_not_a_send(sandbox
 
 def test_every_parameter_a_send_sets_is_protected_from_extra_params(conn: Sandbox) -> None:
     from airflow_provider_mensatek.clients._http.extra_params import MODELED_PARAMS
-    from airflow_provider_mensatek.clients.mensatek_campaigns import build_email_params, build_rcs_params
-    from airflow_provider_mensatek.clients.mensatek_sms import build_sms_params
+    from airflow_provider_mensatek.clients.mensatek.email import build_email_params
+    from airflow_provider_mensatek.clients.mensatek.rcs import build_rcs_params
+    from airflow_provider_mensatek.clients.mensatek.sms import build_sms_params
 
     when, window, pdf = "2099-01-01T10:00:00+01:00", [{"start": "9:00", "end": "10:00"}], b"%PDF-1.4"
     client = MensatekClient(MENSATEK_USER, MENSATEK_TOKEN, base_url=conn.mensatek_url)

@@ -12,8 +12,8 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_mensatek.clients._http.rate_limit import reset_limiters
 from airflow_provider_mensatek.clients.errors import RateLimitedError
-from airflow_provider_mensatek.delivery.polling import reset_limiters
 from airflow_provider_mensatek.operators._base import SEND_STATE_KEY
 from airflow_provider_mensatek.operators.legallymail import (
     LegallyMailRequestSignatureOperator,

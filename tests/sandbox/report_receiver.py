@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from airflow_provider_mensatek.clients.mensatek_reports import MensatekReport, parse_report
+from airflow_provider_mensatek.clients.mensatek.reports import MensatekReport, parse_report
 
 #: A safety net, never a measure: a test whose pushes never come fails here instead of hanging.
 GIVE_UP_AFTER = 30.0

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mensatek.delivery.polling import reset_limiters
+from airflow_provider_mensatek.clients._http.rate_limit import reset_limiters
 from airflow_provider_mensatek.sandbox import Sandbox
 from tests.conftest import LEGALLYMAIL_TOKEN
 

@@ -1,31 +1,26 @@
-"""Mensatek SMS, file library and SMS templates: parameter builders and typed results.
+"""Mensatek SMS: EnviarSMS (with its local cost estimate), cancel, reschedule, GetReportSMS, templates.
 
-:class:`~airflow_provider_mensatek.clients.mensatek.MensatekClient` exposes
-these as methods (``send_sms``, ``cancel_sms``, ``upload_file`` …); this
-module holds the vendor shapes so that the client stays one thin method per
-function. Everything here validates locally and raises
-:class:`ValidationError` before a request is made.
+Everything here validates locally and raises :class:`ValidationError` before a request is made.
 """
 
 from __future__ import annotations
 
-import json
-import mimetypes
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from airflow_provider_mensatek.clients._wire import decode_records
-from airflow_provider_mensatek.clients.errors import ValidationError
-from airflow_provider_mensatek.clients.mensatek import (
-    FUNCTIONS,
-    _Jsonable,
-    as_float,
-    as_int,
-    decode_json_array,
-    merge_extra_params,
+from airflow_provider_mensatek.clients._http.extra_params import merge_extra_params
+from airflow_provider_mensatek.clients._http.transport import (
+    SEND,
 )
+from airflow_provider_mensatek.clients._wire import _Jsonable, as_float, as_int, decode_records
+from airflow_provider_mensatek.clients.errors import (
+    ValidationError,
+)
+from airflow_provider_mensatek.clients.mensatek._core import CancelResult, MensatekCore, RescheduleResult
+from airflow_provider_mensatek.clients.mensatek.wire import FUNCTIONS, decode_json_object, vendor_json
 from airflow_provider_mensatek.clients.send_at import vendor_send_at
 from airflow_provider_mensatek.clients.sms_encoding import (
     SmsAnalysis,
@@ -38,15 +33,16 @@ from airflow_provider_mensatek.clients.sms_encoding import (
 )
 from airflow_provider_mensatek.clients.validation import (
     PLACEHOLDER_RE,
-    Attachment,
     as_list,
     check_flag,
     check_int_range,
     check_message_id,
-    load_attachment,
     require_text,
+    vendor_datetime,
 )
-from airflow_provider_mensatek.delivery.statuses import classify
+
+log = logging.getLogger("airflow_provider_mensatek.clients.mensatek")
+
 
 MAX_VARIABLES = 10  # "from Variable_1 to Variable_10"
 #: Per-recipient placeholders. The SMS document's Appendix 1 (message codes) was lost;
@@ -58,22 +54,8 @@ _PHONE_KEYS = {"movil", "mobile", "phone"}
 # BCP 47 language tag as the Voice API lists them (e.g. es-ES).
 _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
 
-#: CargarFichero: "Names must include the extension and have a maximum of 15
-#: characters (letters and numbers only)" -- read as 15 letters/digits plus the extension.
-LIBRARY_NAME_RE = re.compile(r"^[A-Za-z0-9]{1,15}\.[A-Za-z0-9]{1,5}$")
-#: Res -11: "PDF, Excel, Word and VCF are supported".
-LIBRARY_EXTENSIONS = frozenset({"pdf", "xls", "xlsx", "doc", "docx", "vcf"})
-#: Not documented (Res -16 "file too large, consult support"); a sane local cap.
-MAX_LIBRARY_FILE_BYTES = 10 * 1024 * 1024
-UPLOAD_MODES = ("FILES", "BASE64")
-
 
 # -- EnviarSMS -------------------------------------------------------------------
-
-
-def vendor_json(value: Any) -> str:
-    """An array parameter as the vendor samples encode it: compact, UTF-8 kept as is."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def normalise_sms_recipient(item: Any, index: int, *, default_country_code: Any = None) -> dict[str, str]:
@@ -320,9 +302,6 @@ class SmsReportEntry(_Jsonable):
     status_text: str | None
     date: str | None
     delivery_seconds: float | None
-    #: The code in the provider's vocabulary (delivery/statuses.py): delivered, failed, pending …
-    status: str
-    terminal: bool
 
 
 @dataclass(frozen=True)
@@ -332,125 +311,105 @@ class SmsReport(_Jsonable):
     entries: list[SmsReportEntry]
     credits_left: float | None
 
-    @property
-    def finished(self) -> bool:
-        return bool(self.entries) and all(e.terminal for e in self.entries)
-
 
 def parse_sms_report(record: Mapping[str, Any], message_id: int) -> SmsReport:
-    """``Informe`` in JSON or in the document's own single-quoted form; anything else raises."""
+    """``Informe`` in JSON or in the document's own single-quoted form; anything else raises.
+
+    The vendor's codes are kept as sent: what they mean in the provider's vocabulary
+    is :func:`airflow_provider_mensatek.delivery.statuses.vendor_state`'s to say.
+    """
     entries = []
     for item in decode_records(record.get("informe"), function=FUNCTIONS["get_sms_report"], field="Informe"):
-        code = as_int(item.get("resultado"))
-        status = classify("mensatek.sms", code, item.get("estado"))
         entries.append(SmsReportEntry(
-            phone=str(item.get("telefono", "")), status_code=code, status_text=item.get("estado"),
-            date=item.get("fecha"), delivery_seconds=as_float(item.get("tiempo")),
-            status=status.status.value, terminal=status.terminal,
+            phone=str(item.get("telefono", "")), status_code=as_int(item.get("resultado")),
+            status_text=item.get("estado"), date=item.get("fecha"), delivery_seconds=as_float(item.get("tiempo")),
         ))
     return SmsReport(message_id=message_id, recipients=as_int(record.get("destinatarios")), entries=entries,
                      credits_left=as_float(record.get("cred")))
 
 
-# -- file library ------------------------------------------------------------------
+class SmsApi(MensatekCore):
+    """EnviarSMS, CancelarSMS, ReprogramarSMS, GetReportSMS and GetPlantillasSMS."""
 
+    def send_sms(
+        self,
+        sender: str | None,
+        recipients: Any,
+        message: str,
+        *,
+        send_at: Any = None,
+        reference: str | None = None,
+        report: bool | None = None,
+        group_with: int | None = None,
+        fail2voice: bool = False,
+        voice_language: str | None = None,
+        voice_sender: str | None = None,
+        unicode: bool | None = None,
+        ignore_blacklist: bool = False,
+        fix_utf8: bool = False,
+        max_segments: int | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+        default_country_code: str | None = None,
+    ) -> SmsSendResult:
+        """Send (or schedule) an SMS to one or many numbers (EnviarSMS). Never retried once it may
+        have arrived.
 
-def check_library_name(name: Any) -> str:
-    """A file name the library accepts: up to 15 letters/digits, a dot, a supported extension."""
-    if not isinstance(name, str) or not LIBRARY_NAME_RE.match(name):
-        raise ValidationError(
-            f"Library file name {name!r} is not valid: use up to 15 letters or digits (no spaces, dashes or "
-            "accents) plus the extension, e.g. 'invoice2024.pdf'"
+        ``recipients``: numbers, or dicts with ``Movil`` and ``Variable_1`` …
+        ``Variable_10`` (or ``variables``: a list of up to ten values), which
+        fill ``{{Variable_1}}`` … in the message; every one used must be given
+        for every recipient, and the cost is counted per recipient's text.
+        ``group_with`` (Idmensaje) adds this send to an earlier message id;
+        ``fail2voice`` with ``voice_language`` / ``voice_sender`` calls numbers
+        that cannot get an SMS; ``unicode=None`` picks Unicode only when a
+        character needs it; ``ignore_blacklist`` (Obviarlistanegra) and
+        ``fix_utf8`` (Fixutf8) map one to one; ``max_segments`` refuses a text
+        that would cost more SMS parts per recipient. ``sender`` None or blank
+        sends from the account's default sender (the document's blank
+        ``Remitente``). Numbers need their country code (``+34600000001`` or,
+        as the document writes them, ``34600000001``); with
+        ``default_country_code="34"`` a national ``600000001`` is read as Spanish.
+        """
+        params, analysis, total_segments = build_sms_params(
+            sender, recipients, message, send_at=send_at, reference=reference, report=report,
+            group_with=group_with, fail2voice=fail2voice, voice_language=voice_language,
+            voice_sender=voice_sender, unicode=unicode, ignore_blacklist=ignore_blacklist, fix_utf8=fix_utf8,
+            max_segments=max_segments, extra_params=extra_params, default_country_code=default_country_code,
         )
-    extension = name.rsplit(".", 1)[1].lower()
-    if extension not in LIBRARY_EXTENSIONS:
-        raise ValidationError(
-            f"File type .{extension} is not supported by the Mensatek library; use one of "
-            f"{', '.join(sorted(LIBRARY_EXTENSIONS))} (PDF is the most compatible on phones)"
-        )
-    return name
+        log.info("EnviarSMS: %d SMS part(s) in all; costliest recipient: %s", total_segments,
+                 analysis.describe())
+        record = self.call("send_sms", params, kind=SEND, reference=reference)
+        return parse_sms_send(record, params, analysis, total_segments, reference)
 
+    @staticmethod
+    def estimate_sms(message: str, recipients: Any, *, unicode: bool | None = None,
+                     credits_per_segment: float = 1.0, default_country_code: str | None = None) -> SmsCostEstimate:
+        """Encoding, SMS parts and credits of a campaign, computed locally (no HTTP).
 
-def load_library_file(source: Any, name: str | None, *, allowed_roots: tuple[str, ...] = ()) -> Attachment:
-    """The bytes to upload and the (validated) library name they will get (local files only inside the roots)."""
-    loaded = load_attachment(source, max_name_len=255, max_bytes=MAX_LIBRARY_FILE_BYTES,
-                             allowed_roots=allowed_roots)
-    return Attachment(name=check_library_name(name or loaded.name), content=loaded.content)
+        ``recipients`` is a count, or the recipients themselves so that each
+        one's ``{{Variable_N}}`` values are counted.
+        """
+        return estimate_campaign(message, recipients, unicode=unicode,
+                                              credits_per_segment=credits_per_segment,
+                                              default_country_code=default_country_code)
 
+    def cancel_sms(self, message_id: int) -> CancelResult:
+        """Cancel a scheduled SMS; credits come back. "Already cancelled" counts as done (safe to retry)."""
+        return self._cancel("cancel_sms", message_id, "SMS")
 
-def upload_fields(file: Attachment, mode: str, auto_delete: bool) -> dict[str, Any]:
-    """``CargarFichero`` form fields other than the file itself."""
-    if mode not in UPLOAD_MODES:
-        raise ValidationError(f"upload mode must be one of {UPLOAD_MODES}, got {mode!r}")
-    fields: dict[str, Any] = {"Tipo": mode, "Nombre": file.name}
-    if mode == "BASE64":
-        fields["Contenido"] = file.base64
-    if check_flag(auto_delete, "auto_delete") == "1":
-        fields["Autoborrado"] = "Si"  # the document's own value
-    return fields
+    def reschedule_sms(self, message_id: int, send_at: Any) -> RescheduleResult:
+        """Move a scheduled SMS to a new (future) date (ReprogramarSMS)."""
+        mid = check_message_id(message_id)
+        when = vendor_datetime(send_at, what="send_at")
+        record = self.call("reschedule_sms", {"Idmensaje": mid, "Fecha": when})
+        return RescheduleResult(message_id=mid, send_at=when, rescheduled=as_int(record.get("res"), 0) or 0,
+                                credits_left=as_float(record.get("cred")))
 
+    def get_sms_report(self, message_id: int) -> SmsReport:
+        """Per-recipient status of an SMS send (GetReportSMS). Prefer webhooks; poll politely."""
+        mid = check_message_id(message_id)
+        return parse_sms_report(self.call("get_sms_report", {"Idmensaje": mid}), mid)
 
-def file_part(file: Attachment) -> dict[str, tuple[str, bytes, str]]:
-    """The multipart part of a FILES upload.
-
-    The document does not name the form field ("sent as a normal POST"); the
-    vendor reads the first uploaded file, so the name is ours (assumption).
-    """
-    mime = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-    return {"Fichero": (file.name, file.content, mime)}
-
-
-@dataclass(frozen=True)
-class UploadResult(_Jsonable):
-    name: str
-    mode: str
-    size: int
-    auto_delete: bool
-    credits_left: float | None
-
-
-@dataclass(frozen=True)
-class LibraryFile(_Jsonable):
-    name: str
-    extension: str | None
-    uploaded_at: str | None
-
-
-def parse_library(record: Mapping[str, Any]) -> list[LibraryFile]:
-    return [
-        LibraryFile(name=str(item.get("nombre", "")), extension=item.get("ext"),
-                    uploaded_at=item.get("fecha"))
-        for item in decode_json_array(record.get("ficheros"))
-    ]
-
-
-@dataclass(frozen=True)
-class DeleteFileResult(_Jsonable):
-    name: str
-    deleted: bool
-    credits_left: float | None
-
-
-def decode_json_object(value: Any) -> dict[str, Any]:
-    """Objects inside answers arrive JSON-encoded in a string (or as real objects)."""
-    if isinstance(value, str) and value.strip():
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    return {str(k): v for k, v in value.items()} if isinstance(value, Mapping) else {}
-
-
-__all__ = [
-    "LIBRARY_EXTENSIONS",
-    "DeleteFileResult",
-    "LibraryFile",
-    "SmsReport",
-    "SmsReportEntry",
-    "SmsSendResult",
-    "UploadResult",
-    "build_sms_params",
-    "check_library_name",
-    "normalise_sms_recipient",
-    "vendor_json",
-]
+    def get_sms_templates(self) -> dict[str, str]:
+        """The account's SMS templates, name -> content (GetPlantillasSMS)."""
+        templates = decode_json_object(self.call("get_sms_templates").get("plantillas"))
+        return {name: str(content) for name, content in templates.items()}

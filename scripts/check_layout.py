@@ -1,0 +1,240 @@
+"""Check the package layout: no import cycle, no oversized module, no import up the layers.
+
+Run by ``make lint`` (and so by CI): ``python scripts/check_layout.py [PACKAGE_DIR]``.
+
+Every module of the package is parsed with :mod:`ast` (never imported). An edge is
+drawn for every import that names a module of the package, wherever it stands:
+module level, inside a function, relative or absolute. ``from pkg import name``
+counts as an import of ``pkg.name`` when that is a module, else of ``pkg``.
+Imports under ``if TYPE_CHECKING:`` do not run, so they take part in the layer
+rule but not in the cycle search. Importing a package's ``__init__`` because one
+of its modules was imported is Python's doing, not the importer's, and draws no
+edge.
+
+The layers (DESIGN.md "Layers") are the table below: a module may import modules
+of its own layer and of any layer under it, never above. The first matching
+prefix names a module's layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MAX_LINES = 500
+
+#: (module prefix relative to the package, layer). Longest prefixes first where they nest.
+LAYERS: tuple[tuple[str, int], ...] = (
+    ("__init__", 0),
+    ("clients.errors", 1),
+    ("clients._http", 1),
+    ("clients._wire", 1),
+    ("clients._local_files", 1),
+    ("clients._credential_caches", 1),
+    ("clients.validation", 1),
+    ("clients.phone_numbers", 1),
+    ("clients.sms_encoding", 1),
+    ("clients.send_at", 1),
+    ("clients.mensatek", 2),
+    ("clients.legallymail", 2),
+    ("clients", 2),  # clients/__init__.py: exports the two vendor clients
+    ("delivery", 3),
+    ("certificates", 4),
+    ("campaigns", 5),
+    ("retry_policy", 6),
+    ("hooks", 6),
+    ("operators", 7),
+    ("sensors", 7),
+    ("triggers", 7),
+    ("notifications", 7),
+    ("webhooks", 7),
+    ("get_provider_info", 7),
+    # A tool beside the package: it may use the clients' constants; nothing in the package imports it.
+    ("sandbox", 8),
+)
+
+#: Packages nothing outside themselves may import (relative to the package).
+TOOLS = ("sandbox",)
+
+#: Hand-written modules allowed past MAX_LINES, with the reason. Keep it empty.
+OVERSIZE_ALLOWED: dict[str, str] = {}
+
+
+@dataclass
+class Graph:
+    package: str
+    lines: dict[str, int] = field(default_factory=dict)
+    edges: dict[str, set[str]] = field(default_factory=dict)
+    type_only: dict[str, set[str]] = field(default_factory=dict)
+
+
+def module_name(package_dir: Path, path: Path) -> str:
+    parts = list(path.relative_to(package_dir.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    """ids of the import nodes inside ``if TYPE_CHECKING:`` blocks."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If):
+            test = node.test
+            name = test.id if isinstance(test, ast.Name) else test.attr if isinstance(test, ast.Attribute) else None
+            if name == "TYPE_CHECKING":
+                for child in node.body:
+                    inside.update(id(n) for n in ast.walk(child))
+    return inside
+
+
+def _targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, known: set[str]) -> Iterator[str]:
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            name = alias.name
+            while name and name not in known:
+                name = name.rpartition(".")[0]
+            if name:
+                yield name
+        return
+    if node.level:
+        base = module.split(".") if is_package else module.split(".")[:-1]
+        base = base[: len(base) - (node.level - 1)]
+        parent = ".".join(base + ([node.module] if node.module else []))
+    else:
+        parent = node.module or ""
+    for alias in node.names:
+        child = f"{parent}.{alias.name}"
+        if child in known:
+            yield child
+        elif parent in known:
+            yield parent
+
+
+def build_graph(package_dir: Path) -> Graph:
+    graph = Graph(package=package_dir.name)
+    paths = sorted(package_dir.rglob("*.py"))
+    names = {module_name(package_dir, p): p for p in paths}
+    known = set(names)
+    for name, path in names.items():
+        text = path.read_text(encoding="utf-8")
+        graph.lines[name] = len(text.splitlines())
+        tree = ast.parse(text, filename=str(path))
+        typing_only = _type_checking_nodes(tree)
+        runtime: set[str] = set()
+        deferred: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                for target in _targets(node, name, path.name == "__init__.py", known):
+                    if target != name:
+                        (deferred if id(node) in typing_only else runtime).add(target)
+        graph.edges[name] = runtime
+        graph.type_only[name] = deferred - runtime
+    return graph
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = 0
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work: list[tuple[str, Iterator[str]]] = [(root, iter(sorted(edges[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges.get(child, ())))))
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        found.append(sorted(component))
+    return found
+
+
+def layer_of(package: str, module: str) -> tuple[str, int] | None:
+    relative = module[len(package) + 1:] if module != package else "__init__"
+    for prefix, layer in LAYERS:
+        if relative == prefix or relative.startswith(prefix + "."):
+            return prefix, layer
+    return None
+
+
+def _relative(package: str, module: str) -> str:
+    return module[len(package) + 1:] if module != package else "__init__"
+
+
+def problems(graph: Graph, max_lines: int = MAX_LINES) -> Iterable[str]:
+    package = graph.package
+    for component in cycles(graph.edges):
+        yield "cycle: " + " -> ".join(_relative(package, m) for m in component)
+    for module, count in sorted(graph.lines.items()):
+        relative = _relative(package, module)
+        if count > max_lines and relative not in OVERSIZE_ALLOWED:
+            yield f"oversize: {relative} has {count} lines (limit {max_lines})"
+    for module in sorted(graph.edges):
+        here = layer_of(package, module)
+        if here is None:
+            yield f"unplaced: {_relative(package, module)} is in no layer of the table"
+            continue
+        for target in sorted(graph.edges[module] | graph.type_only[module]):
+            there = layer_of(package, target)
+            if there is None:
+                continue
+            tool = next((t for t in TOOLS if _relative(package, target).split(".")[0] == t), None)
+            if tool and _relative(package, module).split(".")[0] != tool:
+                yield f"tool import: {_relative(package, module)} imports {_relative(package, target)}"
+            elif there[1] > here[1]:
+                yield (f"upward import: {_relative(package, module)} (layer {here[1]}, {here[0]}) imports "
+                       f"{_relative(package, target)} (layer {there[1]}, {there[0]})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("package_dir", nargs="?", default=str(Path(__file__).resolve().parent.parent
+                                                              / "airflow_provider_mensatek"))
+    parser.add_argument("--max-lines", type=int, default=MAX_LINES)
+    args = parser.parse_args(argv)
+    graph = build_graph(Path(args.package_dir))
+    found = list(problems(graph, args.max_lines))
+    for problem in found:
+        print(problem)
+    edges = sum(len(e) for e in graph.edges.values())
+    largest = max(graph.lines.items(), key=lambda item: item[1])
+    print(f"layout: {len(graph.lines)} modules, {edges} imports, {len(found)} problem(s); largest "
+          f"{_relative(graph.package, largest[0])} ({largest[1]} lines, limit {args.max_lines})")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
