@@ -117,7 +117,8 @@ def measure_provider(url: str, source: str, batch_size: int, campaign: str, max_
     from airflow.sdk import ObjectStoragePath
 
     from airflow_provider_mensatek.campaigns.input import open_recipients, rows_from_stream
-    from airflow_provider_mensatek.campaigns.send import BatchSender, plan_campaign
+    from airflow_provider_mensatek.campaigns.plan import plan_campaign
+    from airflow_provider_mensatek.campaigns.send import BatchSender
     from airflow_provider_mensatek.clients import MensatekClient
     from airflow_provider_mensatek.sandbox import DEFAULT_MENSATEK_TOKEN, DEFAULT_MENSATEK_USER
 

@@ -51,7 +51,7 @@ from airflow_provider_mensatek.campaigns.ledger import (
     Ledger,
     export_jsonl,
 )
-from airflow_provider_mensatek.campaigns.send import load_batch, load_batch_rows, write_atomic
+from airflow_provider_mensatek.campaigns.plan import load_batch, load_batch_rows, write_atomic
 from airflow_provider_mensatek.campaigns.spreadsheet_cells import neutralise
 
 NOT_ATTEMPTED = "not_attempted"

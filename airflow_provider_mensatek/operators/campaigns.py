@@ -24,18 +24,13 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_mensatek.campaigns.control import control_campaign, control_not_done
 from airflow_provider_mensatek.campaigns.folder import check_entries, check_entry, read_plan
 from airflow_provider_mensatek.campaigns.input import format_for, open_recipients, rows_from_stream
 from airflow_provider_mensatek.campaigns.ledger import CLEARED, REPLAY, SEND, LedgerBlockedError, decide
+from airflow_provider_mensatek.campaigns.plan import plan_campaign
 from airflow_provider_mensatek.campaigns.recipients import LEGALLYMAIL_CERTIFIED_EMAIL, rows_from_list
-from airflow_provider_mensatek.campaigns.send import (
-    BatchSender,
-    control_campaign,
-    control_not_done,
-    outcome_dict,
-    plan_campaign,
-    send_all_failed,
-)
+from airflow_provider_mensatek.campaigns.send import BatchSender, outcome_dict, send_all_failed
 from airflow_provider_mensatek.campaigns.summary import summarize
 from airflow_provider_mensatek.certificates.store import to_storage_path
 from airflow_provider_mensatek.clients.errors import ValidationError

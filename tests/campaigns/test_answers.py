@@ -12,8 +12,9 @@ import pytest
 
 from airflow_provider_mensatek.campaigns.input import rows_from_csv
 from airflow_provider_mensatek.campaigns.ledger import Ledger
+from airflow_provider_mensatek.campaigns.plan import plan_campaign
 from airflow_provider_mensatek.campaigns.recipients import rows_from_list
-from airflow_provider_mensatek.campaigns.send import BatchSender, plan_campaign
+from airflow_provider_mensatek.campaigns.send import BatchSender
 from airflow_provider_mensatek.campaigns.summary import summarize
 from airflow_provider_mensatek.clients import MensatekClient
 from airflow_provider_mensatek.clients.errors import InsufficientCreditsError

@@ -17,8 +17,8 @@ from airflow_provider_mensatek.campaigns.input import (
     rows_from_csv,
     rows_from_json_lines,
 )
+from airflow_provider_mensatek.campaigns.plan import batch_size_for, plan_campaign
 from airflow_provider_mensatek.campaigns.recipients import RecipientReader, rows_from_list
-from airflow_provider_mensatek.campaigns.send import batch_size_for, plan_campaign
 from airflow_provider_mensatek.clients.errors import ValidationError
 from airflow_provider_mensatek.sandbox import Sandbox
 

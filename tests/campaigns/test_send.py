@@ -17,18 +17,16 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mensatek.campaigns.control import control_campaign
 from airflow_provider_mensatek.campaigns.input import rows_from_csv, rows_from_json_lines
 from airflow_provider_mensatek.campaigns.ledger import Ledger, LedgerBlockedError, LedgerError
+from airflow_provider_mensatek.campaigns.plan import plan_campaign
 from airflow_provider_mensatek.campaigns.recipients import (
     RecipientReader,
     TooManyInvalidRowsError,
     rows_from_list,
 )
-from airflow_provider_mensatek.campaigns.send import (
-    BatchSender,
-    control_campaign,
-    plan_campaign,
-)
+from airflow_provider_mensatek.campaigns.send import BatchSender
 from airflow_provider_mensatek.campaigns.summary import summarize
 from airflow_provider_mensatek.clients import MensatekClient
 from airflow_provider_mensatek.clients.errors import (
@@ -934,7 +932,8 @@ TRICKY = [
 
 @pytest.mark.parametrize("recipients", [TRICKY, TRICKY[2:3], [{"Email": f"u{i}@example.com"} for i in range(50)]])
 def test_planned_recipient_shortcuts_agree_with_the_decoded_list(recipients: list[dict[str, Any]]) -> None:
-    from airflow_provider_mensatek.campaigns.send import PlannedRecipients, encode_recipients
+    from airflow_provider_mensatek.campaigns.plan import encode_recipients
+    from airflow_provider_mensatek.campaigns.request import PlannedRecipients
 
     planned = PlannedRecipients(encode_recipients(recipients), len(recipients))
     for key in ("Nombre", "Email", "Variable_1", "Variable_2", "Absent"):
@@ -950,7 +949,7 @@ def test_planned_recipient_shortcuts_agree_with_the_decoded_list(recipients: lis
 
 def test_echoed_ids_read_any_key_spelling_and_skip_what_is_not_an_id() -> None:
     from airflow_provider_mensatek.campaigns.answers import Named
-    from airflow_provider_mensatek.campaigns.send import echoed_ids
+    from airflow_provider_mensatek.campaigns.request import echoed_ids
 
     echo = json.dumps([
         {"Nombre": "A", "Email": "A@x.es", "IDMENSAJE": "101"},
@@ -1118,7 +1117,8 @@ def test_a_worker_killed_mid_campaign_leaves_two_batches_blocked_and_sends_nothi
         import os, signal, time
         from pathlib import Path
         from airflow_provider_mensatek.clients import MensatekClient
-        from airflow_provider_mensatek.campaigns.send import BatchSender, read_json
+        from airflow_provider_mensatek.campaigns.plan import read_json
+        from airflow_provider_mensatek.campaigns.send import BatchSender
         campaign = Path({str(tmp_path / 'seq')!r})
         client = MensatekClient({MENSATEK_USER!r}, {MENSATEK_TOKEN!r}, base_url={sandbox.mensatek_url!r})
         sender = BatchSender(campaign, client, "certified_email", {PLAIN!r})

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mensatek.campaigns.plan import plan_campaign
 from airflow_provider_mensatek.campaigns.recipients import rows_from_list
-from airflow_provider_mensatek.campaigns.send import BatchSender, plan_campaign
+from airflow_provider_mensatek.campaigns.send import BatchSender
 from airflow_provider_mensatek.clients import (
     LegallyMailClient,
     MensatekClient,
