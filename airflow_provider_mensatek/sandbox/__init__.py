@@ -9,6 +9,7 @@ in-process::
 """
 
 from airflow_provider_mensatek.sandbox import legallymail as _legallymail  # noqa: F401  (registers the app)
+from airflow_provider_mensatek.sandbox import legallymail_routes as _legallymail_routes  # noqa: F401  (its endpoints)
 from airflow_provider_mensatek.sandbox import mensatek as _mensatek  # noqa: F401  (registers the app)
 from airflow_provider_mensatek.sandbox import mensatek_channels as _channels  # noqa: F401  (SMS, email, RCS)
 from airflow_provider_mensatek.sandbox import reports as _reports  # noqa: F401  (report pushes)
