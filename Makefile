@@ -19,10 +19,11 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -W error::FutureWarning -p no:cacheprovider
 
-## ruff + mypy, as CI runs them.
+## ruff + mypy + the layout check (no import cycle, no module over 500 lines, imports down the layers), as CI runs them.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check airflow_provider_mensatek tests example_dags scripts bench
 	$(VENV)/bin/mypy
+	$(PY) scripts/check_layout.py
 
 ## Run the certified-email example DAG end to end against the sandbox and print what happened.
 demo: $(STAMP)
