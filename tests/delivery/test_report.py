@@ -23,7 +23,7 @@ from airflow_provider_mensatek.delivery.report import (
 from airflow_provider_mensatek.delivery.statuses import DeliveryStatus
 from airflow_provider_mensatek.delivery.waiting import Observation
 from airflow_provider_mensatek.sandbox import Sandbox
-from tests.clients.test_mensatek_reports import EMAIL_SAMPLE, SAMPLES, SMS_INBOUND_SAMPLE
+from tests.clients.mensatek.test_reports import EMAIL_SAMPLE, SAMPLES, SMS_INBOUND_SAMPLE
 
 S = DeliveryStatus
 

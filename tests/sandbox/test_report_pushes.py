@@ -25,7 +25,7 @@ import requests
 from airflow_provider_mensatek.clients import MensatekClient
 from airflow_provider_mensatek.clients.validation import now_madrid
 from airflow_provider_mensatek.sandbox import Sandbox
-from tests.clients.test_mensatek_reports import SAMPLES
+from tests.clients.mensatek.test_reports import SAMPLES
 from tests.sandbox.report_receiver import Receiver
 
 STEP = 60.0
