@@ -24,7 +24,7 @@ from airflow_provider_mensatek.clients.errors import (
     PERMANENT_ERRORS,
     AmbiguousSendError,
 )
-from airflow_provider_mensatek.clients.mensatek import FUNCTIONS
+from airflow_provider_mensatek.clients.mensatek.wire import FUNCTIONS
 from airflow_provider_mensatek.clients.send_at import check_send_at
 from airflow_provider_mensatek.clients.validation import PLACEHOLDER_RE, check_message_ids, vendor_datetime
 from airflow_provider_mensatek.operators._context_names import ContextNamesOperator, known_template_names
