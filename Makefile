@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test lint demo sandbox bench clean
+.PHONY: install test lint docs demo sandbox bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,17 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -W error::FutureWarning -p no:cacheprovider
 
-## ruff + mypy + the layout check (no import cycle, no module over 500 lines, imports down the layers), as CI runs them.
+## ruff (docs/conf.py and its extension too) + mypy + the layout check (no import cycle, no module over 500 lines, imports down the layers), as CI runs them.
 lint: $(STAMP)
-	$(VENV)/bin/ruff check airflow_provider_mensatek tests example_dags scripts bench
+	$(VENV)/bin/ruff check airflow_provider_mensatek tests example_dags scripts bench docs
 	$(VENV)/bin/mypy
 	$(PY) scripts/check_layout.py
+
+## Build the docs with Sphinx into docs/_build/html; any warning fails the build. Starts from scratch
+## each time: an incremental build would not repeat the warnings of pages it does not re-read.
+docs: $(STAMP)
+	rm -rf docs/_build docs/api/_generated
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 ## Run the certified-email example DAG end to end against the sandbox and print what happened.
 demo: $(STAMP)
@@ -37,4 +43,4 @@ bench: $(STAMP)
 	for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .airflow-home .demo *.egg-info
+	rm -rf $(VENV) .airflow-home .demo *.egg-info docs/_build docs/api/_generated

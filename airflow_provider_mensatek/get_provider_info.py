@@ -124,7 +124,7 @@ def get_provider_info() -> dict[str, Any]:
                     "placeholders": {
                         "login": "API User (panel: Your Data -> Configure Account)",
                         "password": "API Token",
-                        "host": "https://api.mensatek.com/v7 (default; http:// only for 127.0.0.1)",
+                        "host": "https://api.mensatek.com/v7 (default; http:// only for loopback hosts)",
                     },
                 },
             },
@@ -152,7 +152,7 @@ def get_provider_info() -> dict[str, Any]:
                                    "schema": "Base path (optional)"},
                     "placeholders": {
                         "password": "API token (LegallyMail panel)",
-                        "host": "https://legallymail.com/api (default; http:// only for 127.0.0.1)",
+                        "host": "https://legallymail.com/api (default; http:// only for loopback hosts)",
                     },
                 },
             },

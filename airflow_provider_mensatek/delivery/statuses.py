@@ -29,6 +29,8 @@ log = logging.getLogger("airflow_provider_mensatek.delivery.statuses")
 
 
 class DeliveryStatus(str, Enum):
+    """Where a message is, in one vocabulary for every vendor and channel (a sensor's ``target`` is one)."""
+
     SCHEDULED = "scheduled"
     PENDING = "pending"
     SENT = "sent"

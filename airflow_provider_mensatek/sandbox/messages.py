@@ -99,16 +99,20 @@ class SandboxResponse:
 
 @dataclass
 class Fault:
-    """What to do instead of (or after) answering normally.
+    """What to do instead of (or after) answering normally. ``kind`` is one of:
 
-    kind:
-      ``drop_after_accept`` process the request (state changes!) then close the
-                            socket without answering: the classic ambiguous send;
-      ``drop``              close the socket without processing anything;
-      ``garble_after_accept`` process the request, then answer ``status`` with ``body``
-                            (e.g. an HTML error page or a truncated JSON) instead of the real answer;
-      ``status``            answer ``status`` (with ``retry_after`` if given) without processing;
-      ``delay``             sleep ``delay`` seconds, then answer normally.
+    ``drop_after_accept``
+        process the request (state changes!) then close the socket without answering:
+        the classic ambiguous send;
+    ``drop``
+        close the socket without processing anything;
+    ``garble_after_accept``
+        process the request, then answer ``status`` with ``body`` (e.g. an HTML error page
+        or a truncated JSON) instead of the real answer;
+    ``status``
+        answer ``status`` (with ``retry_after`` if given) without processing;
+    ``delay``
+        sleep ``delay`` seconds, then answer normally.
     """
 
     kind: str
