@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test lint docs demo sandbox bench clean
+.PHONY: install test lint docs dist demo sandbox bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ docs: $(STAMP)
 	rm -rf docs/_build docs/api/_generated
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
+## Build the sdist and the wheel into dist/ (isolated build, as for a release) and check them with twine.
+dist: $(STAMP)
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
+
 ## Run the certified-email example DAG end to end against the sandbox and print what happened.
 demo: $(STAMP)
 	$(PY) scripts/demo.py
@@ -43,4 +49,4 @@ bench: $(STAMP)
 	for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .airflow-home .demo *.egg-info docs/_build docs/api/_generated
+	rm -rf $(VENV) .airflow-home .demo *.egg-info build dist docs/_build docs/api/_generated
