@@ -181,7 +181,7 @@ class MensatekDownloadCertificatesOperator(_ArchiveCertificates, MensatekBaseOpe
     :param layout: folder of one set below ``destination``; placeholders
         ``{vendor}``, ``{kind}``, ``{id}``; default ``{vendor}/{kind}/{id}``
         (``mensatek/certified_email/<id>``). Templated (Jinja first, e.g.
-        ``{{ ds }}/{id}``).
+        ``{{ dag_run.run_after | ds }}/{id}``).
     :param overwrite: replace a set whose content differs from what is
         archived (the earlier manifest is kept as ``manifest.<time>.json``).
         Default False: different content is refused. An overwrite that stops

@@ -30,8 +30,8 @@ class MensatekSendCertifiedEmailOperator(MensatekBaseOperator):
 
     Mensatek placeholders such as ``{{Nombre}}`` or ``{{Variable_1}}`` in
     ``subject`` and ``message`` reach Mensatek intact, while Airflow macros in
-    the same text still render: ``"Aviso para {{Nombre}} ({{ ds }})"`` becomes
-    ``"Aviso para {{Nombre}} (2026-11-24)"``. A bare ``{{name}}`` is left for
+    the same text still render: ``"Aviso para {{Nombre}} ({{ dag_run.run_after | ds }})"``
+    becomes ``"Aviso para {{Nombre}} (2026-11-24)"``. A bare ``{{name}}`` is left for
     Mensatek unless ``name`` is a variable of the Airflow template context.
 
     :param sender: validated sender email -> ``Remitente``.

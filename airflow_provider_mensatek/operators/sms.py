@@ -31,9 +31,9 @@ class MensatekSendSmsOperator(MensatekBaseOperator):
 
     Per-recipient placeholders ``{{Variable_1}}`` … ``{{Variable_10}}`` in
     ``message`` reach Mensatek intact while Airflow macros in the same text
-    render: ``"Hola {{Variable_1}} ({{ ds }})"``. Each placeholder used must be
-    given for every recipient, and the parts are counted on each recipient's
-    own text.
+    render: ``"Hola {{Variable_1}} ({{ dag_run.run_after | ds }})"``. Each
+    placeholder used must be given for every recipient, and the parts are
+    counted on each recipient's own text.
 
     :param sender: sender name or number -> ``Remitente``. None or blank: the account's default sender
         (``Remitente`` sent empty, as the vendor document says).
