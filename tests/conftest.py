@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from airflow_provider_mensatek.sandbox.dag_runner import airflow_environment
 
 REPO = Path(__file__).resolve().parent.parent
+# The temp dir is a default allowed root for local files, and the tests that need a
+# folder outside it make one under the checkout: a checkout inside the temp dir (a CI
+# clone in /tmp) would leave them none. Such a session gets a temp dir of its own, which
+# does not hold the checkout (child processes too, through TMPDIR).
+if REPO.is_relative_to(Path(tempfile.gettempdir()).resolve()):
+    _SESSION_TMP = tempfile.mkdtemp(prefix="mensatek-tests-")
+    os.environ["TMPDIR"] = tempfile.tempdir = _SESSION_TMP
+    atexit.register(shutil.rmtree, _SESSION_TMP, ignore_errors=True)
 # Airflow reads its home at import time: point it at a throwaway, git-ignored
 # home before anything imports airflow. The example DAGs and the tests' own DAGs
 # are two local bundles so dag.test() parses only DAG files.
