@@ -172,6 +172,16 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "/srv/notices,/data/contracts",
                         "default": "",
                     },
+                    "trigger_threads": {
+                        "description": "Threads of the pool in which the provider's triggers make their HTTP "
+                        "requests, one pool per triggerer process shared by all of them (not the event loop's "
+                        "default executor). A thread never sleeps: rate-limit waits are awaited in the event "
+                        "loop. 16 serve about 80 status checks a second against a vendor answering in 200 ms.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "32",
+                        "default": "16",
+                    },
                 },
             },
         },

@@ -168,12 +168,13 @@ def run_policy(sandbox: Sandbox, completions: dict[str, float], conn_id: str) ->
 
     original = delivery.CHANNELS["mensatek.certified_email"]
 
-    def counted_client(conn: str) -> tuple[Any, Any]:
-        fetch, client = original(conn)
-        client.transport.session.hooks["response"].append(counter)
-        return fetch, client
+    def counted_fetch(client: Any) -> Any:
+        # The triggers share one client: count its answers once.
+        if counter not in client.transport.session.hooks["response"]:
+            client.transport.session.hooks["response"].append(counter)
+        return original(client)
 
-    delivery.CHANNELS["mensatek.certified_email"] = counted_client
+    delivery.CHANNELS["mensatek.certified_email"] = counted_fetch
     detected: dict[str, float] = {}
 
     async def wait_for(mid: str) -> None:

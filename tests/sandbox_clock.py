@@ -105,6 +105,6 @@ def legallymail_conn(sandbox: Sandbox, sandbox_clock: SandboxClock, monkeypatch:
     base_url = resolve_base_url(sandbox.legallymail_url, default=sandbox.legallymail_url)
     key = credential_key("legallymail", base_url, sandbox.legallymail_token)
     limiter = rate_limit.RateLimiter(LEGALLYMAIL_REQUESTS_PER_MINUTE, clock=sandbox_clock.now,
-                                     sleep=sandbox_clock.sleep)
+                                     sleep=sandbox_clock.sleep, async_sleep=sandbox_clock.async_sleep)
     monkeypatch.setitem(rate_limit._LIMITERS, key, limiter)
     return "legallymail_default"

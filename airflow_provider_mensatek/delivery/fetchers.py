@@ -102,15 +102,20 @@ def legallymail_email(client: Any) -> Fetch:
     # Ids learnt to belong to a multi-recipient send -> that send's tracking id, so the
     # list call is skipped for them (its rows only carry the send's overall status).
     send_of: dict[str, str] = {}
+    # Ids a list call did not serve: the list holds the latest sends, so it never will (newer sends
+    # only push them further back). A round interrupted for a rate-limit slot then resumes with
+    # the single calls it still owes instead of paying for the list call again.
+    unlisted: set[str] = set()
 
     def fetch(keys: Sequence[str]) -> Iterator[Answer]:
         served: set[str] = set()
-        if len([k for k in keys if k not in send_of]) > 1:
+        if len([k for k in keys if k not in send_of and k not in unlisted]) > 1:
             for summary in client.list_emails(MAX_LIST_LIMIT):
                 tid = summary.tracking_id
                 if tid in keys and not summary.is_multi_recipient:
                     served.add(tid)
                     yield tid, Observation(tid, vendor_state(summary), summary.to_dict())
+            unlisted.update(k for k in keys if k not in served)
         for key in keys:
             if key in served:
                 continue
@@ -139,13 +144,17 @@ def legallymail_email(client: Any) -> Fetch:
 def legallymail_signature(client: Any) -> Fetch:
     """Signature requests by uuid; with several due, one ``GET /signatures?limit=25`` serves the recent ones."""
 
+    # As for emails: a request the list did not show, it never will.
+    unlisted: set[str] = set()
+
     def fetch(keys: Sequence[str]) -> Iterator[Answer]:
         served: set[str] = set()
-        if len(keys) > 1:
+        if len([k for k in keys if k not in unlisted]) > 1:
             for summary in client.list_signatures(MAX_LIST_LIMIT):
                 if summary.uuid in keys:
                     served.add(summary.uuid)
                     yield summary.uuid, Observation(summary.uuid, vendor_state(summary), summary.to_dict())
+            unlisted.update(k for k in keys if k not in served)
         for key in keys:
             if key in served:
                 continue

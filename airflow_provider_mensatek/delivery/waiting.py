@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from airflow_provider_mensatek.clients._http.loop_waits import LoopWait
 from airflow_provider_mensatek.clients.errors import (
     MensatekError,
     RateLimitedError,
@@ -201,12 +202,12 @@ class DeliveryWaiter:
                     answers[key] = answer
         except (RateLimitedError, TransientError) as exc:
             stop = exc
-        # Every message of the round counts from the round's end, so a rate limiter
-        # holding the round never shortens a message's gap, and the messages
-        # checked together stay due together (one list call keeps serving them).
-        end = max(self.clock(), now) if self.clock else now
-        for key, answer in answers.items():
-            self._record(key, answer, end)
+        except LoopWait:
+            # A trigger's event loop awaits what this round would have waited for, then polls again:
+            # what was answered counts now, the rest stays due (nothing was asked about it).
+            self._record_all(answers, now)
+            raise
+        end = self._record_all(answers, now)
         if isinstance(stop, RateLimitedError):
             log.warning("Rate limited by %s; no status checks for %s s", stop.vendor,
                         f"{stop.retry_after:.0f}" if stop.retry_after is not None else "a while")
@@ -223,6 +224,15 @@ class DeliveryWaiter:
                 # it): it still counts as a check, so the backoff grows and a message the
                 # vendor never reports cannot loop.
                 self.schedule.checked(key, end, final=False)
+
+    def _record_all(self, answers: Mapping[str, Observation | MensatekError], now: float) -> float:
+        # Every message of the round counts from the round's end, so a rate limiter
+        # holding the round never shortens a message's gap, and the messages
+        # checked together stay due together (one list call keeps serving them).
+        end = max(self.clock(), now) if self.clock else now
+        for key, answer in answers.items():
+            self._record(key, answer, end)
+        return end
 
     def _record(self, key: str, answer: Observation | MensatekError, now: float) -> None:
         message = self.schedule.messages[key]

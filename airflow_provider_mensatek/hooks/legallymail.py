@@ -50,7 +50,10 @@ class LegallyMailHook(BaseHook):
         return self.get_conn()
 
     def get_conn(self) -> LegallyMailClient:
-        conn = self.get_connection(self.legallymail_conn_id)
+        return self.client_for(self.get_connection(self.legallymail_conn_id))
+
+    def client_for(self, conn: Any) -> LegallyMailClient:
+        """A client of ``conn`` (an Airflow Connection already read)."""
         mask_credential(conn.password)
         settings = connection_settings(conn, vendor="legallymail", default_url=DEFAULT_BASE_URL)
         extra = conn.extra_dejson or {}

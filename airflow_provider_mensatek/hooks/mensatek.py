@@ -44,7 +44,10 @@ class MensatekHook(BaseHook):
         return self.get_conn()
 
     def get_conn(self) -> MensatekClient:
-        conn = self.get_connection(self.mensatek_conn_id)
+        return self.client_for(self.get_connection(self.mensatek_conn_id))
+
+    def client_for(self, conn: Any) -> MensatekClient:
+        """A client of ``conn`` (an Airflow Connection already read)."""
         mask_credential(conn.password, user=conn.login)
         settings = connection_settings(conn, vendor="mensatek", default_url=DEFAULT_BASE_URL)
         return MensatekClient(

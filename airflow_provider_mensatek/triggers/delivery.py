@@ -1,9 +1,12 @@
 """Deferrable waits: triggers that read delivery / signature status until a wait is over.
 
 One trigger per deferred sensor. Each runs the same :class:`DeliveryWaiter`,
-:class:`PollPolicy` and sync vendor client as the sensor, the client through
-``asyncio.to_thread``, so the triggerer's event loop never blocks on HTTP and
-every trigger of a credential shares the process-wide rate limiter.
+:class:`PollPolicy` and sync vendor client as the sensor. The client is shared
+by every trigger of its connection in the process (:mod:`.shared_clients`),
+its HTTP runs in the provider's bounded thread pool (:mod:`.thread_pool`), and
+every wait (a LegallyMail rate-limit slot above all) is awaited in the event
+loop, never slept in a thread: a backlog of LegallyMail waits behind their 10
+requests a minute never delays anyone else's check.
 
 Triggers only read status: a triggerer restart replays a trigger from its
 serialised kwargs, so a trigger must never send anything.
@@ -11,77 +14,46 @@ serialised kwargs, so a trigger must never send anything.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_mensatek.clients._http.loop_waits import LoopJob
 from airflow_provider_mensatek.clients.errors import MensatekError, ValidationError
 from airflow_provider_mensatek.delivery import fetchers, waiting
 from airflow_provider_mensatek.delivery.floors import check_poll_floor
 from airflow_provider_mensatek.delivery.waiting import DeliveryWaiter, Fetch
+from airflow_provider_mensatek.triggers import shared_clients, thread_pool
 
 EVENT_ERROR = "error"
 
-
-def _mensatek_client(conn_id: str) -> Any:
-    from airflow_provider_mensatek.hooks.mensatek import MensatekHook
-
-    return MensatekHook(mensatek_conn_id=conn_id).get_conn()
-
-
-#: Status channel -> (connection id -> (fetch, client)). Shared with the sensors.
-CHANNELS: dict[str, Callable[[str], tuple[Fetch, Any]]] = {}
-
-
-def channel(name: str) -> Callable[[Callable[[str], tuple[Fetch, Any]]], Callable[[str], tuple[Fetch, Any]]]:
-    def register(factory: Callable[[str], tuple[Fetch, Any]]) -> Callable[[str], tuple[Fetch, Any]]:
-        CHANNELS[name] = factory
-        return factory
-
-    return register
+#: Status channel -> the fetch function reading it through a vendor client. Shared with the sensors.
+CHANNELS: dict[str, Callable[[Any], Fetch]] = {
+    "mensatek.certified_email": fetchers.mensatek_certified_email,
+    "mensatek.sms": fetchers.mensatek_sms,
+    "legallymail.email": fetchers.legallymail_email,
+    "legallymail.signature": fetchers.legallymail_signature,
+    "legallymail.sms": fetchers.legallymail_sms,
+}
 
 
-@channel("mensatek.certified_email")
-def _certified_email(conn_id: str) -> tuple[Fetch, Any]:
-    client = _mensatek_client(conn_id)
-    return fetchers.mensatek_certified_email(client), client
-
-
-@channel("mensatek.sms")
-def _mensatek_sms(conn_id: str) -> tuple[Fetch, Any]:
-    client = _mensatek_client(conn_id)
-    return fetchers.mensatek_sms(client), client
-
-
-def _legallymail_client(conn_id: str) -> Any:
-    from airflow_provider_mensatek.hooks.legallymail import LegallyMailHook
-
-    return LegallyMailHook(legallymail_conn_id=conn_id).get_conn()
-
-
-@channel("legallymail.email")
-def _legallymail_email(conn_id: str) -> tuple[Fetch, Any]:
-    client = _legallymail_client(conn_id)
-    return fetchers.legallymail_email(client), client
-
-
-@channel("legallymail.signature")
-def _legallymail_signature(conn_id: str) -> tuple[Fetch, Any]:
-    client = _legallymail_client(conn_id)
-    return fetchers.legallymail_signature(client), client
-
-
-@channel("legallymail.sms")
-def _legallymail_sms(conn_id: str) -> tuple[Fetch, Any]:
-    client = _legallymail_client(conn_id)
-    return fetchers.legallymail_sms(client), client
+def vendor_of(channel: str) -> str:
+    return channel.split(".")[0]
 
 
 def make_fetch(channel_name: str, conn_id: str) -> tuple[Fetch, Any]:
-    """The fetch function and the client behind it (close the client when done)."""
-    return CHANNELS[channel_name](conn_id)
+    """The fetch function and a client of its own behind it, for a sensor (close the client when done)."""
+    client: Any
+    if vendor_of(channel_name) == "mensatek":
+        from airflow_provider_mensatek.hooks.mensatek import MensatekHook
+
+        client = MensatekHook(mensatek_conn_id=conn_id).get_conn()
+    else:
+        from airflow_provider_mensatek.hooks.legallymail import LegallyMailHook
+
+        client = LegallyMailHook(legallymail_conn_id=conn_id).get_conn()
+    return CHANNELS[channel_name](client), client
 
 
 class DeliveryStatusTrigger(BaseTrigger):
@@ -134,17 +106,19 @@ class DeliveryStatusTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         clock = waiting.CLOCK
-        fetch, client = await asyncio.to_thread(make_fetch, self.channel, self.conn_id)
+        job = LoopJob()
+        client = await thread_pool.run(job, lambda: shared_clients.acquire(vendor_of(self.channel), self.conn_id))
         try:
             try:
-                waiter = self._resume(fetch, client)
+                waiter = self._resume(CHANNELS[self.channel](client), client)
             except MensatekError as exc:
                 yield TriggerEvent({"status": EVENT_ERROR, "message": str(exc), "error": type(exc).__name__,
                                     "result": None})
                 return
             while True:
                 try:
-                    outcome = await asyncio.to_thread(waiter.poll, clock.now())
+                    # The time is read in the pool thread: the check is due by then, whatever it waited for.
+                    outcome = await thread_pool.run(job, lambda: waiter.poll(clock.now()))
                 except MensatekError as exc:
                     # Authentication failures and vendor refusals end the wait: a
                     # repeat would be the "looping erroneous connection" the vendors block.
@@ -160,9 +134,7 @@ class DeliveryStatusTrigger(BaseTrigger):
                               outcome.next_check_at - clock.now())
                 await clock.async_sleep(outcome.next_check_at - clock.now())
         finally:
-            close = getattr(client, "close", None)
-            if close is not None:
-                close()
+            shared_clients.release(client)
 
 
 class MensatekCertifiedEmailTrigger(DeliveryStatusTrigger):

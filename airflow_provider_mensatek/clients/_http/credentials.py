@@ -14,16 +14,18 @@ client from the connection in the process that uses it is the supported way.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, NoReturn, TypeVar
 
 import requests
 from requests.auth import AuthBase
 
+from airflow_provider_mensatek.clients._http.loop_waits import LoopJob, LoopWait, current_job
 from airflow_provider_mensatek.clients.errors import (
     AlreadyCancelledError,
     AlreadySentError,
@@ -96,6 +98,18 @@ _ACCEPTED_ANSWERS = (NotFoundError, ForbiddenError, InsufficientCreditsError, Al
                      AlreadyCancelledError, CertificateNotReadyError)
 
 
+class FirstUseWait(LoopWait):
+    """A loop job's credential has its first call in flight elsewhere: the loop awaits its end."""
+
+    def __init__(self, memory: _CredentialMemory, key: str) -> None:
+        super().__init__("waiting for the first answer to this credential")
+        self.memory = memory
+        self.key = key
+
+    async def wait(self, job: LoopJob) -> None:
+        await self.memory.released(self.key)
+
+
 class _CredentialMemory:
     """Refused credentials, and the gate that lets one first request per credential out at a time."""
 
@@ -104,6 +118,8 @@ class _CredentialMemory:
         self._failures: dict[str, AuthenticationError] = {}
         self._accepted: set[str] = set()
         self._holders: dict[str, int] = {}
+        # Event loops awaiting the end of a first call (their thread jobs never block on the gate).
+        self._loop_waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
 
     def failure(self, key: str) -> AuthenticationError | None:
         with self._cond:
@@ -129,7 +145,8 @@ class _CredentialMemory:
         remembered failure without a request when that call was refused, and
         goes ahead otherwise. A call that ended without an answer (a network
         error) proves nothing: the next waiter makes the next first attempt.
-        The same thread may nest calls (no deadlock on re-entry).
+        The same thread may nest calls (no deadlock on re-entry). A thread job
+        of an event loop does not wait here: it raises :class:`FirstUseWait`.
         """
         me = threading.get_ident()
         with self._cond:
@@ -144,6 +161,8 @@ class _CredentialMemory:
                     self._holders[key] = me
                     held = True
                     break
+                if current_job() is not None:
+                    raise FirstUseWait(self, key)
                 self._cond.wait()
         if not held:
             yield
@@ -161,6 +180,24 @@ class _CredentialMemory:
                 if accepted and key not in self._failures:
                     self._accepted.add(key)
                 self._cond.notify_all()
+                for loop, future in self._loop_waiters.pop(key, []):
+                    with suppress(RuntimeError):  # that loop has closed: nobody waits there any more
+                        loop.call_soon_threadsafe(_resolve, future)
+
+    async def released(self, key: str) -> None:
+        """Return once no first call of ``key`` is in flight (at once when none is)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._cond:
+            if key not in self._holders:
+                return
+            self._loop_waiters.setdefault(key, []).append((loop, future))
+        await future
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 CREDENTIALS = _CredentialMemory()

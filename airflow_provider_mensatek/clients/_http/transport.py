@@ -54,6 +54,7 @@ from airflow_provider_mensatek.clients._http.limits import (
     finish_on_close,
     read_body,
 )
+from airflow_provider_mensatek.clients._http.loop_waits import current_job
 from airflow_provider_mensatek.clients._http.redact import redact, redact_strings, register_secret
 from airflow_provider_mensatek.clients._http.settings import RetrySettings, Timeouts
 from airflow_provider_mensatek.clients._http.urls import is_loopback_host, resolve_base_url
@@ -159,7 +160,6 @@ class _StopOnLongRetryAfter(tenacity.stop.stop_base):
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         retry_after = getattr(exc, "retry_after", None)
         return retry_after is not None and retry_after > self.limit
-
 
 
 class Transport(HoldsCredential):
@@ -272,8 +272,10 @@ class Transport(HoldsCredential):
                 params=params, files=files, stream=stream, reference=reference, attempt_no=attempt_no,
             )
 
+        # A thread job of an event loop never sleeps between attempts: its caller's poll schedule retries.
+        attempts = 1 if current_job() is not None else self.retry.max_attempts
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_any(tenacity.stop_after_attempt(self.retry.max_attempts),
+            stop=tenacity.stop_any(tenacity.stop_after_attempt(attempts),
                                    _StopOnLongRetryAfter(self.retry.max_retry_wait)),
             wait=self._wait,
             retry=tenacity.retry_if_exception(lambda e: isinstance(e, RateLimitedError | TransientError)),
