@@ -4,9 +4,12 @@ triggers "sleep" through simulated hours instantly and request timestamps are si
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import json
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -57,6 +60,56 @@ class FastSandboxClock(SandboxClock):
 
     def wall_time(self, when: float) -> datetime:
         return datetime.now(timezone.utc) + timedelta(seconds=(when - self.now()) / self.speed)
+
+
+class LoopSandboxClock(SandboxClock):
+    """Discrete-event sandbox time for many triggers in one event loop.
+
+    Sleepers in the loop wake in time order; time jumps to the next wake only when every task
+    :meth:`run` watches is asleep (work in flight, HTTP in a thread, happens at a frozen instant).
+    A *sync* sleep can only come from a thread: it is recorded with the thread's name and moves
+    time on for everyone, as a thread holding a pool slot while it sleeps delays every job queued
+    behind it.
+    """
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        super().__init__(sandbox)
+        self.thread_sleeps: list[tuple[str, float]] = []
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def sleep(self, seconds: float) -> None:
+        self.thread_sleeps.append((threading.current_thread().name, seconds))
+        self.sandbox.clock.advance(max(seconds, 0.0))
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now() + max(seconds, 0.0), next(self._seq), future))
+        await future
+
+    def _wake_due(self) -> None:
+        while self._sleepers and self._sleepers[0][0] <= self.now():
+            future = heapq.heappop(self._sleepers)[2]
+            if not future.done():
+                future.set_result(None)
+
+    async def run(self, coroutines: list[Coroutine[Any, Any, Any]], real_timeout: float = 120.0) -> list[Any]:
+        """Run the coroutines to the end in simulated time; their results in order."""
+        tasks = [asyncio.ensure_future(c) for c in coroutines]
+        deadline = time.monotonic() + real_timeout
+        while not all(t.done() for t in tasks):
+            if time.monotonic() > deadline:
+                for task in tasks:
+                    task.cancel()
+                raise TimeoutError(f"not done after {real_timeout} s of real time")
+            self._wake_due()
+            asleep = sum(1 for *_, f in self._sleepers if not f.done())
+            if self._sleepers and asleep == sum(1 for t in tasks if not t.done()):
+                self.sandbox.clock.advance(max(self._sleepers[0][0] - self.now(), 0.0))
+                self._wake_due()
+            await asyncio.sleep(0.001)
+        return [t.result() for t in tasks]
 
 
 class DictStateStore:
