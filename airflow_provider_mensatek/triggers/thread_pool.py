@@ -84,4 +84,6 @@ async def run(job: LoopJob, fn: Callable[[], _T]) -> _T:
         try:
             return await loop.run_in_executor(pool(), job.run, fn)
         except LoopWait as pending:
+            # Its traceback holds the job's frames, which hold it back: a cycle only a full collection frees.
+            pending.__traceback__ = None
             await pending.wait(job)

@@ -150,16 +150,22 @@ def ambiguous_send_text(what: str, reference: str | None) -> str:
     )
 
 
-class _StopOnLongRetryAfter(tenacity.stop.stop_base):
-    """Stop when the vendor asks for a pause longer than we may block a worker for."""
+class _Stop(tenacity.stop.stop_base):
+    """Stop after the transport's attempts, or when the vendor asks for a longer pause than we may block for.
 
-    def __init__(self, limit: float) -> None:
-        self.limit = limit
+    A thread job of an event loop makes one attempt: it never sleeps, its caller's poll schedule retries.
+    """
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        settings = self.transport.retry
+        if retry_state.attempt_number >= (1 if current_job() is not None else settings.max_attempts):
+            return True
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         retry_after = getattr(exc, "retry_after", None)
-        return retry_after is not None and retry_after > self.limit
+        return retry_after is not None and retry_after > settings.max_retry_wait
 
 
 class Transport(HoldsCredential):
@@ -193,6 +199,11 @@ class Transport(HoldsCredential):
         self._credential_id = credential_id
         self._sleep = sleep
         self._before_request = before_request
+        # One per transport (tenacity keeps a call's state per thread): one per request left about 20
+        # objects of cyclic garbage each, and full collections of a triggerer's heap stall its event loop.
+        self._retrying = tenacity.Retrying(
+            stop=_Stop(self), wait=self._wait, sleep=sleep, reraise=True, before_sleep=self._log_retry,
+            retry=tenacity.retry_if_exception(lambda e: isinstance(e, RateLimitedError | TransientError)))
         self.session = session or requests.Session()
         if not isinstance(self.session.get_adapter("https://x"), DeadlineAdapter):
             for prefix in ("https://", "http://"):
@@ -272,18 +283,7 @@ class Transport(HoldsCredential):
                 params=params, files=files, stream=stream, reference=reference, attempt_no=attempt_no,
             )
 
-        # A thread job of an event loop never sleeps between attempts: its caller's poll schedule retries.
-        attempts = 1 if current_job() is not None else self.retry.max_attempts
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_any(tenacity.stop_after_attempt(attempts),
-                                   _StopOnLongRetryAfter(self.retry.max_retry_wait)),
-            wait=self._wait,
-            retry=tenacity.retry_if_exception(lambda e: isinstance(e, RateLimitedError | TransientError)),
-            sleep=self._sleep,
-            reraise=True,
-            before_sleep=self._log_retry,
-        )
-        return retrying(attempt)
+        return self._retrying(attempt)
 
     def read_answer(self, response: requests.Response, *, function: str) -> None:
         """Read a streamed (safe) answer's whole body after all, within ``max_response_bytes``."""
