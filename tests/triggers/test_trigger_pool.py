@@ -186,3 +186,39 @@ def test_an_interrupted_legallymail_round_resumes_without_paying_for_the_list_ag
     times = sorted(r.at.timestamp() for r in sandbox.requests)
     assert max(sum(1 for u in times if t <= u < t + 60) for t in times) <= 2
     assert loop_clock.thread_sleeps == [] and limiter.waited > 0
+
+
+def test_waits_handed_back_to_the_loop_leave_no_cyclic_garbage(
+    sandbox: Sandbox, pool_threads: Callable[[int], None],
+) -> None:
+    """Thousands of waits share the loop: garbage only a full collection frees would stall it."""
+    import gc
+
+    from airflow_provider_mensatek.clients import LegallyMailClient
+    from airflow_provider_mensatek.clients._http.loop_waits import LoopJob
+
+    pool_threads(2)
+    sandbox.app("/legallymail/api").requests_per_minute = None
+    now = [1000.0]
+
+    async def advance(seconds: float) -> None:
+        now[0] += seconds
+
+    client = LegallyMailClient(sandbox.legallymail_token, base_url=sandbox.legallymail_url)
+    client.rate_limiter = rate_limit.RateLimiter(1, clock=lambda: now[0], async_sleep=advance)
+
+    async def twenty_calls_a_slot_apart() -> int:
+        job = LoopJob()
+        await thread_pool.run(job, client.get_info)
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(20):
+                await thread_pool.run(job, client.get_info)  # each one waits for its slot in the loop
+            return gc.collect()
+        finally:
+            gc.enable()
+
+    assert asyncio.run(twenty_calls_a_slot_apart()) == 0
+    assert len(sandbox.requests) == 21 and now[0] == 1000.0 + 20 * 60
+    client.close()
