@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -28,7 +25,6 @@ from airflow_provider_mensatek.operators.campaigns import (
 )
 from airflow_provider_mensatek.sandbox import Sandbox
 from tests.clients.test_local_files import run_guarded
-from tests.conftest import REPO
 from tests.operator_support import FakeTaskStateStore, context
 
 CSV = "name,email\nAna,ana@example.com\n"
@@ -41,23 +37,18 @@ def conns(conn: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
 
 
 @pytest.fixture
-def temp_dir() -> Iterator[Path]:
+def temp_dir(system_temp: Path) -> Path:
     """A folder in the system temp dir (a default root), where an upstream task would write the CSV."""
-    folder = Path(tempfile.mkdtemp(prefix="rp-"))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix="rp-", dir=system_temp))
 
 
 @pytest.fixture
-def not_temp() -> Iterator[Path]:
-    """``dags/`` and ``elsewhere/``, each with the CSV, outside the temp dir (under the test Airflow home)."""
-    folder = REPO / ".airflow-home" / f"recipients-{uuid.uuid4().hex[:8]}"
+def not_temp(outside_temp: Path) -> Path:
+    """``dags/`` and ``elsewhere/``, each with the CSV, outside the temp dir wherever the repository lives."""
     for sub in ("dags", "elsewhere"):
-        (folder / sub).mkdir(parents=True)
-        (folder / sub / "people.csv").write_text(CSV)
-    assert not str(folder).startswith(tempfile.gettempdir())
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+        (outside_temp / sub).mkdir()
+        (outside_temp / sub / "people.csv").write_text(CSV)
+    return outside_temp
 
 
 def planner(source: Any, campaign: Path, **kwargs: Any) -> MensatekPlanCampaignOperator:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import tempfile
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,7 @@ from airflow_provider_mensatek.operators.legallymail import (
     LegallyMailSendCertifiedEmailOperator,
 )
 from airflow_provider_mensatek.sandbox import Sandbox
-from tests.conftest import LEGALLYMAIL_TOKEN, REPO
+from tests.conftest import LEGALLYMAIL_TOKEN
 from tests.legallymail_support import PDF
 from tests.operator_support import FakeTaskStateStore, context
 
@@ -47,25 +45,20 @@ def conns(conn: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
 
 
 @pytest.fixture
-def temp_file() -> Iterator[Path]:
+def temp_file(system_temp: Path) -> Path:
     """A PDF in the system temp dir, where an upstream task would write it."""
-    folder = Path(tempfile.mkdtemp(prefix="lf-op-"))
+    folder = Path(tempfile.mkdtemp(prefix="lf-op-", dir=system_temp))
     (folder / "nota.pdf").write_bytes(PDF)
-    yield folder / "nota.pdf"
-    shutil.rmtree(folder, ignore_errors=True)
+    return folder / "nota.pdf"
 
 
 @pytest.fixture
-def not_temp() -> Iterator[Path]:
-    """A folder outside the temp dir (under the git-ignored test Airflow home), with a PDF in it."""
-    folder = REPO / ".airflow-home" / f"local-files-{uuid.uuid4().hex[:8]}"
-    (folder / "dags").mkdir(parents=True)
-    (folder / "elsewhere").mkdir()
+def not_temp(outside_temp: Path) -> Path:
+    """``dags/`` and ``elsewhere/``, each with a PDF, outside the temp dir wherever the repository lives."""
     for sub in ("dags", "elsewhere"):
-        (folder / sub / "nota.pdf").write_bytes(PDF)
-    assert not str(folder).startswith(tempfile.gettempdir())
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+        (outside_temp / sub).mkdir()
+        (outside_temp / sub / "nota.pdf").write_bytes(PDF)
+    return outside_temp
 
 
 def _adjuntos(request: Any) -> bytes:
