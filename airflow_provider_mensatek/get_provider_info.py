@@ -38,9 +38,9 @@ def _timeouts_fields() -> dict[str, Any]:
             "schema": {"type": ["number", "null"], "default": 120},
         },
         "deadline": {
-            "label": "Deadline per request (s)",
-            "description": "The most one request and its whole answer may take, however slowly the answer "
-            "arrives. Hit on a send, the send counts as possibly sent.",
+            "label": "Deadline per call (s)",
+            "description": "The most one call may take: every attempt and its answer, however slowly it "
+            "arrives, and the waits between attempts. Hit on a send, the send counts as possibly sent.",
             "schema": {"type": ["number", "null"], "default": 300},
         },
         "max_response_bytes": {

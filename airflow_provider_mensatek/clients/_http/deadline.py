@@ -5,7 +5,9 @@ second never trips a 60 s read timeout, and holds a send (and a worker slot)
 for as long as it likes. Here every exchange (connect, request, headers, body)
 gets a deadline; one watchdog thread shuts the socket of an exchange whose
 deadline passed, which ends the blocked read at once, and the transport
-reports the deadline instead of the broken read.
+reports the deadline instead of the broken read. The transport gives each
+exchange what is left of its call's deadline (see :mod:`.retry`), so the
+deadline bounds the whole call, retries included.
 
 The socket is found through urllib3's own connection classes (a subclass
 registers itself with the exchange running in its thread when a request

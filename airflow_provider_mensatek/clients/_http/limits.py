@@ -17,7 +17,7 @@ from airflow_provider_mensatek.clients._http.deadline import Exchange
 
 #: JSON answers are small: the largest, a 10,000-recipient batch echo, is about 1.5 MB.
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
-#: The most one exchange (connect, request, answer) may take, however the answer trickles in.
+#: The most one call may take: its attempts (connect, request, answer) and the waits between them.
 DEFAULT_DEADLINE = 300.0
 _CHUNK = 64 * 1024
 

@@ -47,7 +47,7 @@ class RetrySettings:
 
 @dataclass(frozen=True)
 class Timeouts:
-    """``connect`` and ``read`` bound each wait on the socket; ``deadline`` a whole exchange (seconds)."""
+    """``connect`` and ``read`` bound each wait on the socket; ``deadline`` a whole call, retries included (s)."""
 
     connect: float = 10.0
     read: float = 60.0

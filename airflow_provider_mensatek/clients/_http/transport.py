@@ -15,7 +15,8 @@ Retry contract (see DESIGN.md):
 * An authentication failure is never retried, and is remembered for the
   credential for the rest of the process: later calls fail without touching
   the network, so a misconfigured DAG cannot get the account blocked.
-* Every exchange has an overall deadline and every answer a size cap: on a
+* Every call has an overall deadline (all its attempts, the waits between
+  them and the answer: see :mod:`.retry`) and every answer a size cap: on a
   send, hitting either is ambiguous (the request left); on a read the deadline
   is transient and an oversized answer a plain error.
 * A request counts as started only once it is fully built: an argument that
@@ -25,16 +26,13 @@ Retry contract (see DESIGN.md):
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn, TypeVar
 
 import requests
-import tenacity
 from requests.auth import AuthBase
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
@@ -54,8 +52,8 @@ from airflow_provider_mensatek.clients._http.limits import (
     finish_on_close,
     read_body,
 )
-from airflow_provider_mensatek.clients._http.loop_waits import current_job
 from airflow_provider_mensatek.clients._http.redact import redact, redact_strings, register_secret
+from airflow_provider_mensatek.clients._http.retry import CallPlan, TransportRetry, parse_retry_after
 from airflow_provider_mensatek.clients._http.settings import RetrySettings, Timeouts
 from airflow_provider_mensatek.clients._http.urls import is_loopback_host, resolve_base_url
 from airflow_provider_mensatek.clients.errors import (
@@ -110,24 +108,6 @@ def send_attempts_started() -> int:
     return _SEND_ATTEMPTS.value
 
 
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds (delta-seconds or HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _is_connect_failure(exc: requests.RequestException) -> bool:
     """True only when the TCP/TLS connection was never established (nothing was sent)."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -148,24 +128,6 @@ def ambiguous_send_text(what: str, reference: str | None) -> str:
         f"The send may have reached the vendor: {what}. It was NOT retried, to avoid sending twice. "
         f"Check the vendor panel for the message{ref} before sending again."
     )
-
-
-class _Stop(tenacity.stop.stop_base):
-    """Stop after the transport's attempts, or when the vendor asks for a longer pause than we may block for.
-
-    A thread job of an event loop makes one attempt: it never sleeps, its caller's poll schedule retries.
-    """
-
-    def __init__(self, transport: Transport) -> None:
-        self.transport = transport
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        settings = self.transport.retry
-        if retry_state.attempt_number >= (1 if current_job() is not None else settings.max_attempts):
-            return True
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        retry_after = getattr(exc, "retry_after", None)
-        return retry_after is not None and retry_after > settings.max_retry_wait
 
 
 class Transport(HoldsCredential):
@@ -199,11 +161,7 @@ class Transport(HoldsCredential):
         self._credential_id = credential_id
         self._sleep = sleep
         self._before_request = before_request
-        # One per transport (tenacity keeps a call's state per thread): one per request left about 20
-        # objects of cyclic garbage each, and full collections of a triggerer's heap stall its event loop.
-        self._retrying = tenacity.Retrying(
-            stop=_Stop(self), wait=self._wait, sleep=sleep, reraise=True, before_sleep=self._log_retry,
-            retry=tenacity.retry_if_exception(lambda e: isinstance(e, RateLimitedError | TransientError)))
+        self._retry = TransportRetry(self, sleep=sleep)
         self.session = session or requests.Session()
         if not isinstance(self.session.get_adapter("https://x"), DeadlineAdapter):
             for prefix in ("https://", "http://"):
@@ -275,15 +233,15 @@ class Transport(HoldsCredential):
         url = f"{self.base_url}/{path.lstrip('/')}"
         attempt_no = 0
 
-        def attempt() -> requests.Response:
+        def attempt(plan: CallPlan[requests.Response]) -> requests.Response:
             nonlocal attempt_no
             attempt_no += 1
             return self._attempt(
                 method, url, path, function=function, kind=kind, json=json, data=data,
-                params=params, files=files, stream=stream, reference=reference, attempt_no=attempt_no,
+                params=params, files=files, stream=stream, reference=reference, attempt_no=attempt_no, plan=plan,
             )
 
-        return self._retrying(attempt)
+        return self._retry.run(CallPlan(attempt, self.timeouts.deadline))
 
     def read_answer(self, response: requests.Response, *, function: str) -> None:
         """Read a streamed (safe) answer's whole body after all, within ``max_response_bytes``."""
@@ -318,9 +276,16 @@ class Transport(HoldsCredential):
         stream: bool,
         reference: str | None,
         attempt_no: int,
+        plan: CallPlan[requests.Response],
     ) -> requests.Response:
         if self._before_request is not None:
             self._before_request()
+        left = plan.remaining()
+        if left < plan.min_attempt_seconds:  # the rate limiter's wait took the call's time: nothing sent
+            raise TransientError(
+                f"Not called: only {max(left, 0.0):.1f}s of the call's {plan.seconds:g}s deadline (connection extra "
+                "deadline) was left after waiting for the rate limit; nothing was sent",
+                vendor=self.vendor, function=function, code="deadline")
         try:
             prepared = self.session.prepare_request(
                 requests.Request(method, url, json=json, data=data, params=params, files=files))
@@ -330,7 +295,7 @@ class Transport(HoldsCredential):
         if kind == SEND:
             _SEND_ATTEMPTS.increment()
         started = time.monotonic()
-        with deadline(self.timeouts.deadline) as exchange:
+        with deadline(left) as exchange:
             try:
                 response = self.session.send(prepared, timeout=self.timeouts.as_tuple(), stream=True,
                                              allow_redirects=False)
@@ -375,7 +340,7 @@ class Transport(HoldsCredential):
     def _read_failure(self, exc: BaseException | None, exchange: Exchange | None, *, function: str, kind: str,
                       reference: str | None) -> MensatekError:
         if exchange is not None and exchange.expired:
-            what = (f"the exchange passed its {exchange.seconds:g}s deadline (connection extra deadline) "
+            what = (f"the call passed its {self.timeouts.deadline:g}s deadline (connection extra deadline) "
                     "before the answer was complete")
             code = "deadline"
         else:
@@ -457,23 +422,6 @@ class Transport(HoldsCredential):
 
     def _ambiguous_text(self, what: str, reference: str | None) -> str:
         return ambiguous_send_text(what, reference)
-
-    def _wait(self, retry_state: tenacity.RetryCallState) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        backoff = min(
-            self.retry.backoff_max,
-            self.retry.backoff_initial * (2 ** (retry_state.attempt_number - 1)),
-        )
-        backoff = random.uniform(backoff / 2, backoff)
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            return max(float(retry_after), 0.0)
-        return backoff
-
-    def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
-        log.warning("%s; retrying in %.1fs (attempt %d)", exc, wait, retry_state.attempt_number + 1)
 
 
 _C = TypeVar("_C", bound="TransportClient")

@@ -3,7 +3,8 @@
 The sandbox answers like the vendors; it cannot send 300 MB, never end a
 chunked answer, send a gzip bomb or drip. ``tests/hostile_http.py`` does, and
 counts what it managed to write: a bounded client stops reading, so most of
-the answer is never written. Memory is checked with tracemalloc's peak.
+the answer is never written. Memory is checked with tracemalloc's peak. How the
+deadline bounds a call's retries: ``test_call_deadline.py``.
 """
 
 from __future__ import annotations
@@ -146,16 +147,6 @@ def test_headers_that_never_end_are_cut_by_the_deadline_too() -> None:
             send(client_for(server, connect=2, read=5, deadline=0.5))
         assert server.state.finished.wait(30)
     assert info.value.code == "deadline"
-
-
-def test_a_deadline_on_a_read_is_retried_like_any_transient_failure(sleeps: Any) -> None:
-    with HostileServer(dripping()) as server:
-        client = MensatekClient(MENSATEK_USER, MENSATEK_TOKEN, base_url=server.url,
-                                timeouts=Timeouts(connect=2, read=5, deadline=0.3),
-                                retry=RetrySettings(max_attempts=2, backoff_initial=0.1), sleep=sleeps)
-        with pytest.raises(TransientError):
-            read(client)
-    assert server.state.requests == 2 and len(sleeps.calls) == 1
 
 
 def chunks_of(data: bytes) -> Callable[[], Iterator[bytes]]:
