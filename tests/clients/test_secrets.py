@@ -2,18 +2,22 @@
 
 A vendor or gateway error page may echo the request: the raw token, the
 Authorization header (``Basic base64(user:token)``, ``Bearer token``), URL- or
-JSON-escaped copies, a base64 dump of the body, a header cut short. The
-sandbox answers such pages (a ``status`` fault with that body); the checks
-use an oracle of their own (:func:`leaks`), not the provider's list of forms.
+JSON-escaped copies, a base64 dump of the body, a header cut short; and, less
+exactly, the token in another letter case or cut short, HTML character
+references, quoted-printable, base64 wrapped over lines. The sandbox answers
+such pages (a ``status`` fault with that body); the checks use an oracle of
+their own (:func:`leaks`), not the provider's list of forms.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import html
 import json
 import logging
 import pickle
+import quopri
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -39,23 +43,32 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def leaks(text: str, token: str = TOKEN) -> list[str]:
-    """Every way ``text`` still carries the token, or part of it (6+ characters), in any encoding."""
-    found = []
-    pieces = {token[i:i + 6] for i in range(len(token) - 5)}
-    candidates = [text, text.replace("\\/", "/"), text.replace("&amp;", "&")]
-    candidates += [re.sub(r"%[0-9a-fA-F]{2}", lambda m: chr(int(m.group(0)[1:], 16)), t) for t in list(candidates)]
-    candidates += [t.replace("+", " ") for t in candidates]
-    for run in re.findall(r"[A-Za-z0-9+/_-]{8,}={0,2}", text):
+def _base64_decodings(text: str) -> list[str]:
+    """What every base64-looking run of ``text`` decodes to (at each alignment, both alphabets), lines joined."""
+    out = []
+    for run in re.findall(r"[A-Za-z0-9+/_-]{8,}={0,2}", re.sub(r"\r?\n", "", text)):
         for start in range(4):
             chunk = run[start:].rstrip("=")
             chunk = chunk[: len(chunk) - len(chunk) % 4]
             for alphabet in (None, b"-_"):
                 try:
-                    candidates.append(base64.b64decode(chunk, altchars=alphabet).decode("latin-1"))
+                    out.append(base64.b64decode(chunk, altchars=alphabet).decode("latin-1"))
                 except ValueError:
                     pass
-    for candidate in candidates:
+    return out
+
+
+def leaks(text: str, token: str = TOKEN) -> list[str]:
+    """Every way ``text`` still carries the token, or part of it (6+ characters, any case), in any encoding."""
+    found = []
+    pieces = {token[i:i + 6].lower() for i in range(len(token) - 5)}
+    candidates = [text, text.replace("\\/", "/"), text.replace("&amp;", "&"), html.unescape(text),
+                  quopri.decodestring(text.encode("utf-8")).decode("latin-1")]
+    candidates += [re.sub(r"%[0-9a-fA-F]{2}", lambda m: chr(int(m.group(0)[1:], 16)), t) for t in list(candidates)]
+    candidates += [t.replace("+", " ") for t in candidates]
+    decoded = _base64_decodings(text)
+    candidates += decoded + [again for once in decoded for again in _base64_decodings(once)]  # a dump of a header
+    for candidate in map(str.lower, candidates):
         found += [p for p in pieces if p in candidate or p.replace("+", " ") in candidate]
     return sorted(set(found))
 
@@ -79,7 +92,26 @@ def echo_forms(user: str | None, token: str) -> dict[str, str]:
     }
 
 
-FORMS = echo_forms(USER, TOKEN)
+def inexact_forms(user: str | None, token: str) -> dict[str, str]:
+    """Echoes that are not an exact wire form, which Airflow's exact-match masker cannot see."""
+    header = f"Basic {b64(f'{user}:{token}')}" if user is not None else f"Bearer {token}"
+    dump = b64(f"POST /api HTTP/1.1\r\nAuthorization: {header}\r\nContent-Type: application/json\r\n\r\n{{}}")
+    return {
+        "html numeric references": "".join(f"&#{ord(c)};" for c in token),
+        "html named and hex references": token.replace("&", "&amp;").replace("+", "&plus;").replace(
+            "/", "&#x2F;").replace("=", "&#61;"),
+        "upper case": f"INVALID TOKEN {token.upper()}",
+        "lower case": f"invalid token {token.lower()}",
+        # The documented rule: 12 characters, or half a token shorter than 24 (this one has 18).
+        "token cut short": f"token '{token[: (len(token) + 1) // 2]}...'",
+        "base64 dump wrapped at 76": "\n".join(dump[i:i + 76] for i in range(0, len(dump), 76)),
+        "base64 token wrapped at 4": "\n".join(b64(token)[i:i + 4] for i in range(0, len(b64(token)), 4)),
+        "quoted-printable": quopri.encodestring(f"X-Auth={header}; token={token}; {'pad ' * 20}".encode()).decode(),
+    }
+
+
+EXACT_FORMS = echo_forms(USER, TOKEN)
+FORMS = EXACT_FORMS | inexact_forms(USER, TOKEN)
 
 
 def texts_of(error: BaseException) -> list[str]:
@@ -133,7 +165,7 @@ def test_a_legallymail_error_page_echoing_the_token_is_redacted(
     legallymail: LegallyMailClient, sandbox: Sandbox, caplog: pytest.LogCaptureFixture, form: str
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    page = echo_forms(None, TOKEN)[form]
+    page = (echo_forms(None, TOKEN) | inexact_forms(None, TOKEN))[form]
     sandbox.inject("/api/info", Fault("status", status=400, body=json.dumps({"success": False, "message": page})))
     sandbox.inject("/api/send", Fault("status", status=200, body=f"<html>{page}</html>"))
     with pytest.raises(InvalidRequestError) as read:
@@ -182,7 +214,7 @@ def test_a_hook_registers_every_wire_form_with_airflow_secret_masker(
     monkeypatch.setenv(env, json.dumps(fields))
     hook().get_conn()
     forms = echo_forms(fields.get("login"), TOKEN)
-    # Airflow's masker matches exact strings: whole values, not a header cut short.
+    # Airflow's masker matches exact strings: whole values, not a header cut short nor an inexact form.
     masked = {name: redact(page) for name, page in forms.items() if name != "truncated header"}
     assert {name: leaks(str(text)) for name, text in masked.items()} == {name: [] for name in masked}
 
@@ -213,3 +245,15 @@ def test_an_answer_is_redacted_string_by_string_and_a_clean_one_is_returned_as_i
     redacted = mensatek.transport.redact_answer(echoed)
     assert redacted["ok"] == "plain text" and redacted["key ***"][1] == 7
     assert_clean([json.dumps(redacted)])
+
+
+def test_a_token_cut_to_12_characters_is_redacted_and_a_shorter_cut_is_kept(sandbox: Sandbox) -> None:
+    """The documented rule for a token of 24 characters or more: a prefix of 12 is the token; 11 are not."""
+    token = "Lm9x7Kq2Pz8Wn4Rt6Yv3Bs5Hd1Fg0Jc-end"
+    client = LegallyMailClient(token, base_url=sandbox.legallymail_url, retry=RetrySettings(max_attempts=1))
+    page = f"token '{token[:12]}...' refused; see ticket {token[:11]}"
+    sandbox.inject("/api/info", Fault("status", status=400, body=json.dumps({"success": False, "message": page})))
+    with pytest.raises(InvalidRequestError) as read:
+        client.get_info()
+    assert "token '***...' refused" in str(read.value) and f"ticket {token[:11]}" in str(read.value)
+    assert sandbox.requests[0].bearer_token == token
