@@ -49,6 +49,19 @@ def _timeouts_fields() -> dict[str, Any]:
             "their own limits).",
             "schema": {"type": ["integer", "null"], "default": 8388608},
         },
+        "proxy": {
+            "label": "Egress proxy (optional)",
+            "description": "http://host:port or https://host:port, used for an https base URL only (a CONNECT "
+            "tunnel: the proxy never sees the token). Without it the environment's proxies are ignored. "
+            "No credentials in the URL.",
+            "schema": {"type": ["string", "null"]},
+        },
+        "ca_bundle": {
+            "label": "CA bundle path (optional)",
+            "description": "Absolute path to a PEM file or folder that replaces the default CAs (e.g. a "
+            "TLS-inspecting gateway's CA plus the usual roots). Verification is never turned off.",
+            "schema": {"type": ["string", "null"]},
+        },
         "scheme": {
             "label": "Scheme (https or http)",
             "description": "For a host without a scheme (the URI form); empty means https. http is refused "

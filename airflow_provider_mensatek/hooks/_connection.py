@@ -47,10 +47,13 @@ class ConnectionSettings:
     timeouts: Timeouts
     retry: RetrySettings
     max_response_bytes: int
+    #: The ``proxy`` and ``ca_bundle`` extras, as the clients take them (checked there).
+    network: dict[str, Any]
 
 
 def connection_settings(conn: Any, *, vendor: str, default_url: str) -> ConnectionSettings:
-    """Base URL (host, port, schema and the ``scheme`` extra: the URI form too), timeouts, retries, caps."""
+    """Base URL (host, port, schema and the ``scheme`` extra: the URI form too), timeouts, retries, caps,
+    and the ``proxy`` / ``ca_bundle`` extras."""
     extra = conn.extra_dejson or {}
     base_url = resolve_base_url(conn.host, default=default_url, port=conn.port, path=conn.schema,
                                 scheme=extra.get("scheme"))
@@ -68,7 +71,8 @@ def connection_settings(conn: Any, *, vendor: str, default_url: str) -> Connecti
     )
     max_bytes = int(extra_number(extra, "max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES, vendor=vendor,
                                  whole=True))
-    return ConnectionSettings(base_url, timeouts, retry, max_bytes)
+    network = {"proxy": extra.get("proxy") or None, "ca_bundle": extra.get("ca_bundle") or None}
+    return ConnectionSettings(base_url, timeouts, retry, max_bytes, network)
 
 
 def mask_credential(secret: str | None, *, user: str | None = None) -> None:

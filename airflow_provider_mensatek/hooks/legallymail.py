@@ -67,6 +67,7 @@ class LegallyMailHook(BaseHook):
             timeouts=settings.timeouts,
             retry=settings.retry,
             max_response_bytes=settings.max_response_bytes,
+            **settings.network,
         )
 
     def test_connection(self) -> tuple[bool, str]:

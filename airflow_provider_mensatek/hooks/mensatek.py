@@ -57,6 +57,7 @@ class MensatekHook(BaseHook):
             timeouts=settings.timeouts,
             retry=settings.retry,
             max_response_bytes=settings.max_response_bytes,
+            **settings.network,
         )
 
     def test_connection(self) -> tuple[bool, str]:

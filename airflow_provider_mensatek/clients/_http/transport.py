@@ -44,6 +44,7 @@ from airflow_provider_mensatek.clients._http.credentials import (
     reset_auth_failures,
 )
 from airflow_provider_mensatek.clients._http.deadline import DeadlineAdapter, Exchange, deadline
+from airflow_provider_mensatek.clients._http.egress import Egress
 from airflow_provider_mensatek.clients._http.limits import (
     DEFAULT_MAX_RESPONSE_BYTES,
     READ_ERRORS,
@@ -148,6 +149,7 @@ class Transport(HoldsCredential):
         sleep: Callable[[float], None] = time.sleep,
         before_request: Callable[[], None] | None = None,
         session: requests.Session | None = None,
+        egress: Egress | None = None,
     ) -> None:
         if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) or max_response_bytes < 1:
             raise ValidationError(f"max_response_bytes must be a whole number >= 1, got {max_response_bytes!r}",
@@ -170,9 +172,8 @@ class Transport(HoldsCredential):
         self.session.headers["User-Agent"] = USER_AGENT
         # What our bounded decoder handles; a brotli/zstd body would arrive undecodable.
         self.session.headers["Accept-Encoding"] = "gzip, deflate"
-        # Environment proxies would route loopback sandbox traffic elsewhere and
-        # leak the Authorization header to a proxy nobody configured for us.
-        self.session.trust_env = False
+        # The environment is ignored (no .netrc, no HTTP(S)_PROXY): only a proxy the connection names is used.
+        (egress or Egress()).apply(self.session, self.base_url, vendor=vendor)
 
     def __repr__(self) -> str:
         return f"<Transport {self.vendor} {self.base_url}>"

@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 
 from airflow_provider_mensatek.clients._http.credentials import BearerAuth
+from airflow_provider_mensatek.clients._http.egress import Egress
 from airflow_provider_mensatek.clients._http.limits import DEFAULT_MAX_RESPONSE_BYTES
 from airflow_provider_mensatek.clients._http.rate_limit import RateLimiter, limiter_for
 from airflow_provider_mensatek.clients._http.transport import (
@@ -104,6 +105,8 @@ class LegallyMailCore(TransportClient, LocalFileAccess):
         rate_limiter: RateLimiter | None = None,
         session: requests.Session | None = None,
         allowed_roots: Iterable[str | os.PathLike[str]] | None = None,
+        proxy: str | None = None,
+        ca_bundle: str | os.PathLike[str] | None = None,
     ) -> None:
         self.allowed_roots = allowed_roots
         if not isinstance(token, str) or not token.strip():
@@ -112,7 +115,7 @@ class LegallyMailCore(TransportClient, LocalFileAccess):
         self.max_recipients = check_int_range(max_recipients, "max_recipients", 1, 10_000, vendor=VENDOR)
         credential_id = credential_key(self.vendor, self.base_url, token)
         self.rate_limiter = rate_limiter or limiter_for(credential_id, requests_per_minute)
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"egress": Egress.of(proxy, ca_bundle, vendor=VENDOR)}
         if sleep is not None:
             kwargs["sleep"] = sleep
         self.transport = Transport(

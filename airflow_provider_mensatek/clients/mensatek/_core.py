@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from airflow_provider_mensatek.clients._http.credentials import BasicAuth
+from airflow_provider_mensatek.clients._http.egress import Egress
 from airflow_provider_mensatek.clients._http.limits import DEFAULT_MAX_RESPONSE_BYTES
 from airflow_provider_mensatek.clients._http.transport import (
     SAFE,
@@ -80,6 +81,8 @@ class MensatekCore(TransportClient, LocalFileAccess):
         sleep: Callable[[float], None] | None = None,
         session: requests.Session | None = None,
         allowed_roots: Iterable[str | os.PathLike[str]] | None = None,
+        proxy: str | None = None,
+        ca_bundle: str | os.PathLike[str] | None = None,
     ) -> None:
         self.allowed_roots = allowed_roots
         if not api_user or not api_token:
@@ -100,6 +103,7 @@ class MensatekCore(TransportClient, LocalFileAccess):
             retry=retry,
             max_response_bytes=max_response_bytes,
             session=session,
+            egress=Egress.of(proxy, ca_bundle, vendor=self.vendor),
             **kwargs,
         )
 
