@@ -32,6 +32,9 @@ os.environ.update(airflow_environment(
 
 import pytest  # noqa: E402
 
+# PostgreSQL and S3 started on loopback when a test asks for them (tests/local_services).
+pytest_plugins = ["tests.local_services.fixtures"]
+
 from airflow_provider_mensatek.clients import MensatekClient, RetrySettings, reset_auth_failures  # noqa: E402
 from airflow_provider_mensatek.clients._http.rate_limit import reset_limiters  # noqa: E402
 from airflow_provider_mensatek.sandbox import (  # noqa: E402
