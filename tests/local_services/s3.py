@@ -128,8 +128,9 @@ def _serve() -> None:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     print(server.get_host_and_port()[1], flush=True)
-    sys.stdin.read()  # returns when the parent closes the pipe or dies
-    server.stop()
+    # Returns when the parent closes the pipe or dies; the server's thread is a daemon and
+    # ends with the process (a graceful shutdown only adds werkzeug's half-second poll).
+    sys.stdin.read()
 
 
 if __name__ == "__main__":
