@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import socket
@@ -54,6 +55,21 @@ def test_the_cluster_runs_as_postgres_when_root_and_asks_for_a_password(postgres
             engine.connect()
     finally:
         engine.dispose()
+
+
+def test_the_async_url_airflow_derives_reaches_the_cluster(postgres_cluster: PostgresCluster) -> None:
+    # Airflow's async engine (the api-server's) uses sql_alchemy_conn with asyncpg as the driver.
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def select_one() -> object:
+        engine = create_async_engine(postgres_cluster.url.replace("postgresql+psycopg2://", "postgresql+asyncpg://"))
+        try:
+            async with engine.connect() as connection:
+                return (await connection.execute(sa.text("SELECT current_database()"))).scalar()
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(select_one()) == postgres_cluster.url.rsplit("/", 1)[1]
 
 
 def test_each_new_database_is_empty_and_uniquely_named(postgres_cluster: PostgresCluster) -> None:
