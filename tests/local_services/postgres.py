@@ -15,6 +15,7 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -66,15 +67,25 @@ class PostgresCluster:
         self.password = secrets.token_hex(16)
         self.port = 0
         self.url = ""
-        # Short and directly under the temp dir: a unix socket path is limited to 107 bytes, and the
-        # postgres user must be able to reach it (pytest's own temp folders are private to us).
-        self.root = Path(tempfile.mkdtemp(prefix="mensatek-pg-"))
+        # Short: a unix socket path is limited to 107 bytes.
+        self.root = Path(tempfile.mkdtemp(prefix="mensatek-pg-", dir=self._parent_folder()))
         self.data = self.root / "data"
         self.socket_dir = self.root / "socket"
         self.log = self.root / "server.log"
 
     def __repr__(self) -> str:
         return f"PostgresCluster(version={self.version!r}, port={self.port}, root={str(self.root)!r})"
+
+    def _parent_folder(self) -> str:
+        """The temp dir, unless the server's user could not reach into it: then ``/tmp``.
+
+        pytest's temp folders, or a test session's own temp dir, are private to the user running
+        the tests; as root the server runs as ``postgres`` and needs to traverse every folder above.
+        """
+        folder = Path(tempfile.gettempdir()).resolve()
+        if self._run_as and not all(path.stat().st_mode & stat.S_IXOTH for path in (folder, *folder.parents)):
+            return "/tmp"
+        return str(folder)
 
     @staticmethod
     def _server_user() -> list[str]:

@@ -8,6 +8,7 @@ import pwd
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -113,9 +114,15 @@ def test_airflow_db_migrate_puts_the_metadata_in_a_fresh_database(postgres_datab
     assert not (tmp_path / "airflow.db").exists()  # nothing went to SQLite
 
 
-def test_stop_removes_the_server_and_its_folder() -> None:
+def test_stop_removes_the_server_and_its_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Started from a temp dir private to this user (as a test session may have), which the
+    # server's own user could not enter when the tests run as root.
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     cluster = new_postgres_cluster().start()
     port, root = cluster.port, cluster.root
+    assert root.parent == (Path("/tmp") if os.geteuid() == 0 else private)
     assert _port_open(port)
     cluster.stop()
     assert not _port_open(port)
