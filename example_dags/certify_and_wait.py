@@ -90,15 +90,17 @@ with DAG(
 
     @task
     def prepare_contract(params: dict[str, Any] | None = None, dag_run: Any = None) -> str:
-        """Write the contract where the signature operator can read it; return its URL."""
-        from airflow_provider_mensatek.sandbox.pdf import make_pdf
+        """Write the contract where the signature operator can read it; return its URL.
 
+        A stand-in for your own contract (any PDF up to 10 MB): in a real DAG it comes from
+        upstream, already in object storage.
+        """
         assert params is not None and dag_run is not None
         day = dag_run.run_after.strftime("%Y-%m-%d")  # every run has run_after; not every run a logical date
         folder = ObjectStoragePath(params["documents"])
         folder.mkdir(parents=True, exist_ok=True)
         contract = folder / f"contract-{day}.pdf"
-        contract.write_bytes(make_pdf([f"Service contract, {day}"]))
+        contract.write_bytes(f"%PDF-1.4\n% Service contract, {day}\n%%EOF\n".encode())
         return str(contract)
 
     request_signature = LegallyMailRequestSignatureOperator(
