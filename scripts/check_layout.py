@@ -11,15 +11,32 @@ rule but not in the cycle search. Importing a package's ``__init__`` because one
 of its modules was imported is Python's doing, not the importer's, and draws no
 edge.
 
+Imports written as strings count too: the first argument of
+``importlib.import_module`` / ``__import__`` / ``find_spec`` (relative ones
+resolved against the module's package), and in a module with a module-level
+``__getattr__`` (PEP 562 lazy re-exports) every string that names a module of
+the package (``"pkg.mod"``, ``"pkg.mod:attr"``, ``"pkg.mod.attr"``, ``".mod"``):
+the name is imported when first read, so the module depends on it as much as
+on an import statement.
+
 The layers (DESIGN.md "Layers") are the table below: a module may import modules
 of its own layer and of any layer under it, never above. The first matching
-prefix names a module's layer.
+prefix names a module's layer. Besides the layers:
+
+- modules of layer ``AIRFLOW_FREE_UP_TO`` and under (clients/, delivery/ and what
+  they stand on) import nothing from Airflow, not even inside a function;
+- the vendor SDKs in ``VENDORS`` never import each other;
+- nothing outside a ``TOOLS`` package imports it (the sandbox: its own launcher,
+  demo and test support live in it or outside the package), and neither do the
+  example DAGs (``--examples``, by default ``example_dags/`` beside the package):
+  users copy them.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -60,6 +77,12 @@ LAYERS: tuple[tuple[str, int], ...] = (
 #: Packages nothing outside themselves may import (relative to the package).
 TOOLS = ("sandbox",)
 
+#: Modules of this layer and under never import Airflow: clients/ and delivery/ are usable from plain Python.
+AIRFLOW_FREE_UP_TO = 3
+
+#: Vendor SDKs (relative to the package): none imports another; what they share lives in the layer under them.
+VENDORS = ("clients.mensatek", "clients.legallymail")
+
 #: Hand-written modules allowed past MAX_LINES, with the reason. Keep it empty.
 OVERSIZE_ALLOWED: dict[str, str] = {}
 
@@ -70,6 +93,8 @@ class Graph:
     lines: dict[str, int] = field(default_factory=dict)
     edges: dict[str, set[str]] = field(default_factory=dict)
     type_only: dict[str, set[str]] = field(default_factory=dict)
+    #: module -> the Airflow modules it imports (anywhere in it, TYPE_CHECKING included).
+    airflow: dict[str, set[str]] = field(default_factory=dict)
 
 
 def module_name(package_dir: Path, path: Path) -> str:
@@ -92,27 +117,96 @@ def _type_checking_nodes(tree: ast.AST) -> set[int]:
     return inside
 
 
+def _is_airflow(name: str) -> bool:
+    return name == "airflow" or name.startswith("airflow.")
+
+
+def _absolute(name: str, module: str, is_package: bool) -> str:
+    """``name`` as an absolute module name; a leading dot is relative to ``module``'s package."""
+    level = len(name) - len(name.lstrip("."))
+    if not level:
+        return name
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[: len(base) - (level - 1)]
+    return ".".join(base + ([name[level:]] if name[level:] else []))
+
+
 def _targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, known: set[str]) -> Iterator[str]:
+    """The modules of the package, and the Airflow modules, an import statement names."""
     if isinstance(node, ast.Import):
         for alias in node.names:
             name = alias.name
+            if _is_airflow(name):
+                yield name
+                continue
             while name and name not in known:
                 name = name.rpartition(".")[0]
             if name:
                 yield name
         return
-    if node.level:
-        base = module.split(".") if is_package else module.split(".")[:-1]
-        base = base[: len(base) - (node.level - 1)]
-        parent = ".".join(base + ([node.module] if node.module else []))
-    else:
-        parent = node.module or ""
+    parent = _absolute("." * node.level + (node.module or ""), module, is_package)
+    if _is_airflow(parent):
+        yield parent
+        return
     for alias in node.names:
         child = f"{parent}.{alias.name}"
         if child in known:
             yield child
         elif parent in known:
             yield parent
+
+
+#: A module path as a string: ``pkg.mod``, ``.mod``, ``pkg.mod:attr``.
+_DOTTED = re.compile(r"\.*[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?::[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)?")
+_IMPORT_CALLS = frozenset({"import_module", "__import__", "find_spec"})
+
+
+def _named_module(text: str, module: str, is_package: bool, known: set[str]) -> str | None:
+    """The package (or Airflow) module a string names: the module itself, or the module of ``mod.attr``."""
+    name = _absolute(text.partition(":")[0], module, is_package)
+    if _is_airflow(name):
+        return name
+    if name in known:
+        return name
+    owner = name.rpartition(".")[0]
+    return owner if owner in known else None
+
+
+def _defines_getattr(tree: ast.Module) -> bool:
+    """A module-level ``__getattr__`` (PEP 562), defined or assigned (``__getattr__, __dir__ = lazy(...)``)."""
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
+            return True
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if any(isinstance(n, ast.Name) and n.id == "__getattr__" for n in ast.walk(target)):
+                    return True
+    return False
+
+
+def _string_targets(tree: ast.Module, module: str, is_package: bool, package: str,
+                    known: set[str]) -> Iterator[tuple[ast.AST, str]]:
+    """(node, module) for the imports written as strings: import_module's argument, lazy re-export tables."""
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and node.args):
+            continue
+        func = node.func
+        called = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        first = node.args[0]
+        if called in _IMPORT_CALLS and isinstance(first, ast.Constant) and isinstance(first.value, str):
+            target = _named_module(first.value, module, is_package, known)
+            if target:
+                yield node, target
+    if not _defines_getattr(tree):
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _DOTTED.fullmatch(node.value):
+            text = node.value
+            if text.startswith(".") or text.startswith(package + ".") or _is_airflow(text.partition(":")[0]):
+                target = _named_module(text, module, is_package, known)
+                if target:
+                    yield node, target
 
 
 def build_graph(package_dir: Path) -> Graph:
@@ -124,16 +218,24 @@ def build_graph(package_dir: Path) -> Graph:
         text = path.read_text(encoding="utf-8")
         graph.lines[name] = len(text.splitlines())
         tree = ast.parse(text, filename=str(path))
+        is_package = path.name == "__init__.py"
         typing_only = _type_checking_nodes(tree)
-        runtime: set[str] = set()
-        deferred: set[str] = set()
+        found: list[tuple[ast.AST, str]] = []
         for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom):
-                for target in _targets(node, name, path.name == "__init__.py", known):
-                    if target != name:
-                        (deferred if id(node) in typing_only else runtime).add(target)
+                found.extend((node, target) for target in _targets(node, name, is_package, known))
+        found.extend(_string_targets(tree, name, is_package, graph.package, known))
+        runtime: set[str] = set()
+        deferred: set[str] = set()
+        airflow: set[str] = set()
+        for node, target in found:
+            if _is_airflow(target):
+                airflow.add(target)
+            elif target != name:
+                (deferred if id(node) in typing_only else runtime).add(target)
         graph.edges[name] = runtime
         graph.type_only[name] = deferred - runtime
+        graph.airflow[name] = airflow
     return graph
 
 
@@ -194,6 +296,15 @@ def _relative(package: str, module: str) -> str:
     return module[len(package) + 1:] if module != package else "__init__"
 
 
+def _top(package: str, module: str) -> str:
+    return _relative(package, module).split(".")[0]
+
+
+def _vendor(package: str, module: str) -> str | None:
+    relative = _relative(package, module)
+    return next((v for v in VENDORS if relative == v or relative.startswith(v + ".")), None)
+
+
 def problems(graph: Graph, max_lines: int = MAX_LINES) -> Iterable[str]:
     package = graph.package
     for component in cycles(graph.edges):
@@ -207,16 +318,39 @@ def problems(graph: Graph, max_lines: int = MAX_LINES) -> Iterable[str]:
         if here is None:
             yield f"unplaced: {_relative(package, module)} is in no layer of the table"
             continue
+        if here[1] <= AIRFLOW_FREE_UP_TO:
+            for airflow in sorted(graph.airflow[module]):
+                yield (f"airflow import: {_relative(package, module)} (layer {here[1]}, {here[0]}) imports {airflow} "
+                       f"(layers up to {AIRFLOW_FREE_UP_TO} are Airflow-free)")
         for target in sorted(graph.edges[module] | graph.type_only[module]):
             there = layer_of(package, target)
             if there is None:
                 continue
-            tool = next((t for t in TOOLS if _relative(package, target).split(".")[0] == t), None)
-            if tool and _relative(package, module).split(".")[0] != tool:
+            tool = next((t for t in TOOLS if _top(package, target) == t), None)
+            vendors = (_vendor(package, module), _vendor(package, target))
+            if tool and _top(package, module) != tool:
                 yield f"tool import: {_relative(package, module)} imports {_relative(package, target)}"
+            elif None not in vendors and vendors[0] != vendors[1]:
+                yield f"vendor import: {_relative(package, module)} imports {_relative(package, target)}"
             elif there[1] > here[1]:
                 yield (f"upward import: {_relative(package, module)} (layer {here[1]}, {here[0]}) imports "
                        f"{_relative(package, target)} (layer {there[1]}, {there[0]})")
+
+
+def example_problems(package_dir: Path, examples_dir: Path) -> Iterable[str]:
+    """Example DAGs (what users copy) import no tool package (the sandbox)."""
+    package = package_dir.name
+    known = set(module_name(package_dir, p) for p in package_dir.rglob("*.py"))
+    for path in sorted(examples_dir.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        module = path.stem
+        found = {target for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)
+                 for target in _targets(node, module, False, known)}
+        found.update(target for _, target in _string_targets(tree, module, False, package, known))
+        for target in sorted(t for t in found if not _is_airflow(t)):
+            if _top(package, target) in TOOLS:
+                yield (f"tool import: {path.relative_to(examples_dir.parent)} imports {_relative(package, target)} "
+                       f"(examples are what users copy)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,9 +358,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("package_dir", nargs="?", default=str(Path(__file__).resolve().parent.parent
                                                               / "airflow_provider_mensatek"))
     parser.add_argument("--max-lines", type=int, default=MAX_LINES)
+    parser.add_argument("--examples", help="folder of example DAGs (default: example_dags/ beside the package)")
     args = parser.parse_args(argv)
-    graph = build_graph(Path(args.package_dir))
+    package_dir = Path(args.package_dir)
+    examples = Path(args.examples) if args.examples else package_dir.parent / "example_dags"
+    graph = build_graph(package_dir)
     found = list(problems(graph, args.max_lines))
+    if examples.is_dir():
+        found.extend(example_problems(package_dir, examples))
     for problem in found:
         print(problem)
     edges = sum(len(e) for e in graph.edges.values())

@@ -93,3 +93,134 @@ def test_the_package_itself_passes() -> None:
     result = check(REPO / "airflow_provider_mensatek")
     assert result.returncode == 0, result.stdout
     assert result.stdout.startswith("layout: ") and " 0 problem(s)" in result.stdout
+
+
+LAYERED = {
+    "clients/mensatek/__init__.py": "", "clients/mensatek/sms.py": "", "clients/legallymail/__init__.py": "",
+    "clients/legallymail/checks.py": "", "delivery/statuses.py": "", "hooks/__init__.py": "", "hooks/mensatek.py": "",
+    "operators/__init__.py": "", "operators/sms.py": "", "sandbox/__init__.py": "", "sandbox/pdf.py": "",
+    "certificates/__init__.py": "", "webhooks/__init__.py": "", "webhooks/app.py": "",
+}
+
+
+@pytest.mark.parametrize(("module", "text", "problem"), [
+    ("delivery/statuses.py", "import importlib\nimportlib.import_module('airflow_provider_mensatek.hooks.mensatek')\n",
+     "upward import: delivery.statuses (layer 3, delivery) imports hooks.mensatek (layer 6, hooks)"),
+    ("clients/mensatek/sms.py", "from importlib import import_module\n"
+                                "def later():\n    return import_module('..legallymail.checks', __package__)\n",
+     "vendor import: clients.mensatek.sms imports clients.legallymail.checks"),
+    ("operators/sms.py", "def pdf():\n    return __import__('airflow_provider_mensatek.sandbox.pdf')\n",
+     "tool import: operators.sms imports sandbox.pdf"),
+    # A PEP 562 table: the string names the module behind the name, read at first use.
+    ("clients/__init__.py", "from airflow_provider_mensatek._lazy import lazy_exports\n"
+                            "__getattr__, __dir__ = lazy_exports(__name__, {\n"
+                            "    'SmsOperator': 'airflow_provider_mensatek.operators.sms',\n})\n",
+     "upward import: clients (layer 2, clients) imports operators.sms (layer 7, operators)"),
+    ("delivery/__init__.py", "import importlib\n_LAZY = {'Hook': 'airflow_provider_mensatek.hooks.mensatek:Hook'}\n"
+                             "def __getattr__(name):\n    module, _, attr = _LAZY[name].partition(':')\n"
+                             "    return getattr(importlib.import_module(module), attr)\n",
+     "upward import: delivery (layer 3, delivery) imports hooks.mensatek (layer 6, hooks)"),
+    ("certificates/__init__.py", "import importlib\n_LAZY = {'pdf': '..sandbox.pdf'}\n"
+                                 "def __getattr__(name):\n    return importlib.import_module(_LAZY[name], __name__)\n",
+     "tool import: certificates imports sandbox.pdf"),
+])
+def test_an_import_written_as_a_string_is_caught(tmp_path: Path, module: str, text: str, problem: str) -> None:
+    package = layout(tmp_path, {**LAYERED, "_lazy.py": "", module: text})
+    result = check(package)
+    assert result.returncode == 1
+    assert problem in result.stdout.splitlines()
+
+
+def test_a_cycle_through_a_lazy_re_export_is_caught(tmp_path: Path) -> None:
+    package = layout(tmp_path, {
+        "clients/mensatek/__init__.py": "def __getattr__(name):\n    import importlib\n"
+                                        "    return importlib.import_module('.client', __name__).MensatekClient\n",
+        "clients/mensatek/client.py": "from airflow_provider_mensatek.clients.mensatek import sms\n",
+        "clients/mensatek/sms.py": "from airflow_provider_mensatek import clients\n"
+                                   "clients.mensatek.MensatekClient\n"
+                                   "import airflow_provider_mensatek.clients.mensatek as m\n",
+    })
+    result = check(package)
+    assert "cycle: clients.mensatek -> clients.mensatek.client -> clients.mensatek.sms" in result.stdout.splitlines()
+
+
+@pytest.mark.parametrize(("module", "text", "problem"), [
+    ("clients/mensatek/sms.py", "def later():\n    from airflow.sdk import Variable\n",
+     "airflow import: clients.mensatek.sms (layer 2, clients.mensatek) imports airflow.sdk "
+     "(layers up to 3 are Airflow-free)"),
+    ("clients/errors.py", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import airflow.models\n",
+     "airflow import: clients.errors (layer 1, clients.errors) imports airflow.models "
+     "(layers up to 3 are Airflow-free)"),
+    ("delivery/statuses.py", "import importlib\ndef later():\n    return importlib.import_module('airflow.sdk')\n",
+     "airflow import: delivery.statuses (layer 3, delivery) imports airflow.sdk (layers up to 3 are Airflow-free)"),
+    ("delivery/statuses.py", "import airflow\n",
+     "airflow import: delivery.statuses (layer 3, delivery) imports airflow (layers up to 3 are Airflow-free)"),
+])
+def test_clients_and_delivery_import_no_airflow_at_all(tmp_path: Path, module: str, text: str, problem: str) -> None:
+    package = layout(tmp_path, {**LAYERED, module: text})
+    result = check(package)
+    assert result.returncode == 1
+    assert problem in result.stdout.splitlines()
+
+
+def test_the_airflow_side_and_certificates_may_import_airflow(tmp_path: Path) -> None:
+    package = layout(tmp_path, {
+        **LAYERED,
+        "certificates/store.py": "from airflow.sdk import ObjectStoragePath\n",
+        "hooks/mensatek.py": "from airflow.sdk import BaseHook\n",
+        "webhooks/app.py": "from airflow.sdk import Asset\nfrom airflow_provider_mensatek.hooks import mensatek\n"
+                           "from airflow_provider_mensatek.delivery import statuses\n",
+    })
+    result = check(package)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize(("module", "text", "problem"), [
+    ("clients/legallymail/checks.py", "from airflow_provider_mensatek.clients.mensatek import sms\n",
+     "vendor import: clients.legallymail.checks imports clients.mensatek.sms"),
+    ("clients/mensatek/sms.py", "from ..legallymail import checks\n",
+     "vendor import: clients.mensatek.sms imports clients.legallymail.checks"),
+])
+def test_the_vendor_sdks_never_import_each_other(tmp_path: Path, module: str, text: str, problem: str) -> None:
+    package = layout(tmp_path, {**LAYERED, module: text})
+    result = check(package)
+    assert result.returncode == 1
+    assert problem in result.stdout.splitlines()
+
+
+@pytest.mark.parametrize(("module", "text", "problem"), [
+    ("delivery/statuses.py", "from airflow_provider_mensatek.webhooks import app\n",
+     "upward import: delivery.statuses (layer 3, delivery) imports webhooks.app (layer 7, webhooks)"),
+    ("hooks/mensatek.py", "def later():\n    from airflow_provider_mensatek.webhooks.app import create_app\n",
+     "upward import: hooks.mensatek (layer 6, hooks) imports webhooks.app (layer 7, webhooks)"),
+    ("webhooks/app.py", "from airflow_provider_mensatek.sandbox import pdf\n",
+     "tool import: webhooks.app imports sandbox.pdf"),
+])
+def test_webhooks_is_on_the_airflow_side(tmp_path: Path, module: str, text: str, problem: str) -> None:
+    package = layout(tmp_path, {**LAYERED, module: text})
+    result = check(package)
+    assert result.returncode == 1
+    assert problem in result.stdout.splitlines()
+
+
+def test_an_example_dag_importing_the_sandbox_is_caught(tmp_path: Path) -> None:
+    package = layout(tmp_path, LAYERED)
+    examples = tmp_path / "example_dags"
+    examples.mkdir()
+    (examples / "contract.py").write_text(
+        "def task():\n    from airflow_provider_mensatek.sandbox.pdf import make_pdf\n")
+    (examples / "lazy.py").write_text(
+        "import importlib\nimportlib.import_module('airflow_provider_mensatek.sandbox')\n")
+    (examples / "fine.py").write_text(
+        "from airflow_provider_mensatek.operators.sms import X\nfrom airflow.sdk import dag\n")
+    result = check(package)
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[:-1] == [
+        "tool import: example_dags/contract.py imports sandbox.pdf (examples are what users copy)",
+        "tool import: example_dags/lazy.py imports sandbox (examples are what users copy)",
+    ]
+    elsewhere = tmp_path / "elsewhere"
+    examples.rename(elsewhere)
+    assert check(package).returncode == 0
+    assert "example_dags/contract.py" not in check(package, "--examples", str(elsewhere)).stdout
+    assert "elsewhere/contract.py imports sandbox.pdf" in check(package, "--examples", str(elsewhere)).stdout
