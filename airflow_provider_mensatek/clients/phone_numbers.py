@@ -14,6 +14,12 @@ So "has a country code" is decided here, once, for every channel:
   so 8 to 10 digits without ``+`` / ``00`` may be national and are refused.
   A few countries' international numbers have 10 digits or fewer (Denmark,
   Norway, Singapore …): write those with ``+``.
+* Except 11 digits starting with ``1``: that is how a North American number
+  is dialled at home (trunk ``1`` + 10 digits), indistinguishable from +1, and
+  it is also a whole national number elsewhere (every Chinese mobile, 138…;
+  a São Paulo mobile, 11 9…). Sending it as +1 would guess, so it is refused
+  like a short number: written ``+1 …`` or with ``default_country_code="1"``
+  it is kept as it is.
 * A single leading ``0`` is a national trunk prefix. Whether it belongs in the
   international number differs by country (Italy keeps it, France drops it),
   so it is refused rather than guessed at.
@@ -39,6 +45,8 @@ _COUNTRY_CODE_RE = re.compile(r"^[1-9][0-9]{0,2}$")
 
 #: Digits-only numbers shorter than this may be national numbers (see the module docstring).
 MIN_BARE_INTERNATIONAL_DIGITS = 11
+#: North America's country code and its trunk prefix: a bare ``1`` + 10 digits may be either (see above).
+_NANP = "1"
 
 
 def check_default_country_code(value: Any) -> str | None:
@@ -75,6 +83,13 @@ def normalise_phone(value: Any, *, what: str = "phone number", default_country_c
         raise ValidationError(
             f"{what} {value!r} is not an international number: it starts with a national trunk prefix 0. "
             "Write it with the country code, without that 0 where the country drops it (e.g. +34 600 000 000)"
+        )
+    if (not explicit and country is None and text.isdigit() and len(text) == MIN_BARE_INTERNATIONAL_DIGITS
+            and text.startswith(_NANP)):
+        raise ValidationError(
+            f"{what} {value!r} may lack its country code (11 digits starting with 1, without + or 00: a North "
+            "American number dialled at home, or a national number elsewhere such as a Chinese mobile): write "
+            "it as +1 202 555 0123 (or +86 …), or give default_country_code (e.g. '1') for such numbers"
         )
     if not explicit and text.isdigit() and len(text) < MIN_BARE_INTERNATIONAL_DIGITS:
         if country is None and _PHONE_RE.match(text):
