@@ -1,5 +1,7 @@
 """Send a certified email, wait for its certification, archive the certificates, verify the archive.
 
+0. ``check_lake``: the default lake's per-user folder must be this user's
+   private folder (not a symlink, mode 0700), checked before anything is sent.
 1. ``send_notice``: a Mensatek certified email (sent once, even across retries).
 2. ``wait_certified``: a deferrable sensor waits in the triggerer until Mensatek
    reports the message certified (code 14/11), checking politely (first check
@@ -35,13 +37,15 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Context, Param, task
 
+from airflow_provider_mensatek.clients.private_folder import private_target
 from airflow_provider_mensatek.operators.certificates import MensatekDownloadCertificatesOperator
 from airflow_provider_mensatek.operators.certified_email import MensatekSendCertifiedEmailOperator
 from airflow_provider_mensatek.sensors.delivery import MensatekCertifiedEmailSensor
 
 MESSAGE_IDS = "{{ ti.xcom_pull(task_ids='send_notice')['message_ids'] | tojson }}"
 #: Where this example writes by default: a folder of the current user under the system temp dir
-#: (``tempfile.gettempdir()``, e.g. ``/tmp/mensatek-examples-ana``), never a path every user shares.
+#: (``tempfile.gettempdir()``, e.g. ``/tmp/mensatek-examples-ana``), never a path every user shares; checked
+#: before writing to be a real folder of this user with mode 0700 (``clients.private_folder``).
 EXAMPLE_FILES = Path(tempfile.gettempdir()) / f"mensatek-examples-{getpass.getuser()}"
 
 
@@ -71,6 +75,12 @@ with DAG(
     },
     tags=["mensatek", "certified-email", "certificates", "example"],
 ) as dag:
+    @task
+    def check_lake(params: dict[str, Any] | None = None) -> None:
+        """Refuse a default lake folder another local user made or can write to, before the notice is sent."""
+        assert params is not None
+        private_target(params["lake"], EXAMPLE_FILES)
+
     send_notice = MensatekSendCertifiedEmailOperator(
         task_id="send_notice",
         sender="{{ params.sender }}",
@@ -110,7 +120,7 @@ with DAG(
             raise AirflowFailException("Archived certificates do not match their manifest:\n" + "\n".join(problems))
         return {"verified": [r.manifest_path for r in reports], "files": sum(r.checked for r in reports)}
 
-    send_notice >> wait_certified >> archive_certificates
+    check_lake() >> send_notice >> wait_certified >> archive_certificates
     verify_archive(archive_certificates.output)  # type: ignore[arg-type]  # an XComArg until run time
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, ObjectStoragePath, Param, task
 
+from airflow_provider_mensatek.clients.private_folder import private_target
 from airflow_provider_mensatek.hooks.legallymail import LegallyMailHook
 from airflow_provider_mensatek.operators.legallymail import (
     LegallyMailRequestSignatureOperator,
@@ -33,7 +34,8 @@ from airflow_provider_mensatek.operators.legallymail import (
 )
 
 #: Where this example writes by default: a folder of the current user under the system temp dir
-#: (``tempfile.gettempdir()``, e.g. ``/tmp/mensatek-examples-ana``), never a path every user shares.
+#: (``tempfile.gettempdir()``, e.g. ``/tmp/mensatek-examples-ana``), never a path every user shares; checked
+#: before writing to be a real folder of this user with mode 0700 (``clients.private_folder``).
 EXAMPLE_FILES = Path(tempfile.gettempdir()) / f"mensatek-examples-{getpass.getuser()}"
 
 with DAG(
@@ -63,7 +65,7 @@ with DAG(
         """
         assert params is not None and dag_run is not None
         day = dag_run.run_after.strftime("%Y-%m-%d")  # every run has run_after; not every run a logical date
-        folder = ObjectStoragePath(params["documents"])
+        folder = ObjectStoragePath(private_target(params["documents"], EXAMPLE_FILES))
         folder.mkdir(parents=True, exist_ok=True)
         contract = folder / f"contract-{day}.pdf"
         contract.write_bytes(f"%PDF-1.4\n% Service contract, {day}. Both parties agree to be nice.\n%%EOF\n".encode())

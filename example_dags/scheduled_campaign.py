@@ -36,6 +36,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import DAG, ObjectStoragePath, Param, task
 
+from airflow_provider_mensatek.clients.private_folder import private_target
 from airflow_provider_mensatek.operators.campaigns import (
     MensatekCampaignControlOperator,
     MensatekCampaignSummaryOperator,
@@ -55,7 +56,8 @@ DEMO_ROWS = [
 ]
 CAMPAIGN = "{{ params.lake }}/campaigns/{{ params.campaign }}"
 #: Where this example writes by default: a folder of the current user under the system temp dir
-#: (``tempfile.gettempdir()``, e.g. ``/tmp/mensatek-examples-ana``), never a path every user shares.
+#: (``tempfile.gettempdir()``, e.g. ``/tmp/mensatek-examples-ana``), never a path every user shares; checked
+#: before writing to be a real folder of this user with mode 0700 (``clients.private_folder``).
 EXAMPLE_FILES = Path(tempfile.gettempdir()) / f"mensatek-examples-{getpass.getuser()}"
 
 with DAG(
@@ -80,7 +82,7 @@ with DAG(
     @task
     def write_demo_csv(lake: str) -> str:
         """The demo's recipients file; in real life another pipeline drops it into the lake."""
-        path = ObjectStoragePath(lake) / "incoming" / "renovaciones.csv"
+        path = ObjectStoragePath(private_target(lake, EXAMPLE_FILES)) / "incoming" / "renovaciones.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(DEMO_ROWS) + "\n")
         return str(path)

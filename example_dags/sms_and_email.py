@@ -35,6 +35,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Param, task
 
+from airflow_provider_mensatek.clients.private_folder import private_folder
 from airflow_provider_mensatek.notifications import MensatekSmsNotifier
 from airflow_provider_mensatek.operators.email import MensatekSendEmailOperator
 from airflow_provider_mensatek.operators.files import MensatekUploadFileOperator
@@ -42,7 +43,8 @@ from airflow_provider_mensatek.operators.rcs import MensatekSendRcsOperator
 from airflow_provider_mensatek.operators.sms import MensatekSendSmsOperator
 
 #: Where this example writes by default: a folder of the current user under the system temp dir
-#: (``tempfile.gettempdir()``, e.g. ``/tmp/mensatek-examples-ana``), never a path every user shares.
+#: (``tempfile.gettempdir()``, e.g. ``/tmp/mensatek-examples-ana``), never a path every user shares; checked
+#: before writing to be a real folder of this user with mode 0700 (``clients.private_folder``).
 EXAMPLE_FILES = Path(tempfile.gettempdir()) / f"mensatek-examples-{getpass.getuser()}"
 
 with DAG(
@@ -70,7 +72,7 @@ with DAG(
     def make_invoice(dag_run: Any = None) -> str:
         """A stand-in for the real document (any PDF up to the library's size limit)."""
         assert dag_run is not None
-        folder = EXAMPLE_FILES / "invoices"
+        folder = private_folder(EXAMPLE_FILES) / "invoices"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"factura{dag_run.run_after:%Y%m%d}.pdf"
         path.write_bytes(b"%PDF-1.4\n% example invoice\n%%EOF\n")
