@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from airflow_provider_mensatek.certificates.bounded_read import read_bounded
 from airflow_provider_mensatek.certificates.store import to_storage_path
 from airflow_provider_mensatek.certificates.verify import (
     VerifyReport,
@@ -58,7 +59,9 @@ def _read_expected(parser: argparse.ArgumentParser, ids: list[str], files: list[
     expected = [str(ident) for ident in ids]
     for name in files:
         try:
-            expected += expected_ids(json.loads(Path(name).read_text(encoding="utf-8")))
+            expected += expected_ids(json.loads(read_bounded(Path(name), what="ids file").decode("utf-8")))
+        except CertificateError as exc:
+            parser.error(f"--expect-file {name}: {exc.message}")
         except (OSError, ValueError) as exc:
             parser.error(f"--expect-file {name}: {exc}")
     return expected

@@ -40,6 +40,7 @@ from typing import Any
 from airflow.sdk import ObjectStoragePath
 from fsspec.implementations.local import LocalFileSystem
 
+from airflow_provider_mensatek.certificates.bounded_read import check_writable_size, read_bounded
 from airflow_provider_mensatek.certificates.checks import (
     CHUNK_SIZE,
     MANIFEST_NAME,
@@ -115,7 +116,7 @@ def read_manifest(target: ObjectStoragePath) -> dict[str, Any] | None:
     path = target / MANIFEST_NAME
     if not path.exists():
         return None
-    return load_manifest(path.read_bytes(), where=str(path))
+    return load_manifest(read_bounded(path, what=MANIFEST_NAME), where=str(path))
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,8 @@ class PendingWrite:
     token: str
     #: The manifest being written; None when the journal cannot be read (then nothing is trusted).
     manifest: dict[str, Any] | None
+    #: Why the journal cannot be read, when it cannot.
+    unreadable: str = ""
 
     def content_digest(self) -> list[tuple[str, str]] | None:
         return content_digest(self.manifest["files"]) if self.manifest is not None else None
@@ -136,11 +139,13 @@ def read_pending(target: ObjectStoragePath) -> PendingWrite | None:
     if not path.exists():
         return None
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        data = json.loads(read_bounded(path, what=PENDING_NAME).decode("utf-8"))
         manifest = load_manifest(manifest_bytes(data["manifest"]), where=str(path))
         return PendingWrite(str(data.get("started_at", "an unknown time")), str(data.get("token", "")), manifest)
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, CertificateError):
-        return PendingWrite("an unknown time", "", None)
+    except CertificateError as exc:
+        return PendingWrite("an unknown time", "", None, exc.message)
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        return PendingWrite("an unknown time", "", None, f"{PENDING_NAME} is not a journal this provider wrote")
 
 
 def _journal_bytes(token: str, manifest: dict[str, Any]) -> bytes:
@@ -208,6 +213,9 @@ def _write_set(
     """Steps 2-5 of the module doc; returns where the earlier manifest was kept, if it was."""
     token = uuid.uuid4().hex[:12]
     manifest_path = target / MANIFEST_NAME
+    # Sized before anything is written: a set whose manifest verify could not read is not archived.
+    manifest_data = check_writable_size(manifest_bytes(manifest), what=f"{target}'s {MANIFEST_NAME}")
+    journal = check_writable_size(_journal_bytes(token, manifest), what=f"{target}'s {PENDING_NAME}")
     created_dirs = _make_dirs(target, certificate_set.files)
     staged: list[tuple[ObjectStoragePath, ObjectStoragePath]] = []
     previous: ObjectStoragePath | None = None
@@ -219,7 +227,7 @@ def _write_set(
             _copy_checked(certificate_set, checked, temp)
         if keep_previous:
             previous = _keep_previous_manifest(target, token)
-        _write_through_temp(target / PENDING_NAME, _journal_bytes(token, manifest), token)
+        _write_through_temp(target / PENDING_NAME, journal, token)
     except BaseException:
         if previous is not None:
             _remove_quietly(previous)
@@ -230,7 +238,7 @@ def _write_set(
         for temp, final in staged:
             temp.fs.mv(temp.path, final.path)
             remaining.remove((temp, final))
-        _write_through_temp(manifest_path, manifest_bytes(manifest), token)
+        _write_through_temp(manifest_path, manifest_data, token)
     except BaseException as exc:
         _discard(remaining, [])
         exc.add_note(f"{target}: the write stopped part-way; {PENDING_NAME} records it, verify reports it, "
@@ -314,7 +322,7 @@ def _copy_checked(certificate_set: CertificateSet, checked: CheckedFile, temp: O
 def _keep_previous_manifest(target: ObjectStoragePath, token: str) -> ObjectStoragePath:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     kept = target / f"manifest.{stamp}.json"
-    _write_through_temp(kept, (target / MANIFEST_NAME).read_bytes(), token)
+    _write_through_temp(kept, read_bounded(target / MANIFEST_NAME, what=MANIFEST_NAME), token)
     log.info("Kept the earlier manifest of %s as %s", target, kept.name)
     return kept
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_mensatek.certificates.bounded_read import read_bounded
 from airflow_provider_mensatek.certificates.checks import (
     MANIFEST_NAME,
     Problem,
@@ -114,7 +115,7 @@ def verify_manifest(manifest_path: ObjectStoragePath) -> VerifyReport:
     """Hash every file the manifest lists (streamed) and compare size and sha256."""
     report = VerifyReport(str(manifest_path))
     try:
-        manifest = load_manifest(manifest_path.read_bytes(), where=str(manifest_path))
+        manifest = load_manifest(read_bounded(manifest_path, what="manifest"), where=str(manifest_path))
     except (OSError, CertificateError) as exc:
         report.problems.append(Problem(manifest_path.name, "manifest", str(exc)))
         return report
@@ -161,7 +162,8 @@ def _explain_interruption(
 ) -> list[Problem]:
     """One INTERRUPTED finding, plus the files that hold neither the old set's content nor the new one's."""
     if pending.manifest is None:
-        return [Problem(PENDING_NAME, "interrupted", "a write was interrupted and its journal cannot be read; "
+        return [Problem(PENDING_NAME, "interrupted", f"a write was interrupted and its journal cannot be read "
+                        f"({pending.unreadable}); "
                         "re-run the archive task with overwrite=True to rewrite the set"), *problems]
     new = {entry["path"]: entry for entry in pending.manifest["files"]}
     unexplained = [p for p in problems
