@@ -1,0 +1,84 @@
+"""The campaign send ledger (campaigns/ledger.py): exclusive claims on local and object storage, fsynced records."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_mensatek.campaigns.ledger import Ledger
+
+
+def test_the_claim_is_exclusive_on_object_storage_too(caplog: pytest.LogCaptureFixture) -> None:
+    from upath import UPath  # what ObjectStoragePath builds on; fsspec's memory store stands in for S3
+
+    ledger = Ledger(UPath(f"memory://campaign-claims-{uuid.uuid4().hex}/ledger"))
+
+    assert ledger.claim("00001", 1, reference="r-00001") is not None
+    assert ledger.claim("00001", 1, reference="r-00001") is None
+    assert [r["event"] for r in ledger.records("00001")] == ["in_flight"]
+    assert "cannot create a file exclusively" not in caplog.text
+
+
+def test_storage_without_exclusive_create_warns_once_and_still_refuses_a_visible_claim(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from upath import UPath
+    from upath.implementations.memory import MemoryPath
+
+    real_open = MemoryPath.open
+
+    def no_exclusive_mode(self: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if "x" in mode:
+            raise ValueError(f"unsupported mode {mode!r}")
+        return real_open(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(MemoryPath, "open", no_exclusive_mode)
+    monkeypatch.setattr("airflow_provider_mensatek.campaigns.ledger._WARNED_NOT_EXCLUSIVE", set())
+    ledger = Ledger(UPath(f"memory://campaign-claims-{uuid.uuid4().hex}/ledger"))
+
+    assert ledger.claim("00001", 1, reference="r-00001") is not None
+    assert ledger.claim("00001", 1, reference="r-00001") is None
+    assert ledger.claim("00002", 1, reference="r-00002") is not None
+    assert caplog.text.count("cannot create a file exclusively") == 1
+    assert "max_active_runs=1" in caplog.text
+
+
+@pytest.fixture
+def synced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What each os.fsync call synced, in order: "file" or "dir" (the real fsync still runs)."""
+    import os
+    import stat
+
+    kinds: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        kinds.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return kinds
+
+
+def test_local_ledger_records_are_fsynced_file_and_folder(tmp_path: Path, synced: list[str]) -> None:
+    ledger = Ledger(tmp_path / "ledger")
+    ledger.claim("00001", 1, reference="r-00001")
+    ledger.append("00001", "accepted", seq=2, reference="r-00001")
+
+    # The first record also syncs the ledger folder, where the batch folder is new; later ones only theirs.
+    assert synced == ["file", "dir", "dir", "file", "dir"]
+
+
+def test_a_folder_made_ahead_costs_the_claim_one_folder_sync_and_is_not_a_started_batch(
+    tmp_path: Path, synced: list[str]
+) -> None:
+    ledger = Ledger(tmp_path / "ledger")
+    (tmp_path / "ledger").mkdir()
+    ledger.make_folder("00001")
+    assert synced == ["dir"] and ledger.batch_ids() == []  # made ahead, nothing recorded: not started
+    ledger.claim("00001", 1, reference="r-00001")
+    assert synced == ["dir", "file", "dir"]
+    assert ledger.batch_ids() == ["00001"] and [r["event"] for r in ledger.records("00001")] == ["in_flight"]
