@@ -17,7 +17,8 @@ resolved against the module's package), and in a module with a module-level
 ``__getattr__`` (PEP 562 lazy re-exports) every string that names a module of
 the package (``"pkg.mod"``, ``"pkg.mod:attr"``, ``"pkg.mod.attr"``, ``".mod"``):
 the name is imported when first read, so the module depends on it as much as
-on an import statement.
+on an import statement. Such a string naming no module of the package is a
+problem too: a re-export left behind by a move fails only when first read.
 
 The layers (DESIGN.md "Layers") are the table below: a module may import modules
 of its own layer and of any layer under it, never above. The first matching
@@ -47,6 +48,7 @@ MAX_LINES = 500
 #: (module prefix relative to the package, layer). Longest prefixes first where they nest.
 LAYERS: tuple[tuple[str, int], ...] = (
     ("__init__", 0),
+    ("_lazy", 0),  # the PEP 562 helper of the re-exporting __init__s
     ("clients.errors", 1),
     ("clients._http", 1),
     ("clients._wire", 1),
@@ -95,6 +97,8 @@ class Graph:
     type_only: dict[str, set[str]] = field(default_factory=dict)
     #: module -> the Airflow modules it imports (anywhere in it, TYPE_CHECKING included).
     airflow: dict[str, set[str]] = field(default_factory=dict)
+    #: module -> modules of the package its strings name that do not exist.
+    missing: dict[str, set[str]] = field(default_factory=dict)
 
 
 def module_name(package_dir: Path, path: Path) -> str:
@@ -161,15 +165,43 @@ _DOTTED = re.compile(r"\.*[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?::[A-Za-z_]\w*(?:\.[A
 _IMPORT_CALLS = frozenset({"import_module", "__import__", "find_spec"})
 
 
-def _named_module(text: str, module: str, is_package: bool, known: set[str]) -> str | None:
-    """The package (or Airflow) module a string names: the module itself, or the module of ``mod.attr``."""
+#: Marks a string naming a module of the package that does not exist (a re-export left behind by a move).
+MISSING = "?"
+
+
+def _named_module(text: str, module: str, is_package: bool, known: set[str],
+                  bound: dict[str, set[str]] | None = None) -> str | None:
+    """The package (or Airflow) module a string names: the module itself, or with ``bound`` (the top-level
+    names of each module) the module of ``mod.attr`` when ``mod`` binds ``attr``.
+
+    A name inside the package that matches nothing comes back as ``MISSING`` + the name.
+    """
     name = _absolute(text.partition(":")[0], module, is_package)
-    if _is_airflow(name):
+    if _is_airflow(name) or name in known:
         return name
-    if name in known:
-        return name
-    owner = name.rpartition(".")[0]
-    return owner if owner in known else None
+    owner, _, attr = name.rpartition(".")
+    if bound is not None and owner in known and attr in bound.get(owner, ()):
+        return owner
+    package = module.split(".")[0]
+    return MISSING + name if name.startswith(package + ".") else None
+
+
+def _bound_names(tree: ast.Module) -> set[str]:
+    """The names a module binds at top level (TYPE_CHECKING imports and ``__all__`` included: lazy re-exports)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node in tree.body:
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node in tree.body:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+                if isinstance(target, ast.Name) and target.id == "__all__" and node.value is not None:
+                    names.update(c.value for c in ast.walk(node.value)
+                                 if isinstance(c, ast.Constant) and isinstance(c.value, str))
+    return names
 
 
 def _defines_getattr(tree: ast.Module) -> bool:
@@ -186,7 +218,7 @@ def _defines_getattr(tree: ast.Module) -> bool:
 
 
 def _string_targets(tree: ast.Module, module: str, is_package: bool, package: str,
-                    known: set[str]) -> Iterator[tuple[ast.AST, str]]:
+                    known: set[str], bound: dict[str, set[str]]) -> Iterator[tuple[ast.AST, str]]:
     """(node, module) for the imports written as strings: import_module's argument, lazy re-export tables."""
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and node.args):
@@ -204,7 +236,7 @@ def _string_targets(tree: ast.Module, module: str, is_package: bool, package: st
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and _DOTTED.fullmatch(node.value):
             text = node.value
             if text.startswith(".") or text.startswith(package + ".") or _is_airflow(text.partition(":")[0]):
-                target = _named_module(text, module, is_package, known)
+                target = _named_module(text, module, is_package, known, bound)
                 if target:
                     yield node, target
 
@@ -214,28 +246,36 @@ def build_graph(package_dir: Path) -> Graph:
     paths = sorted(package_dir.rglob("*.py"))
     names = {module_name(package_dir, p): p for p in paths}
     known = set(names)
+    trees: dict[str, ast.Module] = {}
     for name, path in names.items():
         text = path.read_text(encoding="utf-8")
         graph.lines[name] = len(text.splitlines())
-        tree = ast.parse(text, filename=str(path))
+        trees[name] = ast.parse(text, filename=str(path))
+    bound = {name: _bound_names(tree) for name, tree in trees.items()}
+    for name, path in names.items():
+        tree = trees[name]
         is_package = path.name == "__init__.py"
         typing_only = _type_checking_nodes(tree)
         found: list[tuple[ast.AST, str]] = []
         for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 found.extend((node, target) for target in _targets(node, name, is_package, known))
-        found.extend(_string_targets(tree, name, is_package, graph.package, known))
+        found.extend(_string_targets(tree, name, is_package, graph.package, known, bound))
         runtime: set[str] = set()
         deferred: set[str] = set()
         airflow: set[str] = set()
+        missing: set[str] = set()
         for node, target in found:
-            if _is_airflow(target):
+            if target.startswith(MISSING):
+                missing.add(target[len(MISSING):])
+            elif _is_airflow(target):
                 airflow.add(target)
             elif target != name:
                 (deferred if id(node) in typing_only else runtime).add(target)
         graph.edges[name] = runtime
         graph.type_only[name] = deferred - runtime
         graph.airflow[name] = airflow
+        graph.missing[name] = missing
     return graph
 
 
@@ -318,6 +358,8 @@ def problems(graph: Graph, max_lines: int = MAX_LINES) -> Iterable[str]:
         if here is None:
             yield f"unplaced: {_relative(package, module)} is in no layer of the table"
             continue
+        for name in sorted(graph.missing[module]):
+            yield f"missing module: {_relative(package, module)} names {_relative(package, name)}, which does not exist"
         if here[1] <= AIRFLOW_FREE_UP_TO:
             for airflow in sorted(graph.airflow[module]):
                 yield (f"airflow import: {_relative(package, module)} (layer {here[1]}, {here[0]}) imports {airflow} "
@@ -340,14 +382,16 @@ def problems(graph: Graph, max_lines: int = MAX_LINES) -> Iterable[str]:
 def example_problems(package_dir: Path, examples_dir: Path) -> Iterable[str]:
     """Example DAGs (what users copy) import no tool package (the sandbox)."""
     package = package_dir.name
-    known = set(module_name(package_dir, p) for p in package_dir.rglob("*.py"))
+    paths = {module_name(package_dir, p): p for p in package_dir.rglob("*.py")}
+    known = set(paths)
+    bound = {name: _bound_names(ast.parse(p.read_text(encoding="utf-8"))) for name, p in paths.items()}
     for path in sorted(examples_dir.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         module = path.stem
         found = {target for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)
                  for target in _targets(node, module, False, known)}
-        found.update(target for _, target in _string_targets(tree, module, False, package, known))
-        for target in sorted(t for t in found if not _is_airflow(t)):
+        found.update(target for _, target in _string_targets(tree, module, False, package, known, bound))
+        for target in sorted(t for t in found if not _is_airflow(t) and not t.startswith(MISSING)):
             if _top(package, target) in TOOLS:
                 yield (f"tool import: {path.relative_to(examples_dir.parent)} imports {_relative(package, target)} "
                        f"(examples are what users copy)")

@@ -224,3 +224,23 @@ def test_an_example_dag_importing_the_sandbox_is_caught(tmp_path: Path) -> None:
     assert check(package).returncode == 0
     assert "example_dags/contract.py" not in check(package, "--examples", str(elsewhere)).stdout
     assert "elsewhere/contract.py imports sandbox.pdf" in check(package, "--examples", str(elsewhere)).stdout
+
+
+def test_a_lazy_re_export_of_a_module_that_moved_is_caught(tmp_path: Path) -> None:
+    package = layout(tmp_path, {
+        "__init__.py": "__version__ = '1'\n", "_lazy.py": "", "clients/mensatek/__init__.py": "",
+        "clients/mensatek/_email_and_rcs.py": "",
+        "clients/__init__.py": "from airflow_provider_mensatek._lazy import lazy_exports\n"
+                               "__getattr__, __dir__ = lazy_exports(__name__, {\n"
+                               "    'CampaignRecipient': 'airflow_provider_mensatek.clients.mensatek._campaign',\n"
+                               "    'Other': 'airflow_provider_mensatek.clients.mensatek._email_and_rcs',\n"
+                               "    'version': 'airflow_provider_mensatek.__version__',\n})\n",
+        "delivery/__init__.py": "import importlib\n"
+                                "def load():\n    return importlib.import_module('.gone', __package__)\n",
+    })
+    result = check(package)
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[:-1] == [
+        "missing module: clients names clients.mensatek._campaign, which does not exist",
+        "missing module: delivery names delivery.gone, which does not exist",
+    ]
