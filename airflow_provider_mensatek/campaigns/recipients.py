@@ -143,7 +143,7 @@ def rows_from_list(items: Any) -> Iterator[tuple[int, Any]]:
 def _channel_recipient(channel: str, mapping: ColumnMapping, item: Any,
                        country: str | None = None) -> tuple[str, dict[str, Any]]:
     """(dedupe key, vendor recipient) for one source item, or ValidationError saying why not."""
-    from airflow_provider_mensatek.clients.mensatek._campaign import normalise_email_recipient
+    from airflow_provider_mensatek.clients.mensatek._email_and_rcs import normalise_email_recipient
     from airflow_provider_mensatek.clients.mensatek.certified_email import normalise_certified_recipient
     from airflow_provider_mensatek.clients.mensatek.sms import normalise_sms_recipient
 

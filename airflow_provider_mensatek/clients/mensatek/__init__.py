@@ -1,7 +1,7 @@
 """The Mensatek API v7 SDK: :class:`MensatekClient` and its typed results, one module per API surface."""
 
-from airflow_provider_mensatek.clients.mensatek._campaign import CampaignRecipient, CampaignSendResult
 from airflow_provider_mensatek.clients.mensatek._core import CancelResult, RescheduleResult
+from airflow_provider_mensatek.clients.mensatek._email_and_rcs import CampaignRecipient, CampaignSendResult
 from airflow_provider_mensatek.clients.mensatek.certified_email import (
     CertifiedEmailReport,
     CertifiedEmailSendResult,

@@ -13,7 +13,8 @@ from airflow_provider_mensatek.clients._http.transport import (
 from airflow_provider_mensatek.clients.errors import (
     ValidationError,
 )
-from airflow_provider_mensatek.clients.mensatek._campaign import (
+from airflow_provider_mensatek.clients.mensatek._core import MensatekCore
+from airflow_provider_mensatek.clients.mensatek._email_and_rcs import (
     PLACEHOLDER_RE,
     CampaignSendResult,
     _common_params,
@@ -22,7 +23,6 @@ from airflow_provider_mensatek.clients.mensatek._campaign import (
     parse_campaign,
     recipient_variable_names,
 )
-from airflow_provider_mensatek.clients.mensatek._core import MensatekCore
 from airflow_provider_mensatek.clients.mensatek.wire import FUNCTIONS, MAX_ATTACHMENT_BYTES, MAX_NAME_LEN, vendor_json
 from airflow_provider_mensatek.clients.validation import (
     as_list,

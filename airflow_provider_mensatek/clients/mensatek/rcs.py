@@ -14,7 +14,8 @@ from airflow_provider_mensatek.clients._wire import _Jsonable, decode_json_array
 from airflow_provider_mensatek.clients.errors import (
     ValidationError,
 )
-from airflow_provider_mensatek.clients.mensatek._campaign import (
+from airflow_provider_mensatek.clients.mensatek._core import MensatekCore
+from airflow_provider_mensatek.clients.mensatek._email_and_rcs import (
     RECIPIENT_VARIABLE_TYPE,
     CampaignSendResult,
     _common_params,
@@ -22,7 +23,6 @@ from airflow_provider_mensatek.clients.mensatek._campaign import (
     normalise_rcs_recipient,
     parse_campaign,
 )
-from airflow_provider_mensatek.clients.mensatek._core import MensatekCore
 from airflow_provider_mensatek.clients.mensatek.wire import FUNCTIONS, decode_json_object, vendor_json
 from airflow_provider_mensatek.clients.validation import (
     as_list,
