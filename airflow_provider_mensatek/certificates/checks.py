@@ -79,9 +79,11 @@ class CheckedFile:
     size: int
     sha256: str
     media_type: str
+    #: The vendor's name for the file where it differs from ``path`` (normalised, or shortened: see names).
+    original_name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {key: value for key, value in asdict(self).items() if value is not None}
 
 
 @dataclass
@@ -339,7 +341,8 @@ def _read_entry(
                 csv_buffer += chunk
     if first and media_type == "application/pdf":
         raise _error(f"Archive entry {path!r} is an empty .pdf", "not-pdf", vendor=vendor, function=function)
-    checked = CheckedFile(path=path, size=size, sha256=digest.hexdigest(), media_type=media_type)
+    checked = CheckedFile(path=path, size=size, sha256=digest.hexdigest(), media_type=media_type,
+                          original_name=info.filename if info.filename != path else None)
     return checked, bytes(csv_buffer) if csv_buffer is not None else None
 
 

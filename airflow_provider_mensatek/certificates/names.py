@@ -11,13 +11,28 @@ A name is therefore refused when:
   display as ``xexe.pdf``;
 * any of its parts is reserved: ``manifest.json`` and ``manifest.<any>.json``
   at any level (a planted ``sub/manifest.json`` would read as a set of its
-  own), and the hidden ``.<name>.partial-<token>`` temporaries of the writer.
+  own), and the hidden ``.<name>.partial-<token>`` temporaries of the writer;
+* a part is only dots and spaces (``...``): Windows and SMB drop trailing
+  dots and spaces, which leaves nothing of it;
+* the whole path is over :data:`MAX_PATH_BYTES` in UTF-8 (S3 and GCS keys hold
+  1,024 bytes, the lake's prefix and the set's folder included).
+
+A part over :data:`MAX_NAME_BYTES` in UTF-8 is shortened, not refused: most file
+systems hold 255 bytes per name, and the writer's temporary
+``.<name>.partial-<token>`` needs 22 more. The shortened part is its beginning
+(cut on a character boundary), ``~``, 16 hex digits of the sha256 of the whole
+part, and its extension: the same name always gives the same part, two long
+names that differ anywhere stay two names, and the vendor's name is kept in
+the manifest (``original_name``).
 
 Within one set, two files may not be one file on some store
 (:func:`check_distinct_names`): ``é`` composed (NFC) and decomposed (NFD) are
-one name on macOS and look identical everywhere, and names that differ only
-in case are one file on case-insensitive stores (macOS, Windows, SMB mounts)
-that lakes get copied to; a file's path may not be the folder of another
+one name on macOS and look identical everywhere, and so do compatibility
+twins (NFKC: the ligature ``\\ufb01`` and ``fi``, fullwidth ``\\uff41`` and ``a``); names
+that differ only in case are one file on case-insensitive stores (macOS,
+Windows, SMB mounts) that lakes get copied to, and ``a.pdf.`` / ``a.pdf `` are
+``a.pdf`` on Windows and SMB, which drop trailing dots and spaces of every
+part; a file's path may not be the folder of another
 (``a.pdf`` and ``a.pdf/b.pdf``), since storage keeps only one of them.
 Folders that differ only in case are allowed: a case-insensitive store merges
 them but keeps every file.
@@ -40,6 +55,13 @@ _RESERVED_PART_RE = re.compile(r"^manifest(\.[^/]*)?\.json$", re.IGNORECASE)
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 #: Marks a name made unique; the sanitised names this provider makes never contain it.
 UNIQUE_MARK = "~"
+#: The most UTF-8 bytes of one part of a stored path: 255 (ext4, XFS, APFS, NTFS in UTF-16 units, S3's
+#: console) less the 22 the writer's ``.<name>.partial-<12 hex>`` temporary adds.
+MAX_NAME_BYTES = 255 - len(".") - len(".partial-") - 12
+#: The most UTF-8 bytes of a path inside a set: S3 and GCS keys hold 1,024, the lake prefix included.
+MAX_PATH_BYTES = 512
+#: Extensions longer than this are not kept when a part is shortened (no such extension is meaningful).
+_MAX_KEPT_SUFFIX_BYTES = 16
 
 
 def _error(message: str, code: str, vendor: str, function: str | None) -> CertificateError:
@@ -74,22 +96,65 @@ def safe_relative_path(name: str, *, vendor: str = "mensatek", function: str | N
     if any(is_reserved_part(p) for p in parts):
         raise _error(f"Archive entry uses a name reserved for the manifest: {name!r}", "unsafe-name",
                      vendor, function)
-    return "/".join(parts)
+    if any(not p.rstrip(". ") for p in parts):
+        raise _error(f"Archive entry has a part made only of dots and spaces, which Windows and SMB reduce to "
+                     f"nothing: {name!r}", "unsafe-name", vendor, function)
+    path = "/".join(fit_part(p) for p in parts)
+    check_path_length(path, vendor=vendor, function=function)
+    return path
+
+
+def _fit(stem: str, tail: str) -> str:
+    """``stem`` cut on a character boundary so that ``stem + tail`` holds at most MAX_NAME_BYTES bytes."""
+    room = MAX_NAME_BYTES - len(tail.encode("utf-8"))
+    return stem.encode("utf-8")[:room].decode("utf-8", errors="ignore") + tail
+
+
+def fit_part(part: str) -> str:
+    """``part`` if it fits :data:`MAX_NAME_BYTES`, else shortened deterministically (see module doc)."""
+    if len(part.encode("utf-8")) <= MAX_NAME_BYTES:
+        return part
+    stem, suffix = _split_suffix(part)
+    return _fit(stem, f"{UNIQUE_MARK}{_short_hash(part, 16)}{suffix}")
+
+
+def _split_suffix(part: str) -> tuple[str, str]:
+    """``(stem, extension)``; an extension too long to be one stays in the stem."""
+    suffix = PurePosixPath(part).suffix
+    if len(suffix.encode("utf-8")) > _MAX_KEPT_SUFFIX_BYTES:
+        return part, ""
+    return part[:len(part) - len(suffix)], suffix
+
+
+def check_path_length(path: str, *, vendor: str, function: str | None = None) -> None:
+    """Refuse a path over :data:`MAX_PATH_BYTES`, or with a part over :data:`MAX_NAME_BYTES` (unshortened)."""
+    size = len(path.encode("utf-8"))
+    if size > MAX_PATH_BYTES:
+        raise _error(f"The path {path[:80]!r}… is {size} bytes in UTF-8; at most {MAX_PATH_BYTES} fit every store "
+                     "(S3 and GCS keys hold 1,024 with the lake's prefix)", "name-too-long", vendor, function)
+    longest = max(path.split("/"), key=lambda part: len(part.encode("utf-8")))
+    if len(longest.encode("utf-8")) > MAX_NAME_BYTES:
+        raise _error(f"The name {longest[:80]!r}… in {path[:80]!r} is over {MAX_NAME_BYTES} bytes in UTF-8, more "
+                     "than file systems hold beside the writer's temporary name", "name-too-long", vendor, function)
 
 
 def name_key(path: str) -> str:
-    """What a path is on the least forgiving store: case-folded, Unicode-normalised (NFC)."""
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", path).casefold())
+    """What a path is on the least forgiving store: compatibility-normalised (NFKC) and case-folded, each
+    part without the trailing dots and spaces Windows and SMB drop."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", path).casefold())
+    return "/".join(part.rstrip(". ") for part in folded.split("/"))
 
 
 def check_distinct_names(paths: Iterable[str], *, vendor: str, function: str | None = None) -> None:
     """Refuse two file paths of one set that are one file somewhere, or a file that is another's folder."""
     files: dict[str, str] = {}
     for path in paths:
+        check_path_length(path, vendor=vendor, function=function)
         key = name_key(path)
         if key in files:
             other = files[key]
-            how = "" if other == path else f" ({other!r} and {path!r} differ only in case or Unicode normalisation)"
+            how = "" if other == path else (f" ({other!r} and {path!r} differ only in case or Unicode normalisation, "
+                                            "or in trailing dots and spaces)")
             raise _error(f"The set names the file {other!r} twice{how}", "duplicate-name", vendor, function)
         files[key] = path
     for key, path in files.items():
@@ -115,8 +180,8 @@ def distinct_labels(values: Iterable[str], make: Callable[[str], str]) -> dict[s
     owners: dict[str, set[str]] = {}
     for value, label in labels.items():
         owners.setdefault(name_key(label), set()).add(value)
-    return {value: f"{label}{UNIQUE_MARK}{_short_hash(value, 8)}" if len(owners[name_key(label)]) > 1 else label
-            for value, label in labels.items()}
+    return {value: _fit(label, f"{UNIQUE_MARK}{_short_hash(value, 8)}") if len(owners[name_key(label)]) > 1
+            else label for value, label in labels.items()}
 
 
 def distinct_files(files: Sequence[tuple[str, str]]) -> list[str]:
@@ -137,6 +202,7 @@ def distinct_files(files: Sequence[tuple[str, str]]) -> list[str]:
         path = same_name[sha]
         if len(same_name) > 1:
             pure = PurePosixPath(path)
-            path = str(pure.with_name(f"{pure.stem}{UNIQUE_MARK}{sha[:10]}{pure.suffix}"))
+            stem, suffix = _split_suffix(pure.name)
+            path = str(pure.with_name(_fit(stem, f"{UNIQUE_MARK}{sha[:10]}{suffix}")))
         out.append(path)
     return out

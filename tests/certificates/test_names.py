@@ -7,9 +7,13 @@ import hashlib
 import pytest
 
 from airflow_provider_mensatek.certificates.names import (
+    MAX_NAME_BYTES,
+    MAX_PATH_BYTES,
     check_distinct_names,
     distinct_files,
     distinct_labels,
+    fit_part,
+    safe_relative_path,
 )
 from airflow_provider_mensatek.clients.errors import CertificateError
 
@@ -57,3 +61,65 @@ def test_files_that_clash_get_their_own_content_hash_whatever_the_order():
     assert distinct_files(files) == expected
     assert distinct_files(files[::-1]) == expected[::-1]
     assert distinct_files([("certificate.pdf", one)]) == ["certificate.pdf"]
+
+
+@pytest.mark.parametrize(
+    ("paths", "code"),
+    [
+        (["\ufb01cha.pdf", "ficha.pdf"], "duplicate-name"),            # ligature: NFKC twins
+        (["\uff21cta.pdf", "acta.pdf"], "duplicate-name"),            # fullwidth A
+        (["acta.pdf", "acta.pdf."], "duplicate-name"),                # Windows / SMB drop trailing dots ...
+        (["acta.pdf", "acta.pdf "], "duplicate-name"),                # ... and spaces
+        (["acta.pdf", "ACTA.pdf. ."], "duplicate-name"),
+        (["r/ana./acta.pdf", "r/ana/acta.pdf"], "duplicate-name"),    # in a folder's name too
+        (["acta.pdf.", "acta.pdf/anexo.pdf"], "name-collision"),
+    ],
+)
+def test_twins_on_windows_smb_and_normalising_stores_are_refused(paths, code):
+    with pytest.raises(CertificateError) as caught:
+        check_distinct_names(paths, vendor="mensatek")
+    assert caught.value.code == code
+
+
+@pytest.mark.parametrize("name", ["...", "a/ ./b.pdf", "a/. ./b.pdf"])
+def test_a_part_of_only_dots_and_spaces_is_refused(name):
+    with pytest.raises(CertificateError, match="only of dots and spaces") as caught:
+        safe_relative_path(name)
+    assert caught.value.code == "unsafe-name"
+
+
+def test_an_over_long_name_is_shortened_the_same_way_every_time_and_stays_unique():
+    one, two = "x" * 250 + "-uno.pdf", "x" * 250 + "-dos.pdf"
+    short_one, short_two = safe_relative_path(f"sub/{one}"), safe_relative_path(f"sub/{two}")
+    part = short_one.split("/")[1]
+    assert part == "x" * (MAX_NAME_BYTES - 21) + "~" + hashlib.sha256(one.encode()).hexdigest()[:16] + ".pdf"
+    assert len(part.encode()) == MAX_NAME_BYTES == 233  # + 22 for the writer's temporary: 255
+    assert short_one != short_two and short_one == safe_relative_path(f"sub/{one}")
+    assert safe_relative_path(short_one) == short_one  # what a manifest records reads back as canonical
+    accented = safe_relative_path("é" * 200 + ".pdf")  # 404 bytes: cut between characters, never inside one
+    assert len(accented.encode()) <= MAX_NAME_BYTES and accented.endswith(".pdf") and accented.startswith("é")
+    assert fit_part("a" * 300 + "." + "b" * 40).endswith("~" + hashlib.sha256(("a" * 300 + "." + "b" * 40).encode())
+                                                         .hexdigest()[:16])  # no such extension is kept
+
+
+def test_a_path_over_the_total_bound_is_refused():
+    deep = "/".join(["d" * 200] * 2 + ["c" * 120 + ".pdf"])
+    assert len(deep.encode()) > MAX_PATH_BYTES
+    with pytest.raises(CertificateError, match=f"at most {MAX_PATH_BYTES} fit every store") as caught:
+        safe_relative_path(deep)
+    assert caught.value.code == "name-too-long"
+    with pytest.raises(CertificateError) as caught:
+        check_distinct_names(["a" * 240 + ".pdf"], vendor="legallymail")
+    assert caught.value.code == "name-too-long"
+
+
+def test_names_made_unique_still_fit():
+    long_type = "t" * 240
+    files = distinct_files([(f"r/{long_type}.pdf", "1" * 64), (f"r/{long_type}.pdf", "2" * 64)])
+    assert [len(p.split("/")[1].encode()) for p in files] == [MAX_NAME_BYTES, MAX_NAME_BYTES]
+    assert files[0].endswith("~1111111111.pdf") and files[1].endswith("~2222222222.pdf")
+    emails = ["a" * 240 + "/b@example.com", "a" * 240 + "=b@example.com"]
+    labels = distinct_labels(emails, lambda e: e.replace("/", "_").replace("=", "_"))
+    assert len(set(labels.values())) == 2 and all(len(v.encode()) <= MAX_NAME_BYTES for v in labels.values())
+    check_distinct_names([f"recipients/{label}/{p.split('/')[1]}" for label in labels.values() for p in files],
+                         vendor="legallymail")
