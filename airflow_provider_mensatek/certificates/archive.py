@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import ObjectStoragePath
 
@@ -20,38 +20,13 @@ from airflow_provider_mensatek.certificates.checks import (
     ArchiveLimits,
     build_manifest,
     check_zip,
-    safe_relative_path,
 )
+from airflow_provider_mensatek.certificates.destination import DEFAULT_LAYOUT, MENSATEK_CERTIFIED_EMAIL, render_layout
 from airflow_provider_mensatek.certificates.store import ArchiveOutcome, archive_certificate_set
-from airflow_provider_mensatek.clients.errors import ValidationError
-from airflow_provider_mensatek.clients.mensatek.client import MensatekClient
 from airflow_provider_mensatek.clients.mensatek.wire import FUNCTIONS
 
-#: ``<destination>/<vendor>/<kind>/<id>/``; placeholders: {vendor}, {kind}, {id}.
-DEFAULT_LAYOUT = "{vendor}/{kind}/{id}"
-
-MENSATEK_CERTIFIED_EMAIL = ("mensatek", "certified_email")
-
-
-def render_layout(layout: str, *, vendor: str, kind: str, id: Any) -> str:
-    """The relative folder of one set; refuses a layout that could escape the destination."""
-    try:
-        relative = layout.format(vendor=vendor, kind=kind, id=id)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ValidationError(f"layout {layout!r} is not valid: use only {{vendor}}, {{kind}} and {{id}} "
-                              f"({exc})", vendor="provider") from None
-    try:
-        return safe_relative_path(relative, vendor="provider")
-    except Exception as exc:
-        raise ValidationError(f"layout {layout!r} gives an unsafe folder {relative!r}",
-                              vendor="provider") from exc
-
-
-def static_layout_prefix(layout: str, *, vendor: str, kind: str) -> str:
-    """The part of the layout that does not depend on the id (the Asset a task writes into)."""
-    head = layout.split("{id}", 1)[0].rstrip("/")
-    return head.format(vendor=vendor, kind=kind) if head else ""
-
+if TYPE_CHECKING:
+    from airflow_provider_mensatek.clients.mensatek.client import MensatekClient
 
 def _csv_column(row: Mapping[str, str], *names: str) -> str | None:
     lowered = {k.lower(): v for k, v in row.items()}

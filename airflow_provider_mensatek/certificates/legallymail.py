@@ -42,12 +42,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_mensatek import __version__
-from airflow_provider_mensatek.certificates.archive import DEFAULT_LAYOUT, render_layout
 from airflow_provider_mensatek.certificates.checks import (
     DEFAULT_LIMITS,
     ArchiveLimits,
@@ -57,11 +56,14 @@ from airflow_provider_mensatek.certificates.checks import (
     check_bytes,
     check_pdf,
 )
+from airflow_provider_mensatek.certificates.destination import DEFAULT_LAYOUT, render_layout
 from airflow_provider_mensatek.certificates.names import distinct_files, distinct_labels
 from airflow_provider_mensatek.certificates.store import ArchiveOutcome, archive_certificate_set
 from airflow_provider_mensatek.clients.errors import CertificateError, CertificateNotReadyError, ValidationError
-from airflow_provider_mensatek.clients.legallymail.client import LegallyMailClient
 from airflow_provider_mensatek.delivery.statuses import vendor_state
+
+if TYPE_CHECKING:
+    from airflow_provider_mensatek.clients.legallymail.client import LegallyMailClient
 
 VENDOR = "legallymail"
 KINDS = ("certified_email", "signature", "certified_sms")

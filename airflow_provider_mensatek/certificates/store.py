@@ -50,6 +50,9 @@ from airflow_provider_mensatek.certificates.checks import (
     load_manifest,
     manifest_bytes,
 )
+
+# Re-exported: to_storage_path lived here; it moved to destination.py, which DAG parsing may import.
+from airflow_provider_mensatek.certificates.destination import to_storage_path as to_storage_path
 from airflow_provider_mensatek.certificates.names import check_distinct_names
 from airflow_provider_mensatek.clients.errors import CertificateError
 
@@ -82,26 +85,6 @@ class ArchiveOutcome:
             "previous_manifest_path": self.previous_manifest_path,
             "manifest": self.manifest,
         }
-
-
-def to_storage_path(destination: str | ObjectStoragePath, conn_id: str | None = None) -> ObjectStoragePath:
-    """A URL / path string or an ObjectStoragePath, with an optional storage connection.
-
-    A bare local path is taken as ``file://``; a ``conn_id`` given here wins
-    over one embedded in the URL (``s3://conn@bucket/key``).
-    """
-    conn_id = conn_id or None  # a rendered empty template means "no connection"
-    if isinstance(destination, ObjectStoragePath):
-        return ObjectStoragePath(destination, conn_id=conn_id) if conn_id else destination
-    text = str(destination).strip()
-    if not text:
-        raise CertificateError("destination is empty", vendor="provider", code="bad-destination")
-    if "://" not in text:
-        if not text.startswith("/"):
-            raise CertificateError(f"destination {text!r} must be a URL or an absolute path",
-                                   vendor="provider", code="bad-destination")
-        text = f"file://{text}"
-    return ObjectStoragePath(text, conn_id=conn_id)
 
 
 def _is_local(path: ObjectStoragePath) -> bool:

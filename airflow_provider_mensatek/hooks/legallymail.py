@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
@@ -13,8 +13,9 @@ from airflow_provider_mensatek.clients.legallymail.checks import (
     DEFAULT_MAX_RECIPIENTS,
     LEGALLYMAIL_REQUESTS_PER_MINUTE,
 )
-from airflow_provider_mensatek.clients.legallymail.client import LegallyMailClient
-from airflow_provider_mensatek.hooks._connection import connection_settings, extra_number, mask_credential
+
+if TYPE_CHECKING:
+    from airflow_provider_mensatek.clients.legallymail.client import LegallyMailClient
 
 
 class LegallyMailHook(BaseHook):
@@ -54,6 +55,11 @@ class LegallyMailHook(BaseHook):
 
     def client_for(self, conn: Any) -> LegallyMailClient:
         """A client of ``conn`` (an Airflow Connection already read)."""
+        # The client and its transport (requests, urllib3) are imported here: a DAG file that only
+        # names the hook does not pay for them at every parse.
+        from airflow_provider_mensatek.clients.legallymail.client import LegallyMailClient
+        from airflow_provider_mensatek.hooks._connection import connection_settings, extra_number, mask_credential
+
         mask_credential(conn.password)
         settings = connection_settings(conn, vendor="legallymail", default_url=DEFAULT_BASE_URL)
         extra = conn.extra_dejson or {}

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
 from airflow_provider_mensatek.clients.errors import MensatekError
-from airflow_provider_mensatek.clients.mensatek.client import MensatekClient
 from airflow_provider_mensatek.clients.mensatek.wire import DEFAULT_BASE_URL
-from airflow_provider_mensatek.hooks._connection import connection_settings, mask_credential
+
+if TYPE_CHECKING:
+    from airflow_provider_mensatek.clients.mensatek.client import MensatekClient
 
 
 class MensatekHook(BaseHook):
@@ -48,6 +49,11 @@ class MensatekHook(BaseHook):
 
     def client_for(self, conn: Any) -> MensatekClient:
         """A client of ``conn`` (an Airflow Connection already read)."""
+        # The client and its transport (requests, urllib3) are imported here: a DAG file that only
+        # names the hook does not pay for them at every parse.
+        from airflow_provider_mensatek.clients.mensatek.client import MensatekClient
+        from airflow_provider_mensatek.hooks._connection import connection_settings, mask_credential
+
         mask_credential(conn.password, user=conn.login)
         settings = connection_settings(conn, vendor="mensatek", default_url=DEFAULT_BASE_URL)
         return MensatekClient(

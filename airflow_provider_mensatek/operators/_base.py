@@ -18,7 +18,6 @@ from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_mensatek.clients._http.extra_params import merge_extra_params
-from airflow_provider_mensatek.clients._http.transport import send_attempts_started
 from airflow_provider_mensatek.clients.errors import (
     NOTHING_SENT_ERRORS,
     PERMANENT_ERRORS,
@@ -80,6 +79,9 @@ def send_at_most_once(
     external id only after submission returns and resubmits after a failed job;
     for a legal notification both would risk a second send, hence this helper.
     """
+    # The transport (requests, urllib3) is imported where a send happens, not when a DAG file is parsed.
+    from airflow_provider_mensatek.clients._http.transport import send_attempts_started
+
     store = context.get("task_state_store")
     if store is None:
         warnings.warn(

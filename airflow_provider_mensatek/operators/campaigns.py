@@ -19,20 +19,12 @@ Typical DAG::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_mensatek.campaigns.control import control_campaign, control_not_done
-from airflow_provider_mensatek.campaigns.folder import check_entries, check_entry, read_plan
-from airflow_provider_mensatek.campaigns.input import format_for, open_recipients, rows_from_stream
-from airflow_provider_mensatek.campaigns.ledger import CLEARED, REPLAY, SEND, LedgerBlockedError, decide
-from airflow_provider_mensatek.campaigns.plan import plan_campaign
-from airflow_provider_mensatek.campaigns.recipients import LEGALLYMAIL_CERTIFIED_EMAIL, rows_from_list
-from airflow_provider_mensatek.campaigns.send import BatchSender, outcome_dict, send_all_failed
-from airflow_provider_mensatek.campaigns.summary import summarize
-from airflow_provider_mensatek.certificates.store import to_storage_path
+from airflow_provider_mensatek.certificates.destination import to_storage_path
 from airflow_provider_mensatek.clients.errors import ValidationError
 from airflow_provider_mensatek.clients.send_at import check_send_at
 from airflow_provider_mensatek.operators._base import (
@@ -48,6 +40,12 @@ from airflow_provider_mensatek.operators._local_files import (
     task_roots,
     with_allowed_roots,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_mensatek.campaigns.send import BatchSender
+
+# The campaign machinery (ledger, plan, batch sender, summary) is imported inside execute and the
+# methods it calls: a DAG file that declares campaign tasks does not pay for it at every parse.
 
 #: XCom key under which the plan operator pushes the whole plan (its return value is the batch list,
 #: because Airflow maps only over return values).
@@ -72,6 +70,8 @@ class _CampaignOperator(MensatekBaseOperator):
 
     def client_for(self, channel: str) -> Any:
         """One client (one HTTP session) for the whole task, never one per recipient or batch."""
+        from airflow_provider_mensatek.campaigns.recipients import LEGALLYMAIL_CERTIFIED_EMAIL
+
         if channel == LEGALLYMAIL_CERTIFIED_EMAIL:
             from airflow_provider_mensatek.hooks.legallymail import LegallyMailHook
 
@@ -171,6 +171,10 @@ class MensatekPlanCampaignOperator(_CampaignOperator):
         return batches
 
     def _plan(self) -> dict[str, Any]:
+        from airflow_provider_mensatek.campaigns.input import format_for, open_recipients, rows_from_stream
+        from airflow_provider_mensatek.campaigns.plan import plan_campaign
+        from airflow_provider_mensatek.campaigns.recipients import LEGALLYMAIL_CERTIFIED_EMAIL, rows_from_list
+
         if (self.recipients is None) == (not self.recipients_path):
             raise ValidationError("give exactly one of recipients (a list / XCom) or recipients_path (a file)")
         legallymail_max = 10
@@ -270,6 +274,8 @@ class MensatekSendCampaignBatchOperator(_CampaignOperator):
         return args
 
     def sender_for(self, campaign: Any, channel: str, context: Context) -> BatchSender:
+        from airflow_provider_mensatek.campaigns.send import BatchSender
+
         ti = context["ti"]
         who = {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id,
                "map_index": getattr(ti, "map_index", -1), "try_number": getattr(ti, "try_number", None)}
@@ -277,6 +283,10 @@ class MensatekSendCampaignBatchOperator(_CampaignOperator):
         return BatchSender(campaign, client, channel, self.message_args(), who)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_mensatek.campaigns.folder import check_entry
+        from airflow_provider_mensatek.campaigns.ledger import CLEARED, REPLAY, SEND, LedgerBlockedError, decide
+        from airflow_provider_mensatek.campaigns.send import outcome_dict
+
         with vendor_errors():
             batch = check_entry(self.batch)
         campaign = self.storage(batch["campaign"])
@@ -346,6 +356,9 @@ class MensatekSendCampaignOperator(MensatekSendCampaignBatchOperator):
         self.max_parallel = max_parallel
 
     def execute(self, context: Context) -> list[dict[str, Any]]:  # type: ignore[override]
+        from airflow_provider_mensatek.campaigns.folder import check_entries
+        from airflow_provider_mensatek.campaigns.send import send_all_failed
+
         with vendor_errors():
             batches = check_entries(self.plan.get("batches") if isinstance(self.plan, Mapping) else self.plan)
         if not batches:
@@ -393,6 +406,9 @@ class MensatekCampaignControlOperator(_CampaignOperator):
         self.channel = channel
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow_provider_mensatek.campaigns.control import control_campaign, control_not_done
+        from airflow_provider_mensatek.campaigns.folder import read_plan
+
         campaign = self.storage(self.campaign_path)
         with vendor_errors():
             channel = self.channel or read_plan(campaign)["channel"]
@@ -444,6 +460,8 @@ class MensatekCampaignSummaryOperator(_CampaignOperator):
         self.fail_on_unsent_batches = fail_on_unsent_batches
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_mensatek.campaigns.summary import summarize
+
         with vendor_errors():
             summary = summarize(self.storage(self.campaign_path))
         self.log.info("Campaign %s: %d recipient row(s), %d sent, %d not sent %s, %d unconfirmed %s, "

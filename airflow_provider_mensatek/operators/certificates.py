@@ -5,25 +5,25 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, Context, ObjectStoragePath
 
-from airflow_provider_mensatek.certificates.archive import (
+from airflow_provider_mensatek.certificates.destination import (
     DEFAULT_LAYOUT,
     MENSATEK_CERTIFIED_EMAIL,
-    archive_mensatek_certified_email,
     render_layout,
     static_layout_prefix,
+    to_storage_path,
 )
-from airflow_provider_mensatek.certificates.checks import DEFAULT_LIMITS, ArchiveLimits
-from airflow_provider_mensatek.certificates.legallymail import archive_legallymail, check_kind
-from airflow_provider_mensatek.certificates.store import ArchiveOutcome, to_storage_path
+from airflow_provider_mensatek.certificates.limits import DEFAULT_LIMITS, ArchiveLimits
 from airflow_provider_mensatek.clients.errors import CertificateNotReadyError, ValidationError
-from airflow_provider_mensatek.clients.legallymail.checks import check_identifier
 from airflow_provider_mensatek.clients.validation import check_message_id
 from airflow_provider_mensatek.operators._base import MensatekBaseOperator, vendor_errors
 from airflow_provider_mensatek.operators.legallymail import LegallyMailBaseOperator
+
+if TYPE_CHECKING:
+    from airflow_provider_mensatek.certificates.store import ArchiveOutcome
 
 #: A certificate can lag the delivery report by a long time (DESIGN.md): retry
 #: politely for about an hour unless the DAG says otherwise.
@@ -224,6 +224,9 @@ class MensatekDownloadCertificatesOperator(_ArchiveCertificates, MensatekBaseOpe
         self.limits = limits
 
     def execute(self, context: Context) -> dict[str, Any]:
+        # The archiving machinery (ZIP checks, manifests, storage writes) is imported here, not at DAG parse.
+        from airflow_provider_mensatek.certificates.archive import archive_mensatek_certified_email
+
         vendor, kind = MENSATEK_CERTIFIED_EMAIL
         with vendor_errors():
             ids = parse_ids(self.message_ids, check_message_id, "message_ids")
@@ -297,6 +300,9 @@ class LegallyMailDownloadCertificatesOperator(_ArchiveCertificates, LegallyMailB
         self.limits = limits
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_mensatek.certificates.legallymail import archive_legallymail, check_kind
+        from airflow_provider_mensatek.clients.legallymail.checks import check_identifier
+
         with vendor_errors():
             kind = check_kind(self.kind)
             ids = parse_ids(self.ids, lambda value: check_identifier(value, "id"), "ids")

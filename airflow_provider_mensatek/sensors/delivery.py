@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import (
@@ -31,29 +31,14 @@ from airflow.sdk.exceptions import (
 )
 
 from airflow_provider_mensatek.clients.errors import PERMANENT_ERRORS, MensatekError
-from airflow_provider_mensatek.delivery import waiting
-from airflow_provider_mensatek.delivery.fetchers import check_keys
-from airflow_provider_mensatek.delivery.floors import check_poll_floor
-from airflow_provider_mensatek.delivery.polling import PollPolicy, policy_for
-from airflow_provider_mensatek.delivery.statuses import parse_target
-from airflow_provider_mensatek.delivery.waiting import (
-    OUTCOME_FAILED,
-    OUTCOME_SUCCESS,
-    DeliveryWaiter,
-    WaitOutcome,
-    check_fraction,
-)
 from airflow_provider_mensatek.operators._context_names import ContextNamesOperator
-from airflow_provider_mensatek.triggers.delivery import (
-    EVENT_ERROR,
-    DeliveryStatusTrigger,
-    LegallyMailEmailTrigger,
-    LegallyMailSignatureTrigger,
-    LegallyMailSmsTrigger,
-    MensatekCertifiedEmailTrigger,
-    MensatekSmsDeliveryTrigger,
-    make_fetch,
-)
+
+if TYPE_CHECKING:
+    from airflow_provider_mensatek.delivery.polling import PollPolicy
+    from airflow_provider_mensatek.delivery.waiting import DeliveryWaiter, WaitOutcome
+
+# The waiting machinery (delivery/: statuses, fetchers, the vendor clients behind them) and the
+# triggers are imported where a wait runs, not when a DAG file naming a sensor is parsed.
 
 #: Task state store key of a running wait (kept across reschedules, dropped when it ends).
 WAIT_STATE_KEY = "mensatek.wait"
@@ -88,10 +73,10 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
     template_fields: Sequence[str] = ("message_ids", "target", "min_fraction", "poll_policy")
     ui_color = "#e8f4e0"
 
-    #: Set by subclasses.
+    #: Set by subclasses. ``trigger_name`` names a class of ``triggers/delivery.py`` (imported when deferring).
     vendor: ClassVar[str]
     channel: ClassVar[str]
-    trigger_class: ClassVar[type[DeliveryStatusTrigger]]
+    trigger_name: ClassVar[str]
 
     def __init__(
         self,
@@ -143,6 +128,9 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         """One round: ask about the messages that are due (maybe none) and judge the wait."""
+        from airflow_provider_mensatek.delivery import waiting
+        from airflow_provider_mensatek.delivery.waiting import OUTCOME_FAILED, OUTCOME_SUCCESS
+
         waiter = self._waiter or self._prepare(context)
         try:
             outcome = waiter.poll(waiting.CLOCK.now())
@@ -156,6 +144,8 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
                                outcome.result if outcome.kind == OUTCOME_SUCCESS else None)
 
     def _wait(self, context: Context, waiter: DeliveryWaiter) -> None:
+        from airflow_provider_mensatek.delivery import waiting
+
         clock = waiting.CLOCK
         now = clock.now()
         deadline = waiter.schedule.started_at + self.timeout
@@ -176,9 +166,12 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
         clock.sleep(wake - now)
 
     def _defer(self, waiter: DeliveryWaiter) -> None:
+        from airflow_provider_mensatek.delivery import waiting
+        from airflow_provider_mensatek.triggers import delivery as triggers
+
         remaining = waiter.schedule.started_at + self.timeout - waiting.CLOCK.now()
         self.defer(
-            trigger=self.trigger_class(
+            trigger=getattr(triggers, self.trigger_name)(
                 message_ids=list(waiter.schedule.messages), target=waiter.target.value,
                 min_fraction=waiter.min_fraction, state=waiter.state(), conn_id=self.conn_id,
             ),
@@ -188,6 +181,9 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
         """Resume after the trigger: return the reports, or fail with the vendor's words."""
+        from airflow_provider_mensatek.delivery.waiting import OUTCOME_FAILED, OUTCOME_SUCCESS
+        from airflow_provider_mensatek.triggers.delivery import EVENT_ERROR
+
         self._forget(context)
         status = event.get("status")
         if status == OUTCOME_SUCCESS:
@@ -207,6 +203,14 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
         or deferral: bad ids and a policy faster than the vendor accepts fail
         the task now, not at the first check minutes later.
         """
+        from airflow_provider_mensatek.delivery import waiting
+        from airflow_provider_mensatek.delivery.fetchers import check_keys
+        from airflow_provider_mensatek.delivery.floors import check_poll_floor
+        from airflow_provider_mensatek.delivery.polling import policy_for
+        from airflow_provider_mensatek.delivery.statuses import parse_target
+        from airflow_provider_mensatek.delivery.waiting import DeliveryWaiter, check_fraction
+        from airflow_provider_mensatek.triggers.delivery import make_fetch
+
         keys = check_keys(self.channel, self.message_ids)
         target = parse_target(self.target)
         fraction = check_fraction(self.min_fraction)
@@ -276,7 +280,7 @@ class MensatekCertifiedEmailSensor(DeliveryStatusSensor):
 
     vendor = "mensatek"
     channel = "mensatek.certified_email"
-    trigger_class = MensatekCertifiedEmailTrigger
+    trigger_name = "MensatekCertifiedEmailTrigger"
 
     def __init__(self, *, message_ids: Any, target: str = "certified",
                  mensatek_conn_id: str = "mensatek_default", **kwargs: Any) -> None:
@@ -301,7 +305,7 @@ class MensatekSmsDeliverySensor(DeliveryStatusSensor):
 
     vendor = "mensatek"
     channel = "mensatek.sms"
-    trigger_class = MensatekSmsDeliveryTrigger
+    trigger_name = "MensatekSmsDeliveryTrigger"
 
     def __init__(self, *, message_ids: Any, target: str = "delivered",
                  mensatek_conn_id: str = "mensatek_default", **kwargs: Any) -> None:
@@ -334,7 +338,7 @@ class LegallyMailEmailSensor(_LegallyMailSensor):
     """
 
     channel = "legallymail.email"
-    trigger_class = LegallyMailEmailTrigger
+    trigger_name = "LegallyMailEmailTrigger"
 
     def __init__(self, *, message_ids: Any, target: str = "delivered", **kwargs: Any) -> None:
         super().__init__(message_ids=message_ids, target=target, **kwargs)
@@ -354,7 +358,7 @@ class LegallyMailSignatureSensor(_LegallyMailSensor):
     """
 
     channel = "legallymail.signature"
-    trigger_class = LegallyMailSignatureTrigger
+    trigger_name = "LegallyMailSignatureTrigger"
 
     def __init__(self, *, message_ids: Any, target: str = "signed", **kwargs: Any) -> None:
         super().__init__(message_ids=message_ids, target=target, **kwargs)
@@ -371,7 +375,7 @@ class LegallyMailSmsSensor(_LegallyMailSensor):
     """
 
     channel = "legallymail.sms"
-    trigger_class = LegallyMailSmsTrigger
+    trigger_name = "LegallyMailSmsTrigger"
 
     def __init__(self, *, message_ids: Any, target: str = "delivered", **kwargs: Any) -> None:
         super().__init__(message_ids=message_ids, target=target, **kwargs)
