@@ -32,7 +32,8 @@ EXAMPLE_DAGS = sorted((REPO / "example_dags").glob("*.py"))
 #: Where a DAG file's public classes live; a new module here must be named in EVERY_CLASS_DAG.
 PUBLIC_PACKAGES = ("operators", "sensors", "notifications")
 #: The thin Airflow side: its modules may load at parse time (what they import is checked below).
-THIN_SIDE = ("operators", "sensors", "notifications", "hooks", "retry_policy", "get_provider_info", "_lazy")
+THIN_SIDE = ("operators", "sensors", "notifications", "hooks", "webhooks", "retry_policy", "get_provider_info",
+             "_lazy")
 #: The only modules of the Airflow-free layers a DAG file may load: constants and local checks, with no
 #: HTTP, no vendor client, no campaign or certificate machinery. A new entry must be as light as these.
 LIGHT_MODULES = frozenset(f"{PACKAGE}.{name}" if name else PACKAGE for name in (
@@ -40,9 +41,10 @@ LIGHT_MODULES = frozenset(f"{PACKAGE}.{name}" if name else PACKAGE for name in (
     "clients", "clients._http", "clients._http.extra_params", "clients._http.redact", "clients.errors",
     "clients.validation", "clients.send_at", "clients._local_files", "clients._credential_caches", "clients._wire",
     "clients.sms_encoding", "clients.phone_numbers",
-    "clients.mensatek", "clients.mensatek.wire",
+    "clients.mensatek", "clients.mensatek.wire", "clients.mensatek.reports",
     "clients.legallymail", "clients.legallymail.checks",
     "certificates", "certificates.destination", "certificates.limits", "certificates.names",
+    "delivery", "delivery.report_assets",
 ))
 #: Packages the provider needs only to do the work (send, wait, archive): a provider module that imports
 #: one while a DAG file is parsed fails the test even when ``airflow.sdk`` imported it already.
@@ -147,8 +149,8 @@ def test_a_dag_naming_every_public_class_loads_no_client_no_http_stack_no_machin
     assert [p for p in problems(parsed) if p.startswith(EVERY_CLASS_DAG.name)] == []
     assert not any(m.split(".")[0] in WORK_ONLY[:3] for m in loaded)
     assert not any(m.startswith(f"{PACKAGE}.{part}") for m in loaded
-                   for part in ("campaigns", "delivery", "triggers", "clients.mensatek.client",
-                                "clients.legallymail.client", "clients._http.transport"))
+                   for part in ("campaigns", "triggers", "delivery.statuses", "delivery.waiting", "certificates.store",
+                                "clients.mensatek.client", "clients.legallymail.client", "clients._http.transport"))
 
 
 def test_the_provider_entry_points_load_no_client_no_http_stack_no_machinery(parsed: dict[str, Any]) -> None:

@@ -25,10 +25,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mensatek.clients.mensatek.reports import CHANNEL_BY_SERVICE
-from airflow_provider_mensatek.delivery.report import DeliveryReport
+
+if TYPE_CHECKING:
+    # DeliveryReport brings delivery.statuses and, through it, the vendor clients: DAG files import this
+    # module (through webhooks/assets.py) at every parse, and only the table above is needed there.
+    from airflow_provider_mensatek.delivery.report import DeliveryReport
 
 #: The URI scheme of the report Assets (no normaliser is registered: Airflow only lowercases it).
 URI_SCHEME = "mensatek"
@@ -79,6 +83,8 @@ def event_extra(report: DeliveryReport, *, report_id: int, advanced: bool, perso
 
 def report_from_event(extra: Mapping[str, Any]) -> DeliveryReport:
     """The report an event carries (``event.extra`` of a ``triggering_asset_events`` entry)."""
+    from airflow_provider_mensatek.delivery.report import DeliveryReport
+
     return DeliveryReport.from_dict(extra)
 
 

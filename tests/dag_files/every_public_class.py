@@ -1,4 +1,4 @@
-"""A DAG that names every public operator, sensor and notifier class, as the dag-processor parses it.
+"""DAGs that name every public operator, sensor and notifier class, and the report Assets, as parsed.
 
 Not run: ``tests/test_dag_parse_imports.py`` imports it in a fresh process and
 looks at what that import pulled in. A test there checks that every public class
@@ -52,6 +52,7 @@ from airflow_provider_mensatek.sensors.delivery import (
     MensatekCertifiedEmailSensor,
     MensatekSmsDeliverySensor,
 )
+from airflow_provider_mensatek.webhooks.assets import CERTIFIED_EMAIL_REPORTS, SMS_REPORTS
 
 IDS = "{{ ti.xcom_pull(task_ids='send') | tojson }}"
 LAKE = "file:///tmp/every-public-class/lake"
@@ -105,3 +106,12 @@ with DAG(
         return MensatekHook().get_conn().get_credits()
 
     send >> credits()
+
+
+with DAG(dag_id="on_reports", schedule=[CERTIFIED_EMAIL_REPORTS, SMS_REPORTS],
+         start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Madrid")):
+
+    @task
+    def report() -> None: ...
+
+    report()
