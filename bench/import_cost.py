@@ -15,6 +15,13 @@ machine touches them all alike; the figure is the median of the runs, with
 min, max and the spread (max - min). Every line is also given as a ratio of
 the ``import airflow.sdk`` median of the same run of this script.
 
+Each process reports the CPU time of its imports (``time.process_time``) and
+the wall time (``time.perf_counter``). On an idle machine they agree within a
+few percent; on a shared one the wall time measures the neighbours as much as
+the imports (a busy 2-core machine showed wall times ten times the CPU time),
+so the figures and the goal are read on CPU time and the wall median is shown
+beside it.
+
 Bytecode: one unmeasured warm-up process per line runs first with bytecode
 writing allowed, so no line pays for compiling sources (an installed wheel
 ships compiled; ``PYTHONDONTWRITEBYTECODE`` would otherwise make our modules
@@ -57,16 +64,16 @@ PUBLIC_MODULES = (
 )
 HTTP_OPERATOR = "airflow.providers.http.operators.http"
 
-#: Run in each fresh process: time airflow.sdk, then the modules given in argv on top of it.
+#: Run in each fresh process: time airflow.sdk, then the modules given in argv on top of it (CPU and wall).
 PROBE = """
 import importlib, json, sys, time
-start = time.perf_counter()
+cpu0, wall0 = time.process_time(), time.perf_counter()
 import airflow.sdk
-sdk = time.perf_counter()
+cpu1, wall1 = time.process_time(), time.perf_counter()
 for name in sys.argv[1:]:
     importlib.import_module(name)
-end = time.perf_counter()
-print(json.dumps({"sdk": sdk - start, "extra": end - sdk}))
+cpu2, wall2 = time.process_time(), time.perf_counter()
+print(json.dumps({"sdk": cpu1 - cpu0, "extra": cpu2 - cpu1, "sdk_wall": wall1 - wall0, "extra_wall": wall2 - wall1}))
 """
 
 
@@ -96,9 +103,10 @@ def http_provider_installed(env: dict[str, str]) -> bool:
     return run(["-c", check], env).returncode == 0
 
 
-def figures(values: list[float]) -> str:
-    return (f"{min(values):7.1f} / {statistics.median(values):7.1f} / {max(values):7.1f}  "
-            f"spread {max(values) - min(values):6.1f}")
+def figures(values: list[float], wall: list[float], base: float) -> str:
+    median = statistics.median(values)
+    return (f"{min(values):7.1f} / {median:7.1f} / {max(values):7.1f}  spread {max(values) - min(values):6.1f}"
+            f"  {median / base:6.3f}x  | wall {statistics.median(wall):8.1f} (spread {max(wall) - min(wall):.0f})")
 
 
 def importtime(env: dict[str, str], top: int) -> None:
@@ -149,22 +157,27 @@ def main(argv: list[str] | None = None) -> int:
     for modules in lines.values():  # warm-up: bytecode written, files in the page cache
         probe(modules, env)
     sdk: list[float] = []
+    sdk_wall: list[float] = []
     extra: dict[str, list[float]] = {name: [] for name in lines}
+    extra_wall: dict[str, list[float]] = {name: [] for name in lines}
     for _ in range(runs):
         for name, modules in lines.items():
             result = probe(modules, env)
             extra[name].append(result["extra"])
+            extra_wall[name].append(result["extra_wall"])
             if not modules:
                 sdk.append(result["sdk"])
+                sdk_wall.append(result["sdk_wall"])
     base = statistics.median(sdk)
 
     def row(name: str) -> str:
-        return f"  {name:<42} {figures(extra[name])}  {statistics.median(extra[name]) / base:5.2f}x"
+        return f"  {name:<42} {figures(extra[name], extra_wall[name], base)}"
 
     print(f"Import cost over `import airflow.sdk`, {runs} fresh processes per line, alternating "
           f"(Python {sys.version.split()[0]}, {args.source.resolve()}).")
-    print("Milliseconds: min / median / max, spread = max - min; ratio = median / airflow.sdk's median.\n")
-    print(f"  {'import airflow.sdk (the baseline)':<42} {figures(sdk)}  1.00x")
+    print("CPU milliseconds: min / median / max, spread = max - min, ratio = median / airflow.sdk's median;"
+          " then the wall-time median (and spread).\n")
+    print(f"  {'import airflow.sdk (the baseline)':<42} {figures(sdk, sdk_wall, base)}")
     print("Added on top of it:")
     ours = statistics.median(extra["every operator, sensor, notifier module"])
     print(row("every operator, sensor, notifier module"))
@@ -174,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ours / HttpOperator: {ours / theirs:.2f}")
     else:
         print("  (HttpOperator: apache-airflow-providers-http is not installed; `pip install -e '.[dev]'`)")
-    print(f"  goal: at most {GOAL_MS:.0f} ms -> {'met' if ours <= GOAL_MS else 'NOT met'} ({ours:.1f} ms)")
+    print(f"  goal: at most {GOAL_MS:.0f} ms -> {'met' if ours <= GOAL_MS else 'NOT met'} ({ours:.1f} ms of CPU)")
     if not args.no_each:
         print("Each module alone, on top of airflow.sdk:")
         for module in PUBLIC_MODULES:
