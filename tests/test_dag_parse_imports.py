@@ -195,14 +195,19 @@ def test_the_every_class_dag_names_every_public_operator_sensor_and_notifier() -
 
 
 def test_a_heavy_top_level_import_in_an_operator_module_is_caught(tmp_path: Path) -> None:
-    """The rules, on a copy of the package whose SMS operator module gained three top-level imports.
+    """The rules, on a copy of the package whose SMS operator module gained four top-level imports.
 
-    ``tenacity`` is imported by ``airflow.sdk`` already: only the recorded import statement catches it.
+    ``tenacity`` is imported by ``airflow.sdk`` already, and ``requests`` by the baseline DAG's Asset
+    when the Amazon provider is installed: only the recorded import statement catches them.
+    ``third_party_stand_in`` is a package nothing else loads, so the module-set rule must catch it.
     """
     copy = tmp_path / "src"
     shutil.copytree(REPO / PACKAGE, copy / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "third_party_stand_in").mkdir()
+    (copy / "third_party_stand_in" / "__init__.py").write_text("")
     sms = copy / PACKAGE / "operators" / "sms.py"
-    added = f"import requests\nimport tenacity\nfrom {PACKAGE}.clients import MensatekClient\n"
+    added = (f"import requests\nimport tenacity\nimport third_party_stand_in\n"
+             f"from {PACKAGE}.clients import MensatekClient\n")
     sms.write_text(sms.read_text().replace("from airflow.sdk import Context\n",
                                            "from airflow.sdk import Context\n" + added, 1))
     dag = tmp_path / "dag.py"
@@ -210,6 +215,7 @@ def test_a_heavy_top_level_import_in_an_operator_module_is_caught(tmp_path: Path
     result = parse([dag], tmp_path, pythonpath=copy)
     assert str(copy) in sms.as_posix() and f"{PACKAGE}.operators.sms" in result["files"][str(dag)]["loaded"]
     found = problems(result)
-    assert "dag.py: loads requests, a package a DAG using Airflow alone does not load" in found
+    assert "dag.py: loads third_party_stand_in, a package a DAG using Airflow alone does not load" in found
+    assert f"dag.py: {PACKAGE}.operators.sms runs `import requests` at parse time" in found
     assert f"dag.py: {PACKAGE}.operators.sms runs `import tenacity` at parse time" in found
     assert f"dag.py: loads {PACKAGE}.clients.mensatek.client (vendor client, transport or machinery)" in found
