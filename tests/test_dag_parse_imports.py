@@ -40,7 +40,7 @@ LIGHT_MODULES = frozenset(f"{PACKAGE}.{name}" if name else PACKAGE for name in (
     "",
     "clients", "clients._http", "clients._http.extra_params", "clients._http.redact", "clients.errors",
     "clients.validation", "clients.send_at", "clients._local_files", "clients._credential_caches", "clients._wire",
-    "clients.sms_encoding", "clients.phone_numbers",
+    "clients.sms_encoding", "clients.phone_numbers", "clients.private_folder",
     "clients.mensatek", "clients.mensatek.wire", "clients.mensatek.reports",
     "clients.legallymail", "clients.legallymail.checks",
     "certificates", "certificates.destination", "certificates.limits", "certificates.names",

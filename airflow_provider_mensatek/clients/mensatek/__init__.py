@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING
 from airflow_provider_mensatek._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from airflow_provider_mensatek.clients.mensatek._email_and_rcs import CampaignRecipient, CampaignSendResult
     from airflow_provider_mensatek.clients.mensatek._core import CancelResult, RescheduleResult
+    from airflow_provider_mensatek.clients.mensatek._email_and_rcs import CampaignRecipient, CampaignSendResult
     from airflow_provider_mensatek.clients.mensatek.certified_email import (
         CertifiedEmailReport,
         CertifiedEmailSendResult,
