@@ -63,9 +63,9 @@ def measure(url: str, message_id: int, lake: str) -> None:
     """Child process: archive one certificate set and print its memory figures as JSON."""
     import tracemalloc
 
-    from airflow_provider_mensatek.certificates.archive import archive_mensatek_certified_email
-    from airflow_provider_mensatek.certificates.store import to_storage_path
+    from airflow_provider_mensatek.certificates.mensatek import archive_mensatek_certified_email
     from airflow_provider_mensatek.clients import MensatekClient
+    from airflow_provider_mensatek.object_storage import to_storage_path
     from airflow_provider_mensatek.sandbox import DEFAULT_MENSATEK_TOKEN, DEFAULT_MENSATEK_USER
 
     client = MensatekClient(DEFAULT_MENSATEK_USER, DEFAULT_MENSATEK_TOKEN, base_url=url)

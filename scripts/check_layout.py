@@ -26,7 +26,8 @@ prefix names a module's layer. Besides the layers:
 
 - modules of layer ``AIRFLOW_FREE_UP_TO`` and under (clients/, delivery/ and what
   they stand on) import nothing from Airflow, not even inside a function;
-- the vendor SDKs in ``VENDORS`` never import each other;
+- the siblings in ``SIBLINGS`` never import each other (the two vendor SDKs; the
+  campaign and certificate cores);
 - nothing outside a ``TOOLS`` package imports it (the sandbox: its own launcher,
   demo and test support live in it or outside the package), and neither do the
   example DAGs (``--examples``, by default ``example_dags/`` beside the package):
@@ -62,8 +63,9 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("clients.legallymail", 2),
     ("clients", 2),  # clients/__init__.py: exports the two vendor clients
     ("delivery", 3),
+    ("object_storage", 4),  # to_storage_path: shared by certificates and campaigns, so under neither
     ("certificates", 4),
-    ("campaigns", 5),
+    ("campaigns", 4),
     ("retry_policy", 6),
     ("hooks", 6),
     ("operators", 7),
@@ -82,8 +84,12 @@ TOOLS = ("sandbox",)
 #: Modules of this layer and under never import Airflow: clients/ and delivery/ are usable from plain Python.
 AIRFLOW_FREE_UP_TO = 3
 
-#: Vendor SDKs (relative to the package): none imports another; what they share lives in the layer under them.
-VENDORS = ("clients.mensatek", "clients.legallymail")
+#: Siblings that never import each other (relative to the package), by kind: what they share lives under
+#: them. The vendor SDKs; the campaign and certificate cores (a campaign is no certificate).
+SIBLINGS: dict[str, tuple[str, ...]] = {
+    "vendor": ("clients.mensatek", "clients.legallymail"),
+    "core": ("campaigns", "certificates"),
+}
 
 #: Hand-written modules allowed past MAX_LINES, with the reason. Keep it empty.
 OVERSIZE_ALLOWED: dict[str, str] = {}
@@ -340,9 +346,18 @@ def _top(package: str, module: str) -> str:
     return _relative(package, module).split(".")[0]
 
 
-def _vendor(package: str, module: str) -> str | None:
+def _sibling(package: str, module: str, group: tuple[str, ...]) -> str | None:
     relative = _relative(package, module)
-    return next((v for v in VENDORS if relative == v or relative.startswith(v + ".")), None)
+    return next((v for v in group if relative == v or relative.startswith(v + ".")), None)
+
+
+def _sibling_import(package: str, module: str, target: str) -> str | None:
+    """The kind of siblings ``module`` and ``target`` are, if they are two different ones."""
+    for kind, group in SIBLINGS.items():
+        here, there = _sibling(package, module, group), _sibling(package, target, group)
+        if here and there and here != there:
+            return kind
+    return None
 
 
 def problems(graph: Graph, max_lines: int = MAX_LINES) -> Iterable[str]:
@@ -369,11 +384,11 @@ def problems(graph: Graph, max_lines: int = MAX_LINES) -> Iterable[str]:
             if there is None:
                 continue
             tool = next((t for t in TOOLS if _top(package, target) == t), None)
-            vendors = (_vendor(package, module), _vendor(package, target))
+            sibling = _sibling_import(package, module, target)
             if tool and _top(package, module) != tool:
                 yield f"tool import: {_relative(package, module)} imports {_relative(package, target)}"
-            elif None not in vendors and vendors[0] != vendors[1]:
-                yield f"vendor import: {_relative(package, module)} imports {_relative(package, target)}"
+            elif sibling:
+                yield f"{sibling} import: {_relative(package, module)} imports {_relative(package, target)}"
             elif there[1] > here[1]:
                 yield (f"upward import: {_relative(package, module)} (layer {here[1]}, {here[0]}) imports "
                        f"{_relative(package, target)} (layer {there[1]}, {there[0]})")

@@ -43,7 +43,7 @@ LIGHT_MODULES = frozenset(f"{PACKAGE}.{name}" if name else PACKAGE for name in (
     "clients.sms_encoding", "clients.phone_numbers", "clients.private_folder",
     "clients.mensatek", "clients.mensatek.wire", "clients.mensatek.reports",
     "clients.legallymail", "clients.legallymail.checks",
-    "certificates", "certificates.destination", "certificates.limits", "certificates.names",
+    "certificates", "certificates.destination", "certificates.limits", "certificates.names", "object_storage",
     "delivery", "delivery.report_assets",
 ))
 #: Packages the provider needs only to do the work (send, wait, archive): a provider module that imports

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from airflow_provider_mensatek.campaigns.auth import AUTH_FAILED, auth_records, clear_auth
 from airflow_provider_mensatek.campaigns.ledger import BLOCKING, Ledger, LedgerError, export_jsonl
-from airflow_provider_mensatek.certificates.store import to_storage_path
+from airflow_provider_mensatek.object_storage import to_storage_path
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from airflow_provider_mensatek.certificates.bounded_read import read_bounded
-from airflow_provider_mensatek.certificates.store import to_storage_path
 from airflow_provider_mensatek.certificates.verify import (
     VerifyReport,
     expected_ids,
@@ -26,6 +25,7 @@ from airflow_provider_mensatek.certificates.verify import (
     verify_manifest,
 )
 from airflow_provider_mensatek.clients.errors import CertificateError
+from airflow_provider_mensatek.object_storage import to_storage_path
 
 _EXPECT_FILE_HELP = (
     "a JSON file naming the ids that should be archived: the XCom of an archive task "

@@ -1,4 +1,4 @@
-"""Where a certificate set goes: the destination path and the folder layout below it.
+"""Where a certificate set goes below its destination: the folder layout, for every vendor.
 
 Kept apart from the archiving machinery (ZIP checks, manifests, the vendor
 clients) because the certificate operators read it at DAG-parse time, to
@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import ObjectStoragePath
-
 from airflow_provider_mensatek.certificates.names import safe_relative_path
-from airflow_provider_mensatek.clients.errors import CertificateError, ValidationError
+from airflow_provider_mensatek.clients.errors import ValidationError
 
 #: ``<destination>/<vendor>/<kind>/<id>/``; placeholders: {vendor}, {kind}, {id}.
 DEFAULT_LAYOUT = "{vendor}/{kind}/{id}"
@@ -38,23 +36,3 @@ def static_layout_prefix(layout: str, *, vendor: str, kind: str) -> str:
     """The part of the layout that does not depend on the id (the Asset a task writes into)."""
     head = layout.split("{id}", 1)[0].rstrip("/")
     return head.format(vendor=vendor, kind=kind) if head else ""
-
-
-def to_storage_path(destination: str | ObjectStoragePath, conn_id: str | None = None) -> ObjectStoragePath:
-    """A URL / path string or an ObjectStoragePath, with an optional storage connection.
-
-    A bare local path is taken as ``file://``; a ``conn_id`` given here wins
-    over one embedded in the URL (``s3://conn@bucket/key``).
-    """
-    conn_id = conn_id or None  # a rendered empty template means "no connection"
-    if isinstance(destination, ObjectStoragePath):
-        return ObjectStoragePath(destination, conn_id=conn_id) if conn_id else destination
-    text = str(destination).strip()
-    if not text:
-        raise CertificateError("destination is empty", vendor="provider", code="bad-destination")
-    if "://" not in text:
-        if not text.startswith("/"):
-            raise CertificateError(f"destination {text!r} must be a URL or an absolute path",
-                                   vendor="provider", code="bad-destination")
-        text = f"file://{text}"
-    return ObjectStoragePath(text, conn_id=conn_id)

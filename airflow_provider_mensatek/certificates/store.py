@@ -50,11 +50,11 @@ from airflow_provider_mensatek.certificates.checks import (
     load_manifest,
     manifest_bytes,
 )
-
-# Re-exported: to_storage_path lived here; it moved to destination.py, which DAG parsing may import.
-from airflow_provider_mensatek.certificates.destination import to_storage_path as to_storage_path
 from airflow_provider_mensatek.certificates.names import check_distinct_names
 from airflow_provider_mensatek.clients.errors import CertificateError
+
+# Re-exported: to_storage_path lived here before it moved beside the other object-storage code.
+from airflow_provider_mensatek.object_storage import to_storage_path as to_storage_path
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_mensatek.certificates.destination import to_storage_path
 from airflow_provider_mensatek.clients.errors import ValidationError
 from airflow_provider_mensatek.clients.send_at import check_send_at
+from airflow_provider_mensatek.object_storage import to_storage_path
 from airflow_provider_mensatek.operators._base import (
     SEND_STATE_KEY,
     MensatekBaseOperator,

@@ -14,11 +14,11 @@ from airflow_provider_mensatek.certificates.destination import (
     MENSATEK_CERTIFIED_EMAIL,
     render_layout,
     static_layout_prefix,
-    to_storage_path,
 )
 from airflow_provider_mensatek.certificates.limits import DEFAULT_LIMITS, ArchiveLimits
 from airflow_provider_mensatek.clients.errors import CertificateNotReadyError, ValidationError
 from airflow_provider_mensatek.clients.validation import check_message_id
+from airflow_provider_mensatek.object_storage import to_storage_path
 from airflow_provider_mensatek.operators._base import MensatekBaseOperator, vendor_errors
 from airflow_provider_mensatek.operators.legallymail import LegallyMailBaseOperator
 
@@ -225,7 +225,7 @@ class MensatekDownloadCertificatesOperator(_ArchiveCertificates, MensatekBaseOpe
 
     def execute(self, context: Context) -> dict[str, Any]:
         # The archiving machinery (ZIP checks, manifests, storage writes) is imported here, not at DAG parse.
-        from airflow_provider_mensatek.certificates.archive import archive_mensatek_certified_email
+        from airflow_provider_mensatek.certificates.mensatek import archive_mensatek_certified_email
 
         vendor, kind = MENSATEK_CERTIFIED_EMAIL
         with vendor_errors():

@@ -10,9 +10,10 @@ import pytest
 
 from airflow_provider_mensatek.certificates.checks import build_manifest, check_zip
 from airflow_provider_mensatek.certificates.names import MAX_NAME_BYTES
-from airflow_provider_mensatek.certificates.store import UNCHANGED, archive_certificate_set, to_storage_path
+from airflow_provider_mensatek.certificates.store import UNCHANGED, archive_certificate_set
 from airflow_provider_mensatek.certificates.verify import verify_manifest
 from airflow_provider_mensatek.clients.errors import CertificateError
+from airflow_provider_mensatek.object_storage import to_storage_path
 from tests import certificate_archives as crafted
 
 #: Two vendor names of 304 bytes that differ only after the first 250 characters.

@@ -17,9 +17,9 @@ from airflow_provider_mensatek.certificates.store import (
     PENDING_NAME,
     archive_certificate_set,
     read_pending,
-    to_storage_path,
 )
 from airflow_provider_mensatek.clients.errors import CertificateError
+from airflow_provider_mensatek.object_storage import to_storage_path
 from tests import certificate_archives as crafted
 
 

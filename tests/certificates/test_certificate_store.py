@@ -18,10 +18,10 @@ from airflow_provider_mensatek.certificates.store import (
     WRITTEN,
     archive_certificate_set,
     read_manifest,
-    to_storage_path,
 )
 from airflow_provider_mensatek.certificates.verify import verify_manifest
 from airflow_provider_mensatek.clients.errors import CertificateError
+from airflow_provider_mensatek.object_storage import to_storage_path
 from tests import certificate_archives as crafted
 
 
@@ -126,17 +126,6 @@ def test_failure_while_copying_leaves_nothing_behind(tmp_path):
         archive_certificate_set(target, cset, manifest)
     assert caught.value.code == "changed-while-writing"
     assert list((tmp_path / "lake").iterdir()) == []
-
-
-def test_to_storage_path_forms():
-    assert str(to_storage_path("/data/lake")) == "file:///data/lake"
-    assert str(to_storage_path("file:///data/lake")) == "file:///data/lake"
-    with_conn = to_storage_path("s3://bucket/lake", conn_id="aws_lake")
-    assert (with_conn.protocol, with_conn.conn_id, with_conn.path) == ("s3", "aws_lake", "bucket/lake")
-    assert to_storage_path("s3://aws_lake@bucket/lake").conn_id == "aws_lake"
-    for bad in ("", "relative/lake"):
-        with pytest.raises(CertificateError):
-            to_storage_path(bad)
 
 
 def moves_fail_after(monkeypatch, k: int) -> list[str]:

@@ -13,8 +13,9 @@ from fsspec.implementations.local import LocalFileSystem
 
 from airflow_provider_mensatek.certificates.__main__ import main
 from airflow_provider_mensatek.certificates.checks import build_manifest, check_zip
-from airflow_provider_mensatek.certificates.store import archive_certificate_set, to_storage_path
+from airflow_provider_mensatek.certificates.store import archive_certificate_set
 from airflow_provider_mensatek.certificates.verify import expected_ids
+from airflow_provider_mensatek.object_storage import to_storage_path
 from airflow_provider_mensatek.operators.certificates import MensatekDownloadCertificatesOperator
 from airflow_provider_mensatek.sandbox.server import SandboxResponse
 from tests import certificate_archives as crafted

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_mensatek.certificates.store import to_storage_path
 from airflow_provider_mensatek.certificates.verify import verify_manifest
 from airflow_provider_mensatek.clients.errors import CertificateNotReadyError
 from airflow_provider_mensatek.hooks.legallymail import LegallyMailHook
+from airflow_provider_mensatek.object_storage import to_storage_path
 from airflow_provider_mensatek.operators.certificates import LegallyMailDownloadCertificatesOperator
 from airflow_provider_mensatek.sandbox import Fault, Sandbox
 from airflow_provider_mensatek.sandbox.pdf import make_pdf

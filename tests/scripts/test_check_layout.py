@@ -244,3 +244,33 @@ def test_a_lazy_re_export_of_a_module_that_moved_is_caught(tmp_path: Path) -> No
         "missing module: clients names clients.mensatek._campaign, which does not exist",
         "missing module: delivery names delivery.gone, which does not exist",
     ]
+
+
+@pytest.mark.parametrize(("module", "text", "problem"), [
+    ("campaigns/__main__.py", "from airflow_provider_mensatek.certificates.store import to_storage_path\n",
+     "core import: campaigns.__main__ imports certificates.store"),
+    ("certificates/store.py", "def later():\n    from airflow_provider_mensatek.campaigns import __main__\n",
+     "core import: certificates.store imports campaigns.__main__"),
+])
+def test_the_campaign_and_certificate_cores_never_import_each_other(tmp_path: Path, module: str, text: str,
+                                                                    problem: str) -> None:
+    package = layout(tmp_path, {
+        "campaigns/__init__.py": "", "campaigns/__main__.py": "", "certificates/__init__.py": "",
+        "certificates/store.py": "", module: text,
+    })
+    result = check(package)
+    assert result.returncode == 1
+    assert problem in result.stdout.splitlines()
+
+
+def test_both_cores_may_use_the_shared_object_storage_helper(tmp_path: Path) -> None:
+    package = layout(tmp_path, {
+        "object_storage.py": "from airflow.sdk import ObjectStoragePath\n",
+        "campaigns/__init__.py": "", "certificates/__init__.py": "",
+        "campaigns/__main__.py": "from airflow_provider_mensatek.object_storage import to_storage_path\n",
+        "certificates/store.py": "from airflow_provider_mensatek.object_storage import to_storage_path\n",
+        "delivery/polling.py": "from airflow_provider_mensatek import object_storage\n",
+    })
+    result = check(package)
+    assert result.stdout.splitlines()[:-1] == [
+        "upward import: delivery.polling (layer 3, delivery) imports object_storage (layer 4, object_storage)"]

@@ -1,5 +1,6 @@
-"""Download -> check -> manifest -> atomic write, for one certificate set.
+"""Mensatek certified email: download -> check -> manifest -> atomic write, for one certificate set.
 
+The LegallyMail counterpart is :mod:`.legallymail`; where a set goes is :mod:`.destination`.
 Used by the operators and the benchmark. The download goes into an
 anonymous temporary file (deleted on close, even on a crash) so memory stays
 flat; nothing touches the destination until every check has passed.
