@@ -24,11 +24,12 @@ runs of one campaign). Both read the same records, so both want the same next
 ``seq``; the in_flight record ``<seq>-in_flight.json`` is created exclusively
 (local files: written under a temporary name, then hard-linked, which fails
 when the name exists; other file systems: fsspec's exclusive mode ``"xb"``,
-e.g. S3 conditional writes). Only the writer that created it sends; the
-other gets ``LedgerBlockedError`` and sends nothing. A file system without
-exclusive create falls back to a plain write and logs a warning once: then
-the campaign must not run concurrently (``max_active_runs=1``, one task per
-batch).
+e.g. S3 conditional writes, ``If-None-Match: *``). Only the writer that
+created it sends; the other gets ``LedgerBlockedError`` and sends nothing.
+Storage that cannot create exclusively (no ``"xb"`` mode, or a store that
+ignores the condition: see :mod:`.exclusive_create`, probed before the first
+claim) refuses the send with ``ExclusiveCreateUnsupportedError``; it never
+falls back to a plain write.
 
 Records of one batch are ordered by ``seq`` (the count of records found when
 it was written), not by wall clock: the tries of one batch run one after the
@@ -49,7 +50,6 @@ and never make a batch sendable again.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -58,6 +58,10 @@ from datetime import datetime, timezone
 from pathlib import PurePath
 from typing import Any
 
+from airflow_provider_mensatek.campaigns.exclusive_create import (
+    ExclusiveCreateUnsupportedError,
+    require_exclusive_create,
+)
 from airflow_provider_mensatek.clients.errors import MensatekError
 
 IN_FLIGHT = "in_flight"
@@ -75,9 +79,6 @@ SEND = "send"
 REPLAY = "replay"
 BLOCKED = "blocked"
 
-log = logging.getLogger("airflow_provider_mensatek.campaigns.ledger")
-#: Protocols already warned about (no exclusive create): one warning per process each.
-_WARNED_NOT_EXCLUSIVE: set[str] = set()
 
 
 class LedgerBlockedError(MensatekError):
@@ -174,6 +175,12 @@ class Ledger:
             return []
         return sorted(p.name for p in self.root.iterdir() if not p.name.startswith(".") and p.is_dir())
 
+    def check_exclusive_create(self) -> None:
+        """Raise ExclusiveCreateUnsupportedError, before anything is sent, if this storage cannot claim a send
+        exclusively (local files always can)."""
+        if self._local is None:
+            require_exclusive_create(self.root)
+
     def make_folder(self, batch_id: str) -> None:
         """On local storage, create a batch's folder ahead of its first record and sync its entry, so the
         claim that follows syncs one file and one folder. Other storage has no folders to make."""
@@ -224,6 +231,7 @@ class Ledger:
         if self._local is not None and batch_id in self._made:
             created = _write_local(os.path.join(self._local, batch_id), name, text, exclusive=True, new_folder=False)
             return record if created else None
+        self.check_exclusive_create()
         folder = self.root / batch_id
         if seq == 1:
             folder.mkdir(parents=True, exist_ok=True)
@@ -287,17 +295,9 @@ def write_record(folder: Any, name: str, text: str, *, exclusive: bool, new_fold
     except FileExistsError:
         return False
     except (ValueError, NotImplementedError, TypeError) as exc:
-        protocol = str(getattr(folder, "protocol", "?"))
-        if protocol not in _WARNED_NOT_EXCLUSIVE:
-            _WARNED_NOT_EXCLUSIVE.add(protocol)
-            log.warning("The %s file system cannot create a file exclusively (%s): two workers sending the "
-                        "same campaign batch at the same moment cannot be told apart. Do not run a campaign "
-                        "concurrently (max_active_runs=1, one task per batch).", protocol, exc)
-    if target.exists():
-        return False
-    with target.open("w") as handle:
-        handle.write(text)
-    return True
+        raise ExclusiveCreateUnsupportedError(
+            f"{target} cannot be created exclusively ({type(exc).__name__}: {exc}); a plain write could let two "
+            "workers send one batch, so nothing is written and nothing is sent", vendor="provider") from exc
 
 
 def _write_local(folder: str, name: str, text: str, *, exclusive: bool, new_folder: bool) -> bool:

@@ -273,6 +273,8 @@ class BatchSender:
             raise ValidationError(f"max_parallel must be between 1 and {limit} for {self.channel}, "
                                   f"got {max_parallel!r}")
         entries = check_entries(entries)
+        # Before the first batch, not from inside the pipeline: a refusal here is one clear error, not one per batch.
+        self.ledger.check_exclusive_create()
         if max_parallel == 1:
             return self._send_one_at_a_time(entries)
 

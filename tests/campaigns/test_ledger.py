@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from airflow_provider_mensatek.campaigns.exclusive_create import ExclusiveCreateUnsupportedError
+from airflow_provider_mensatek.campaigns.input import rows_from_csv
 from airflow_provider_mensatek.campaigns.ledger import Ledger
+from airflow_provider_mensatek.campaigns.plan import plan_campaign
+from airflow_provider_mensatek.campaigns.send import BatchSender
+from airflow_provider_mensatek.clients import MensatekClient
+from airflow_provider_mensatek.sandbox import Sandbox
+from tests.campaigns.support import CSV_TEXT, MESSAGE
+from tests.conftest import MENSATEK_TOKEN, MENSATEK_USER
 
 
 def test_the_claim_is_exclusive_on_object_storage_too(caplog: pytest.LogCaptureFixture) -> None:
@@ -22,8 +31,8 @@ def test_the_claim_is_exclusive_on_object_storage_too(caplog: pytest.LogCaptureF
     assert "cannot create a file exclusively" not in caplog.text
 
 
-def test_storage_without_exclusive_create_warns_once_and_still_refuses_a_visible_claim(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+def test_storage_without_exclusive_create_refuses_to_claim_and_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox
 ) -> None:
     from upath import UPath
     from upath.implementations.memory import MemoryPath
@@ -36,14 +45,23 @@ def test_storage_without_exclusive_create_warns_once_and_still_refuses_a_visible
         return real_open(self, mode, *args, **kwargs)
 
     monkeypatch.setattr(MemoryPath, "open", no_exclusive_mode)
-    monkeypatch.setattr("airflow_provider_mensatek.campaigns.ledger._WARNED_NOT_EXCLUSIVE", set())
-    ledger = Ledger(UPath(f"memory://campaign-claims-{uuid.uuid4().hex}/ledger"))
+    campaign = UPath(f"memory://campaign-{uuid.uuid4().hex}/campaign")
+    ledger = Ledger(campaign / "ledger")
 
-    assert ledger.claim("00001", 1, reference="r-00001") is not None
-    assert ledger.claim("00001", 1, reference="r-00001") is None
-    assert ledger.claim("00002", 1, reference="r-00002") is not None
-    assert caplog.text.count("cannot create a file exclusively") == 1
-    assert "max_active_runs=1" in caplog.text
+    with pytest.raises(ExclusiveCreateUnsupportedError, match="no exclusive create mode") as refused:
+        ledger.claim("00001", 1, reference="r-00001")
+    assert "campaign sends are refused on this storage; nothing was sent" in str(refused.value)
+    assert ledger.batch_ids() == [] and not list((campaign / "ledger").iterdir())
+
+    # A whole campaign there: refused once, before any batch is read or any request made.
+    plan = plan_campaign(rows_from_csv(io.StringIO(CSV_TEXT)), campaign, channel="certified_email",
+                         campaign_reference="nov-avisos", columns={"variables": {"Variable_1": "importe"}},
+                         max_invalid=5)
+    client = MensatekClient(MENSATEK_USER, MENSATEK_TOKEN, base_url=sandbox.mensatek_url)
+    with pytest.raises(ExclusiveCreateUnsupportedError):
+        BatchSender(campaign, client, "certified_email", MESSAGE).send_all(plan["batches"])
+    assert sandbox.requests_to("EnviarEMAILCERTIFICADO") == []
+    assert ledger.batch_ids() == []
 
 
 @pytest.fixture

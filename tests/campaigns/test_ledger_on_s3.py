@@ -1,0 +1,123 @@
+"""The campaign ledger on S3 (the local S3 server): two workers racing one batch, and the
+refusal on a store that cannot create exclusively. What the sandbox received is counted per recipient."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_mensatek.campaigns.exclusive_create import ExclusiveCreateUnsupportedError
+from airflow_provider_mensatek.campaigns.input import rows_from_csv
+from airflow_provider_mensatek.campaigns.ledger import Ledger, LedgerBlockedError
+from airflow_provider_mensatek.campaigns.plan import plan_campaign
+from airflow_provider_mensatek.campaigns.send import BatchSender
+from airflow_provider_mensatek.clients import MensatekClient
+from airflow_provider_mensatek.sandbox import Sandbox
+from tests.campaigns.support import CSV_TEXT, MESSAGE, sent_emails
+from tests.conftest import MENSATEK_TOKEN, MENSATEK_USER
+from tests.local_services.s3 import LocalS3
+
+
+def s3_campaign(local_s3: LocalS3, bucket: str) -> ObjectStoragePath:
+    return ObjectStoragePath(f"s3://{bucket}/campaigns/nov-avisos", conn_id=local_s3.conn_id)
+
+
+def s3_plan(campaign: ObjectStoragePath) -> dict[str, Any]:
+    return plan_campaign(rows_from_csv(io.StringIO(CSV_TEXT)), campaign, channel="certified_email",
+                         campaign_reference="nov-avisos", columns={"variables": {"Variable_1": "importe"}},
+                         max_invalid=5, batch_size=2)
+
+
+def keys(local_s3: LocalS3, bucket: str, prefix: str) -> list[str]:
+    listed = local_s3.client().list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return sorted(item["Key"].removeprefix(prefix) for item in listed)
+
+
+def race(campaign: ObjectStoragePath, entry: dict[str, Any], sandbox: Sandbox,
+         monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Two workers that both read the batch's (empty) ledger before either claims it, then both try to send."""
+    both_have_read = threading.Barrier(2)
+    real_records = Ledger.records
+
+    def records_then_wait(self: Ledger, batch_id: str) -> list[dict[str, Any]]:
+        out = real_records(self, batch_id)
+        both_have_read.wait(timeout=30)
+        return out
+
+    monkeypatch.setattr(Ledger, "records", records_then_wait)
+    outcomes: list[str] = []
+
+    def worker() -> None:
+        client = MensatekClient(MENSATEK_USER, MENSATEK_TOKEN, base_url=sandbox.mensatek_url)
+        try:
+            outcomes.append(BatchSender(campaign, client, "certified_email", MESSAGE).send(entry)["state"])
+        except (LedgerBlockedError, ExclusiveCreateUnsupportedError) as exc:
+            outcomes.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    monkeypatch.undo()
+    return sorted(outcomes)
+
+
+def test_two_workers_racing_one_batch_on_s3_send_it_once(
+    local_s3: LocalS3, s3_bucket: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaign = s3_campaign(local_s3, s3_bucket)
+    plan = s3_plan(campaign)
+
+    outcomes = race(campaign, plan["batches"][0], sandbox, monkeypatch)
+
+    # The server's If-None-Match decided: one claim created, the other refused, before any request.
+    assert [o.split(":")[0] for o in outcomes] == ["LedgerBlockedError", "accepted"]
+    assert "being sent by another worker" in outcomes[0]
+    assert len(sandbox.requests_to("EnviarEMAILCERTIFICADO")) == 1
+    assert sent_emails(sandbox) == {"ana@example.com": 1, "carlos@example.com": 1}
+    ledger = keys(local_s3, s3_bucket, "campaigns/nov-avisos/ledger/")
+    assert ledger[0] == "00001/000001-in_flight.json" and ledger[1].startswith("00001/000002-accepted-")
+    assert len(ledger) == 2  # the loser wrote nothing; the probe left nothing
+    assert [r["event"] for r in Ledger(campaign / "ledger").records("00001")] == ["in_flight", "accepted"]
+
+
+@pytest.fixture
+def store_ignoring_if_none_match(local_s3: LocalS3, s3_bucket: str) -> Iterator[None]:
+    """The local S3 behaving like an S3-compatible server that ignores conditional writes.
+
+    The ``If-None-Match`` header is dropped from every PUT before it is signed and sent, which is
+    what such a server does with it; the session's shared S3 client is restored afterwards.
+    """
+    events = ObjectStoragePath(f"s3://{s3_bucket}/", conn_id=local_s3.conn_id).fs.s3.meta.events
+
+    def drop_condition(request: Any, **_: Any) -> None:
+        if "If-None-Match" in request.headers:
+            del request.headers["If-None-Match"]
+
+    events.register("before-sign.s3.PutObject", drop_condition)
+    try:
+        yield
+    finally:
+        events.unregister("before-sign.s3.PutObject", drop_condition)
+
+
+def test_a_store_ignoring_conditional_writes_refuses_racing_workers_before_any_send(
+    local_s3: LocalS3, s3_bucket: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
+    store_ignoring_if_none_match: None,
+) -> None:
+    # Here both workers' exclusive creates would succeed and both would send: the probe must catch it first.
+    campaign = s3_campaign(local_s3, s3_bucket)
+    plan = s3_plan(campaign)
+
+    outcomes = race(campaign, plan["batches"][0], sandbox, monkeypatch)
+
+    assert [o.split(":")[0] for o in outcomes] == ["ExclusiveCreateUnsupportedError"] * 2
+    assert "the store ignores If-None-Match" in outcomes[0] and "nothing was sent" in outcomes[0]
+    assert sandbox.requests_to("EnviarEMAILCERTIFICADO") == []
+    assert keys(local_s3, s3_bucket, "campaigns/nov-avisos/ledger/") == []
