@@ -31,6 +31,10 @@ ignores the condition: see :mod:`.exclusive_create`, probed before the first
 claim) refuses the send with ``ExclusiveCreateUnsupportedError``; it never
 falls back to a plain write.
 
+**Listings are read fresh.** s3fs caches folder listings per process; a
+cached listing would not show a record another worker wrote since, so every
+read of the ledger drops the cache of the folder it lists first.
+
 Records of one batch are ordered by ``seq`` (the count of records found when
 it was written), not by wall clock: the tries of one batch run one after the
 other, but possibly on workers whose clocks disagree.
@@ -158,6 +162,7 @@ class Ledger:
                         out.append(json.loads(handle.read()))
         else:
             path = self.root / batch_id
+            _drop_cached_listing(path)
             if not path.exists():
                 return []
             out = [json.loads(p.read_text()) for p in path.iterdir() if _is_record(p.name)]
@@ -171,6 +176,7 @@ class Ledger:
             return sorted(name for name in os.listdir(self._local) if not name.startswith(".")
                           and os.path.isdir(os.path.join(self._local, name))
                           and any(_is_record(n) for n in os.listdir(os.path.join(self._local, name))))
+        _drop_cached_listing(self.root)
         if not self.root.exists():
             return []
         return sorted(p.name for p in self.root.iterdir() if not p.name.startswith(".") and p.is_dir())
@@ -328,6 +334,12 @@ def _write_local(folder: str, name: str, text: str, *, exclusive: bool, new_fold
     if new_folder:  # the batch folder's own entry in the ledger folder is new as well
         _fsync_directory(os.path.dirname(folder))
     return True
+
+
+def _drop_cached_listing(path: Any) -> None:
+    fs = getattr(path, "fs", None)
+    if fs is not None:
+        fs.invalidate_cache(path.path)
 
 
 def _fsync_directory(path: str) -> None:

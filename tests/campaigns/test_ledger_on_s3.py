@@ -1,4 +1,4 @@
-"""The campaign ledger on S3 (the local S3 server): two workers racing one batch, and the
+"""The campaign ledger on S3 (the local S3 server): two workers racing one batch, fresh listings, and the
 refusal on a store that cannot create exclusively. What the sandbox received is counted per recipient."""
 
 from __future__ import annotations
@@ -121,3 +121,20 @@ def test_a_store_ignoring_conditional_writes_refuses_racing_workers_before_any_s
     assert "the store ignores If-None-Match" in outcomes[0] and "nothing was sent" in outcomes[0]
     assert sandbox.requests_to("EnviarEMAILCERTIFICADO") == []
     assert keys(local_s3, s3_bucket, "campaigns/nov-avisos/ledger/") == []
+
+
+def test_the_ledger_reads_what_another_worker_wrote_after_it_listed(local_s3: LocalS3, s3_bucket: str) -> None:
+    ledger = Ledger(s3_campaign(local_s3, s3_bucket) / "ledger")
+    assert ledger.claim("00001", 1, reference="nov-avisos-00001") is not None
+    assert [r["event"] for r in ledger.records("00001")] == ["in_flight"]
+    assert ledger.batch_ids() == ["00001"]
+
+    # Another worker (another process, another S3 client) records the outcome and claims another batch.
+    client = local_s3.client()
+    client.put_object(Bucket=s3_bucket, Key="campaigns/nov-avisos/ledger/00001/000002-accepted-0a1b2c3d.json",
+                      Body=b'{"seq": 2, "batch_id": "00001", "event": "accepted", "at": "x"}\n')
+    client.put_object(Bucket=s3_bucket, Key="campaigns/nov-avisos/ledger/00002/000001-in_flight.json",
+                      Body=b'{"seq": 1, "batch_id": "00002", "event": "in_flight", "at": "x"}\n')
+
+    assert [r["event"] for r in ledger.records("00001")] == ["in_flight", "accepted"]
+    assert ledger.batch_ids() == ["00001", "00002"]
