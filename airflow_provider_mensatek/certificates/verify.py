@@ -74,6 +74,7 @@ def manifest_paths(location: ObjectStoragePath) -> list[ObjectStoragePath]:
 
 def scan(location: ObjectStoragePath) -> Scan:
     """The manifests at or below ``location``, and the folders below it holding files none covers."""
+    _forget_cached_listings(location)
     if location.is_file():
         return Scan([location] if location.name.endswith(".json") else [])
     direct = location / MANIFEST_NAME
@@ -114,6 +115,7 @@ def scan(location: ObjectStoragePath) -> Scan:
 def verify_manifest(manifest_path: ObjectStoragePath) -> VerifyReport:
     """Hash every file the manifest lists (streamed) and compare size and sha256."""
     report = VerifyReport(str(manifest_path))
+    _forget_cached_listings(manifest_path)
     try:
         manifest = load_manifest(read_bounded(manifest_path, what="manifest"), where=str(manifest_path))
     except (OSError, CertificateError) as exc:
@@ -143,6 +145,13 @@ def verify_manifest(manifest_path: ObjectStoragePath) -> VerifyReport:
         report.problems = _explain_interruption(folder, manifest, pending, problems, observed)
     report.unlisted = sorted(_unlisted(folder, {entry["path"] for entry in manifest["files"]}))
     return report
+
+
+def _forget_cached_listings(location: ObjectStoragePath) -> None:
+    """Verify must see what is stored now. Object-store file systems (s3fs) cache listings and each file's
+    size and ETag per process: a file another client replaced since would be read against its old ETag and
+    fail (s3fs ``FileExpired``) instead of being reported, and a deleted one would still look present."""
+    location.fs.invalidate_cache()
 
 
 def _observe(folder: ObjectStoragePath, relative: str, cache: dict[str, tuple[int, str] | None]
