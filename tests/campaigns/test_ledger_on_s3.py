@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -138,3 +139,26 @@ def test_the_ledger_reads_what_another_worker_wrote_after_it_listed(local_s3: Lo
 
     assert [r["event"] for r in ledger.records("00001")] == ["in_flight", "accepted"]
     assert ledger.batch_ids() == ["00001", "00002"]
+
+
+def test_the_batch_operator_on_such_a_store_fails_without_retry_and_leaves_nothing_in_doubt(
+    conn: Sandbox, local_s3: LocalS3, s3_bucket: str, store_ignoring_if_none_match: None, tmp_path: Path,
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_mensatek.operators._base import SEND_STATE_KEY
+    from airflow_provider_mensatek.operators.campaigns import MensatekSendCampaignBatchOperator
+    from tests.operator_support import FakeTaskStateStore
+    from tests.operators.test_campaign_operators import ctx, plan
+
+    batches = plan(tmp_path, campaign_path=f"s3://{local_s3.conn_id}@{s3_bucket}/campaigns/camp")
+    store = FakeTaskStateStore()
+    operator = MensatekSendCampaignBatchOperator(task_id="send", batch=batches[0], sender="avisos@example.com",
+                                                 subject="Aviso {{Nombre}}", message="Texto")
+
+    with pytest.raises(AirflowFailException, match="cannot create a file exclusively") as refused:
+        operator.execute(ctx(store))
+    assert "nothing was sent" in str(refused.value)
+    assert conn.requests_to("EnviarEMAILCERTIFICADO") == []
+    assert store.get(SEND_STATE_KEY) is None  # nothing in doubt: a later try may send
+    assert keys(local_s3, s3_bucket, "campaigns/camp/ledger/") == []
