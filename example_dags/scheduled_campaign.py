@@ -66,8 +66,8 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Madrid"),
     catchup=False,
-    # One run of a campaign at a time: the ledger's exclusive claim keeps two workers from sending one
-    # batch on local files and on stores with conditional writes; elsewhere this is what prevents it.
+    # One run of a campaign at a time. The ledger's exclusive claim already keeps two workers from
+    # sending one batch (storage without exclusive create is refused); this keeps runs from interleaving.
     max_active_runs=1,
     params={
         "lake": Param((EXAMPLE_FILES / "lake").as_uri(), type="string",

@@ -212,9 +212,9 @@ class MensatekSendCampaignBatchOperator(_CampaignOperator):
     retry, two DAG runs of one campaign): each send first creates the batch's
     next ``in_flight`` ledger record exclusively, and only its creator sends;
     the other fails without sending. That needs a storage with exclusive create:
-    local files (``file://``) and fsspec stores that support mode ``"xb"``. On
-    any other storage a warning is logged and the campaign must not run
-    concurrently: set ``max_active_runs=1`` on the DAG. The campaign folder
+    local files (``file://``) and fsspec stores that support mode ``"xb"`` (S3:
+    ``If-None-Match: *``). It is checked before the first claim; on storage that
+    cannot, the task fails without retry before any request. The campaign folder
     must be storage every worker sees (a local path only for one machine).
 
     :param batch: one entry of the plan operator's return value (its batch list).
@@ -336,7 +336,7 @@ class MensatekSendCampaignOperator(MensatekSendCampaignBatchOperator):
     fail or are blocked do not stop the others; the task fails at the end,
     listing them.
     Concurrent runs are guarded as for the mapped operator (exclusive ledger
-    claims; otherwise ``max_active_runs=1``).
+    claims; storage without exclusive create is refused).
 
     :param plan: the plan operator's return value (the batch list), or the whole plan dict.
     :param max_parallel: requests in flight at once within this task. Default 1: one request at a
