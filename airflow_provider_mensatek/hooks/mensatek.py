@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_mensatek.clients.errors import MensatekError
+from airflow_provider_mensatek.clients.errors import MensatekError, ValidationError
 from airflow_provider_mensatek.clients.mensatek.wire import DEFAULT_BASE_URL
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ class MensatekHook(BaseHook):
     def __init__(self, mensatek_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mensatek_conn_id = mensatek_conn_id
+        self._conn: Any = None
 
     def __repr__(self) -> str:
         return f"MensatekHook(mensatek_conn_id={self.mensatek_conn_id!r})"
@@ -45,7 +46,13 @@ class MensatekHook(BaseHook):
         return self.get_conn()
 
     def get_conn(self) -> MensatekClient:
-        return self.client_for(self.get_connection(self.mensatek_conn_id))
+        self._conn = self.get_connection(self.mensatek_conn_id)
+        return self.client_for(self._conn)
+
+    def reports_configured(self) -> bool:
+        """Whether the connection says Mensatek sends this deployment its real-time reports (extra ``reports``)."""
+        return reports_configured(self._conn if self._conn is not None else
+                                  self.get_connection(self.mensatek_conn_id))
 
     def client_for(self, conn: Any) -> MensatekClient:
         """A client of ``conn`` (an Airflow Connection already read)."""
@@ -73,3 +80,20 @@ class MensatekHook(BaseHook):
         except MensatekError as exc:
             return False, str(exc)
         return True, f"Connection successful: {credits:g} credits left"
+
+
+def reports_configured(conn: Any) -> bool:
+    """The connection's extra ``reports``: true when the Mensatek panel sends real-time reports to the receiver.
+
+    Then the sends ask for reports (``Report=1``) and the waits listen to them
+    (``wait_for="auto"``). Only a boolean, or the text ``true`` / ``false`` of the URI
+    form, is accepted: a typo must not silently turn reports off.
+    """
+    value = (conn.extra_dejson or {}).get("reports")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValidationError(f"Connection extra 'reports' must be true or false, got {value!r}", vendor="mensatek")

@@ -15,18 +15,26 @@ serialised kwargs, so a trigger must never send anything.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any, ClassVar
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_mensatek.clients._http.loop_waits import LoopJob
 from airflow_provider_mensatek.clients.errors import MensatekError, ValidationError
 from airflow_provider_mensatek.delivery import fetchers, waiting
-from airflow_provider_mensatek.delivery.floors import check_poll_floor
+from airflow_provider_mensatek.delivery.floors import check_poll_floor, floors_apply
 from airflow_provider_mensatek.delivery.waiting import DeliveryWaiter, Fetch
 from airflow_provider_mensatek.triggers import shared_clients, thread_pool
 
+if TYPE_CHECKING:
+    from airflow_provider_mensatek.delivery.report_waiting import ReportWait
+
 EVENT_ERROR = "error"
+WAIT_POLL = "poll"
+WAIT_REPORTS = "reports"
+#: The status channels Mensatek also reports in real time -> the receiver's report channel (its Asset).
+REPORT_CHANNELS = {"mensatek.certified_email": "certified_email", "mensatek.sms": "sms"}
 
 #: Status channel -> the fetch function reading it through a vendor client. Shared with the sensors.
 CHANNELS: dict[str, Callable[[Any], Fetch]] = {
@@ -65,44 +73,59 @@ class DeliveryStatusTrigger(BaseTrigger):
     :param message_ids: the ids still waited for, as strings.
     :param target: the DeliveryStatus value to wait for.
     :param min_fraction: share of ids that must reach it.
-    :param state: :meth:`DeliveryWaiter.state` at deferral, so the backoff continues.
+    :param state: :meth:`DeliveryWaiter.state` at deferral, so the backoff continues
+        (:meth:`ReportWait.state` when ``wait_for`` is ``"reports"``).
     :param conn_id: the Airflow connection of the vendor.
+    :param wait_for: ``"poll"`` (ask the vendor on the poll policy) or ``"reports"`` (listen to the
+        reports the receiver stores; ask the vendor only to reconcile a long silence). Mensatek only.
     """
 
     #: Set by each subclass: the status channel it reads (a key of :data:`CHANNELS`).
     channel: ClassVar[str]
 
     def __init__(self, *, message_ids: list[str], target: str, min_fraction: float, state: dict[str, Any],
-                 conn_id: str) -> None:
+                 conn_id: str, wait_for: str = WAIT_POLL) -> None:
         super().__init__()
         self.message_ids = [str(i) for i in message_ids]
         self.target = target
         self.min_fraction = min_fraction
         self.state = state
         self.conn_id = conn_id
+        self.wait_for = wait_for
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {"message_ids": self.message_ids, "target": self.target, "min_fraction": self.min_fraction,
-             "state": self.state, "conn_id": self.conn_id},
+             "state": self.state, "conn_id": self.conn_id, "wait_for": self.wait_for},
         )
 
-    def _resume(self, fetch: Fetch, client: Any) -> DeliveryWaiter:
+    def _resume(self, fetch: Fetch, client: Any) -> DeliveryWaiter | ReportWait:
         """The waiter of the serialised state, checked as the sensor checked it (no HTTP).
 
         A trigger is rebuilt from kwargs stored in the database, which can be
         edited: ids and a policy too fast for the vendor are refused here too.
         """
         fetchers.check_keys(self.channel, self.message_ids)
+        if self.wait_for not in (WAIT_POLL, WAIT_REPORTS) or (
+                self.wait_for == WAIT_REPORTS and self.channel not in REPORT_CHANNELS):
+            raise ValidationError(f"{type(self).__name__} cannot wait for {self.wait_for!r}")
+        from airflow_provider_mensatek.delivery.report_waiting import ReportWait, check_reconcile_after
+
         try:
-            waiter = DeliveryWaiter.resume(fetch, self.state, target=self.target,
-                                           min_fraction=self.min_fraction, clock=waiting.CLOCK.now)
+            if self.wait_for == WAIT_REPORTS:
+                wait = ReportWait.resume(fetch, self.state, target=self.target, min_fraction=self.min_fraction,
+                                         clock=waiting.CLOCK.now)
+                check_reconcile_after(wait.reconcile_after, floors_apply=floors_apply(client.base_url))
+                waiter = wait.waiter
+            else:
+                waiter = DeliveryWaiter.resume(fetch, self.state, target=self.target,
+                                               min_fraction=self.min_fraction, clock=waiting.CLOCK.now)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValidationError(f"Malformed trigger state ({type(exc).__name__}: {exc})") from None
         fetchers.check_keys(self.channel, list(waiter.schedule.messages))
         check_poll_floor(self.channel.split(".")[0], waiter.schedule.policy, client.base_url)
-        return waiter
+        return wait if self.wait_for == WAIT_REPORTS else waiter
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         clock = waiting.CLOCK
@@ -114,6 +137,19 @@ class DeliveryStatusTrigger(BaseTrigger):
             except MensatekError as exc:
                 yield TriggerEvent({"status": EVENT_ERROR, "message": str(exc), "error": type(exc).__name__,
                                     "result": None})
+                return
+            if not isinstance(waiter, DeliveryWaiter):
+                from airflow_provider_mensatek.triggers.report_listening import listen
+
+                try:
+                    async with aclosing(listen(waiter, job, REPORT_CHANNELS[self.channel], self.log)) as events:
+                        async for event in events:
+                            yield event
+                            return
+                except MensatekError as exc:
+                    # A reconcile poll refused, as when polling: the credential is not asked again and again.
+                    yield TriggerEvent({"status": EVENT_ERROR, "message": str(exc), "error": type(exc).__name__,
+                                        "result": None})
                 return
             while True:
                 try:
