@@ -44,7 +44,7 @@ LIGHT_MODULES = frozenset(f"{PACKAGE}.{name}" if name else PACKAGE for name in (
     "clients.mensatek", "clients.mensatek.wire", "clients.mensatek.reports",
     "clients.legallymail", "clients.legallymail.checks",
     "certificates", "certificates.destination", "certificates.limits", "certificates.names", "object_storage",
-    "delivery", "delivery.report_assets",
+    "delivery", "delivery.report_assets", "delivery.wait_modes",
 ))
 #: Packages the provider needs only to do the work (send, wait, archive): a provider module that imports
 #: one while a DAG file is parsed fails the test even when ``airflow.sdk`` imported it already.

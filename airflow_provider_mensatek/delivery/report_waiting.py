@@ -35,15 +35,11 @@ from airflow_provider_mensatek.delivery.inbox import Journal, MessageState, chan
 from airflow_provider_mensatek.delivery.polling import PollPolicy
 from airflow_provider_mensatek.delivery.rank import status_rank
 from airflow_provider_mensatek.delivery.statuses import DeliveryStatus, VendorStatus, no_report_yet
+from airflow_provider_mensatek.delivery.wait_modes import RECONCILE_AFTER, RECONCILE_FLOOR
 from airflow_provider_mensatek.delivery.waiting import DeliveryWaiter, Fetch, Observation, WaitOutcome
 
 log = logging.getLogger("airflow_provider_mensatek.delivery.report_waiting")
 
-#: Silence, per message, before a reconcile poll: the receiver normally hears of a message within
-#: minutes of its send, and Mensatek counts status loops as an attack, so hours, not minutes.
-RECONCILE_AFTER = 6 * 3600.0
-#: The shortest ``reconcile_after`` against the real vendor (a loopback sandbox may go faster).
-RECONCILE_FLOOR = 3600.0
 #: No report at all for a message this long after the wait started: the panel may not be sending them.
 SILENCE_AFTER = 1800.0
 

@@ -31,10 +31,19 @@ from airflow.sdk.exceptions import (
 )
 
 from airflow_provider_mensatek.clients.errors import PERMANENT_ERRORS, MensatekError
+from airflow_provider_mensatek.delivery.wait_modes import (
+    RECONCILE_AFTER,
+    WAIT_AUTO,
+    WAIT_POLL,
+    WAIT_REPORTS,
+    check_wait_for,
+)
 from airflow_provider_mensatek.operators._context_names import ContextNamesOperator
+from airflow_provider_mensatek.sensors._reports import report_inlets
 
 if TYPE_CHECKING:
     from airflow_provider_mensatek.delivery.polling import PollPolicy
+    from airflow_provider_mensatek.delivery.report_waiting import ReportWait
     from airflow_provider_mensatek.delivery.waiting import DeliveryWaiter, WaitOutcome
 
 # The waiting machinery (delivery/: statuses, fetchers, the vendor clients behind them) and the
@@ -87,8 +96,12 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
         poll_policy: Mapping[str, Any] | PollPolicy | None = None,
         deferrable: bool | None = None,
         conn_id: str,
+        wait_for: str = WAIT_POLL,
+        reconcile_after: float | timedelta = RECONCILE_AFTER,
         **kwargs: Any,
     ) -> None:
+        wait_for = check_wait_for(wait_for, self.channel)
+        kwargs["inlets"] = report_inlets(self.channel, wait_for, kwargs.get("inlets"))
         super().__init__(**kwargs)
         self.message_ids = message_ids
         self.target = target
@@ -97,7 +110,11 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
         self.deferrable = (conf.getboolean("operators", "default_deferrable", fallback=False)
                            if deferrable is None else deferrable)
         self.conn_id = conn_id
+        self.wait_for = wait_for
+        self.reconcile_after = reconcile_after
         self._waiter: DeliveryWaiter | None = None
+        #: The wait in webhook mode (its waiter is :attr:`_waiter`), None when polling.
+        self._listening: ReportWait | None = None
         self._client: Any = None
         self._outcome: WaitOutcome | None = None
 
@@ -109,7 +126,7 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
                 waiter = self._prepare(context)
             except PERMANENT_ERRORS as exc:
                 raise AirflowFailException(str(exc)) from exc
-            if self.deferrable:
+            if self.deferrable and self._listening is None:
                 self._defer(waiter)
             while True:
                 try:
@@ -122,6 +139,8 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
                 if done:
                     self._forget(context)
                     return done.xcom_value
+                if self.deferrable:
+                    self._defer(waiter)  # listening: after one look, as a report may have come first
                 self._wait(context, waiter)
         finally:
             self._close()
@@ -133,7 +152,12 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
 
         waiter = self._waiter or self._prepare(context)
         try:
-            outcome = waiter.poll(waiting.CLOCK.now())
+            if self._listening is not None:
+                from airflow_provider_mensatek.sensors._reports import look
+
+                outcome = look(self._listening, self.channel, waiting.CLOCK.now(), self.log)
+            else:
+                outcome = waiter.poll(waiting.CLOCK.now())
         except PERMANENT_ERRORS as exc:
             raise AirflowFailException(str(exc)) from exc
         self._outcome = outcome
@@ -158,7 +182,11 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
             raise AirflowSensorTimeout(message)
         next_check = self._outcome.next_check_at if self._outcome else None
         wake = min(next_check if next_check is not None else deadline, deadline)
-        self.log.info("Next status check in %.0f s", wake - now)
+        if self._listening is not None:
+            # The stored reports are read every poke_interval; the vendor is asked only to reconcile.
+            warning = self._listening.next_warning_at()
+            wake = min(wake, now + self.poke_interval, warning if warning is not None else wake)
+        self.log.info("Next %s in %.0f s", "look at the reports" if self._listening else "status check", wake - now)
         if self.reschedule:
             self._save(context, waiter)
             raise AirflowRescheduleException(clock.wall_time(wake))
@@ -173,7 +201,9 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
         self.defer(
             trigger=getattr(triggers, self.trigger_name)(
                 message_ids=list(waiter.schedule.messages), target=waiter.target.value,
-                min_fraction=waiter.min_fraction, state=waiter.state(), conn_id=self.conn_id,
+                min_fraction=waiter.min_fraction, conn_id=self.conn_id,
+                **({"state": self._listening.state(), "wait_for": WAIT_REPORTS} if self._listening
+                   else {"state": waiter.state()}),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=max(remaining, 0.0)),
@@ -205,10 +235,12 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
         """
         from airflow_provider_mensatek.delivery import waiting
         from airflow_provider_mensatek.delivery.fetchers import check_keys
-        from airflow_provider_mensatek.delivery.floors import check_poll_floor
+        from airflow_provider_mensatek.delivery.floors import check_poll_floor, floors_apply
         from airflow_provider_mensatek.delivery.polling import policy_for
+        from airflow_provider_mensatek.delivery.report_waiting import ReportWait, check_reconcile_after
         from airflow_provider_mensatek.delivery.statuses import parse_target
         from airflow_provider_mensatek.delivery.waiting import DeliveryWaiter, check_fraction
+        from airflow_provider_mensatek.sensors._reports import expected_phones, resolve_wait_for
         from airflow_provider_mensatek.triggers.delivery import make_fetch
 
         keys = check_keys(self.channel, self.message_ids)
@@ -218,22 +250,47 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
         fetch, self._client = make_fetch(self.channel, self.conn_id)
         base_url = self._client.base_url
         check_poll_floor(self.vendor, policy, base_url)
+        mode = resolve_wait_for(self.wait_for, self.channel, self.conn_id)
+        reconcile = (check_reconcile_after(self.reconcile_after, floors_apply=floors_apply(base_url))
+                     if mode == WAIT_REPORTS else 0.0)
         stored = self._store_get(context)
-        identity = self._identity(keys, target.value)
+        identity = self._identity(keys, target.value, mode)
+        clock = waiting.CLOCK
+        self._listening = None
         if isinstance(stored, Mapping) and stored.get("identity") == identity:
-            self.log.info("Continuing the stored polling schedule (no fresh burst of checks)")
-            waiter = DeliveryWaiter.resume(fetch, stored["state"], target=target, min_fraction=fraction,
-                                           clock=waiting.CLOCK.now)
+            self.log.info("Continuing the stored schedule (no fresh burst of checks)")
+            if mode == WAIT_REPORTS:
+                self._listening = ReportWait.resume(fetch, stored["state"], target=target, min_fraction=fraction,
+                                                    clock=clock.now)
+                waiter = self._listening.waiter
+            else:
+                waiter = DeliveryWaiter.resume(fetch, stored["state"], target=target, min_fraction=fraction,
+                                               clock=clock.now)
             check_poll_floor(self.vendor, waiter.schedule.policy, base_url)
+        elif mode == WAIT_REPORTS:
+            self._listening = ReportWait.start(fetch, keys, target=target, min_fraction=fraction, policy=policy,
+                                               now=clock.now(), reconcile_after=reconcile, clock=clock.now,
+                                               expected=expected_phones(self._phones(), keys))
+            waiter = self._listening.waiter
         else:
             waiter = DeliveryWaiter.start(fetch, keys, target=target, min_fraction=fraction, policy=policy,
-                                          now=waiting.CLOCK.now(), clock=waiting.CLOCK.now)
+                                          now=clock.now(), clock=clock.now)
+        if self._listening is not None:
+            self.log.info("Listening to Mensatek's reports; a message without news for %g h gets one status check",
+                          self._listening.reconcile_after / 3600)
         self._waiter = waiter
         return waiter
 
+    def _phones(self) -> Any:
+        """Phones per SMS message (the SMS sensor's ``phones_per_message``)."""
+        return None
+
     @staticmethod
-    def _identity(keys: list[str], target: str) -> dict[str, Any]:
-        return {"ids": keys, "target": target}
+    def _identity(keys: list[str], target: str, mode: str = WAIT_POLL) -> dict[str, Any]:
+        identity: dict[str, Any] = {"ids": keys, "target": target}
+        if mode != WAIT_POLL:  # a wait stored by a poll-only version of this sensor still matches
+            identity["wait_for"] = mode
+        return identity
 
     def _store_get(self, context: Context) -> Any:
         store = context.get("task_state_store")
@@ -245,8 +302,10 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
             if self.reschedule:
                 self.log.warning("No task state store (Airflow < 3.3): the backoff restarts at each reschedule")
             return
-        identity = self._identity(list(waiter.schedule.messages), waiter.target.value)
-        store.set(WAIT_STATE_KEY, {"identity": identity, "state": waiter.state()})
+        mode = WAIT_REPORTS if self._listening is not None else WAIT_POLL
+        identity = self._identity(list(waiter.schedule.messages), waiter.target.value, mode)
+        state = self._listening.state() if self._listening is not None else waiter.state()
+        store.set(WAIT_STATE_KEY, {"identity": identity, "state": state})
 
     def _forget(self, context: Context) -> None:
         store = context.get("task_state_store")
@@ -261,6 +320,7 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
                 pass
             self._client = None
         self._waiter = None
+        self._listening = None
 
 
 class MensatekCertifiedEmailSensor(DeliveryStatusSensor):
@@ -274,6 +334,11 @@ class MensatekCertifiedEmailSensor(DeliveryStatusSensor):
     :param target: default ``certified`` (codes 14 and 11; 17, 160 and 181 for an EMAIL Contract);
         ``read`` needs 11 (or a contract code).
     :param mensatek_conn_id: the ``mensatek`` connection.
+    :param wait_for: ``"auto"`` (default: listen to the real-time reports when the connection's extra says
+        ``"reports": true``, else poll), ``"reports"`` or ``"poll"``. Listening makes no vendor call while
+        reports arrive (see the README, "Waiting for reports").
+    :param reconcile_after: in webhook mode, the silence (seconds or a timedelta; default 6 h, at least
+        1 h against the real vendor) after which a message gets one status check, for a lost report.
 
     See :class:`DeliveryStatusSensor` for ``min_fraction``, ``poll_policy``, ``deferrable`` and the XCom.
     """
@@ -283,8 +348,10 @@ class MensatekCertifiedEmailSensor(DeliveryStatusSensor):
     trigger_name = "MensatekCertifiedEmailTrigger"
 
     def __init__(self, *, message_ids: Any, target: str = "certified",
-                 mensatek_conn_id: str = "mensatek_default", **kwargs: Any) -> None:
-        super().__init__(message_ids=message_ids, target=target, conn_id=mensatek_conn_id, **kwargs)
+                 mensatek_conn_id: str = "mensatek_default", wait_for: str = WAIT_AUTO,
+                 reconcile_after: float | timedelta = RECONCILE_AFTER, **kwargs: Any) -> None:
+        super().__init__(message_ids=message_ids, target=target, conn_id=mensatek_conn_id, wait_for=wait_for,
+                         reconcile_after=reconcile_after, **kwargs)
         self.mensatek_conn_id = mensatek_conn_id
 
 
@@ -299,18 +366,32 @@ class MensatekSmsDeliverySensor(DeliveryStatusSensor):
     :param message_ids: ``idMensaje`` value(s) of the SMS send -> ``Idmensaje``, one report call per id.
     :param target: default ``delivered`` (11, 13, 70, 106 …); ``certified`` for certified SMS (14).
     :param mensatek_conn_id: the ``mensatek`` connection.
+    :param wait_for: ``"auto"`` (default), ``"reports"`` or ``"poll"``, as for
+        :class:`MensatekCertifiedEmailSensor`; ``reconcile_after`` too.
+    :param phones_per_message: in webhook mode, how many phones each id was sent to (a number for every id,
+        or ``{id: number}``; e.g. ``"{{ ti.xcom_pull('sms')['recipients'] }}"``). Each phone is reported on its
+        own: an id reaches the target when that many phones have. Without it, the first time an id's reports
+        look final one ``GetReportSMS`` (which lists every phone) confirms it.
 
     See :class:`DeliveryStatusSensor` for ``min_fraction``, ``poll_policy``, ``deferrable`` and the XCom.
     """
 
+    template_fields: Sequence[str] = (*DeliveryStatusSensor.template_fields, "phones_per_message")
     vendor = "mensatek"
     channel = "mensatek.sms"
     trigger_name = "MensatekSmsDeliveryTrigger"
 
     def __init__(self, *, message_ids: Any, target: str = "delivered",
-                 mensatek_conn_id: str = "mensatek_default", **kwargs: Any) -> None:
-        super().__init__(message_ids=message_ids, target=target, conn_id=mensatek_conn_id, **kwargs)
+                 mensatek_conn_id: str = "mensatek_default", wait_for: str = WAIT_AUTO,
+                 reconcile_after: float | timedelta = RECONCILE_AFTER, phones_per_message: Any = None,
+                 **kwargs: Any) -> None:
+        super().__init__(message_ids=message_ids, target=target, conn_id=mensatek_conn_id, wait_for=wait_for,
+                         reconcile_after=reconcile_after, **kwargs)
         self.mensatek_conn_id = mensatek_conn_id
+        self.phones_per_message = phones_per_message
+
+    def _phones(self) -> Any:
+        return self.phones_per_message
 
 
 class _LegallyMailSensor(DeliveryStatusSensor):

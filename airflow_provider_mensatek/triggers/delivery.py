@@ -24,6 +24,7 @@ from airflow_provider_mensatek.clients._http.loop_waits import LoopJob
 from airflow_provider_mensatek.clients.errors import MensatekError, ValidationError
 from airflow_provider_mensatek.delivery import fetchers, waiting
 from airflow_provider_mensatek.delivery.floors import check_poll_floor, floors_apply
+from airflow_provider_mensatek.delivery.wait_modes import REPORT_CHANNELS, WAIT_POLL, WAIT_REPORTS
 from airflow_provider_mensatek.delivery.waiting import DeliveryWaiter, Fetch
 from airflow_provider_mensatek.triggers import shared_clients, thread_pool
 
@@ -31,10 +32,6 @@ if TYPE_CHECKING:
     from airflow_provider_mensatek.delivery.report_waiting import ReportWait
 
 EVENT_ERROR = "error"
-WAIT_POLL = "poll"
-WAIT_REPORTS = "reports"
-#: The status channels Mensatek also reports in real time -> the receiver's report channel (its Asset).
-REPORT_CHANNELS = {"mensatek.certified_email": "certified_email", "mensatek.sms": "sms"}
 
 #: Status channel -> the fetch function reading it through a vendor client. Shared with the sensors.
 CHANNELS: dict[str, Callable[[Any], Fetch]] = {
