@@ -7,6 +7,7 @@ provider's contracts.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -204,13 +205,27 @@ class MensatekBaseOperator(ContextNamesOperator):
     def __init__(self, *, mensatek_conn_id: str = "mensatek_default", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mensatek_conn_id = mensatek_conn_id
+        self._hook: Any = None
 
     def get_client(self) -> Any:
         from airflow_provider_mensatek.hooks.mensatek import MensatekHook
 
         # A connection a retry cannot fix (no token, plain http to a public host) fails the task once.
         with vendor_errors():
-            return MensatekHook(mensatek_conn_id=self.mensatek_conn_id).get_conn()
+            self._hook = MensatekHook(mensatek_conn_id=self.mensatek_conn_id)
+            return self._hook.get_conn()
+
+    def report_flag(self, report: bool | None) -> bool | None:
+        """``Report``: the DAG's ``report`` when it gives one, else on when the connection says reports are set up.
+
+        With the connection's extra ``reports: true`` the panel posts each status
+        change to the provider's receiver, which the sensors listen to; the vendor
+        sends them only for sends that ask (``Report=1``). Call after :meth:`get_client`.
+        """
+        if report is not None:
+            return report
+        with vendor_errors():  # an extra that is neither true nor false fails the task, once
+            return True if self._hook is not None and self._hook.reports_configured() else None
 
     def _do_render_template_fields(
         self, parent: Any, template_fields: Any, context: Context, jinja_env: Any, seen_oids: set[int]
@@ -226,13 +241,27 @@ class MensatekBaseOperator(ContextNamesOperator):
         super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
 
 
+#: The longest ``Referenciausuario`` the client sends (the documents give no limit; 100, as for the
+#: per-recipient ``Referencia`` of campaigns).
+MAX_REFERENCE = 100
+
+
 def default_reference(context: Context) -> str:
-    """A reference that finds the message in the vendor panel: dag, task, run (and map index)."""
+    """``<dag_id>.<task_id>.<run_id>`` (``.<map_index>`` when mapped): finds the send in the vendor panel and
+    ties each report (its ``Referencia``) to the DAG run, with no personal data in it.
+
+    A longer one keeps its start and ends with a hash of the whole: cut short, two runs whose ids
+    differ only at the end would share a reference.
+    """
     ti = context["ti"]
     parts = [ti.dag_id, ti.task_id, ti.run_id]
     if getattr(ti, "map_index", -1) not in (-1, None):
         parts.append(str(ti.map_index))
-    return ".".join(parts)[:100]
+    reference = ".".join(parts)
+    if len(reference) <= MAX_REFERENCE:
+        return reference
+    digest = hashlib.sha256(reference.encode("utf-8")).hexdigest()[:12]
+    return f"{reference[:MAX_REFERENCE - len(digest) - 1]}~{digest}"
 
 
 class MensatekCancelScheduledOperator(MensatekBaseOperator):

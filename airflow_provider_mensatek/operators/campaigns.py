@@ -226,7 +226,8 @@ class MensatekSendCampaignBatchOperator(_CampaignOperator):
     :param send_at: schedule (aware datetime / ISO with offset) -> ``Fecha`` (Mensatek only). None = now;
         an empty or ``"None"`` text (a template whose value was missing) fails the task.
     :param options: further keyword arguments of the channel's client send method, e.g.
-        ``{"require_acceptance": True, "acceptance_days": 10}`` for certified email.
+        ``{"require_acceptance": True, "acceptance_days": 10}`` for certified email. Mensatek batches ask for
+        reports (``report``) when the connection's extra says ``"reports": true``, unless ``options`` says.
     :param allowed_roots: local folders ``options["attachments"]`` may be read from. Not templated, so
         ``dag_run.conf`` and XCom cannot widen it (nor can ``options``). Default: the DAG file's folder,
         the system temp dir and the ``[mensatek] allowed_local_roots`` option; a list replaces all three.
@@ -280,7 +281,12 @@ class MensatekSendCampaignBatchOperator(_CampaignOperator):
         who = {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id,
                "map_index": getattr(ti, "map_index", -1), "try_number": getattr(ti, "try_number", None)}
         client = with_allowed_roots(self.client_for(channel), self, self.allowed_roots)
-        return BatchSender(campaign, client, channel, self.message_args(), who)
+        args = self.message_args()
+        # Mensatek channels ask for reports when the connection says they are set up (``options`` wins).
+        report = self.report_flag(args.get("report"))
+        if report is not None:
+            args["report"] = report
+        return BatchSender(campaign, client, channel, args, who)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_mensatek.campaigns.folder import check_entry

@@ -51,7 +51,9 @@ class MensatekSendCertifiedEmailOperator(MensatekBaseOperator):
         and XCom cannot widen it. Default: the DAG file's folder, the system temp dir and the
         ``[mensatek] allowed_local_roots`` option; a list replaces all three (``[]``: no local file).
     :param reference: your reference -> ``Referenciausuario``. Default: ``<dag>.<task>.<run_id>``.
-    :param report: ask for reports by email / webhook -> ``Report``.
+    :param report: ask for reports by email / webhook -> ``Report``. Default: on (``Report=1``) when the
+        connection's extra says ``"reports": true`` (the sensors then listen to the reports); ``False`` sends
+        ``Report=0``.
     :param extra_params: further vendor parameters passed as they are (may not override the above).
     :param mensatek_conn_id: the ``mensatek`` connection.
     :return: (XCom) ``{"message_ids": [...], "recipients": [{"email", "name", "message_id"}], "sent",
@@ -99,6 +101,7 @@ class MensatekSendCertifiedEmailOperator(MensatekBaseOperator):
     def execute(self, context: Context) -> Any:
         reference = self.reference or default_reference(context)
         client = with_allowed_roots(self.get_client(), self, self.allowed_roots)
+        report = self.report_flag(self.report)
         attachments = storage_sources(self.attachments)
 
         def send() -> dict[str, Any]:
@@ -106,7 +109,7 @@ class MensatekSendCertifiedEmailOperator(MensatekBaseOperator):
                 self.sender, self.recipients, self.subject, self.message,
                 send_at=self.send_at, require_acceptance=self.require_acceptance,
                 acceptance_days=self.acceptance_days, attachments=attachments, reference=reference,
-                report=self.report, extra_params=self.extra_params,
+                report=report, extra_params=self.extra_params,
             )
             return result.to_dict()
 

@@ -52,7 +52,9 @@ class MensatekSendEmailOperator(MensatekBaseOperator):
     :param list_unsubscribe: ``<mailto:…>, <https://…>`` header -> ``Listunsubscribe``.
     :param list_help: ``<https://…>`` header -> ``Listhelp``.
     :param reference: campaign reference -> ``Referenciausuario``. Default ``<dag>.<task>.<run_id>``.
-    :param report: ask for reports in your webhook -> ``Report``.
+    :param report: ask for reports in your webhook -> ``Report``. Default: on (``Report=1``) when the
+        connection's extra says ``"reports": true`` (the sensors then listen to the reports); ``False`` sends
+        ``Report=0``.
     :param extra_params: further vendor parameters passed as they are (may not override the above).
     :param mensatek_conn_id: the ``mensatek`` connection.
     :return: (XCom) ``{"campaign_id", "recipients", "sent": [{"address", "name", "message_id"}],
@@ -112,6 +114,7 @@ class MensatekSendEmailOperator(MensatekBaseOperator):
     def execute(self, context: Context) -> Any:
         reference = self.reference or default_reference(context)
         client = with_allowed_roots(self.get_client(), self, self.allowed_roots)
+        report = self.report_flag(self.report)
         attachments = storage_sources(self.attachments)
 
         def send() -> dict[str, Any]:
@@ -122,7 +125,7 @@ class MensatekSendEmailOperator(MensatekBaseOperator):
                 forbidden_interval=self.forbidden_interval or None, attachments=attachments or None,
                 track_opens=self.track_opens, track_clicks=self.track_clicks,
                 list_unsubscribe=self.list_unsubscribe or None, list_help=self.list_help or None,
-                reference=reference, report=self.report, extra_params=self.extra_params,
+                reference=reference, report=report, extra_params=self.extra_params,
             ).to_dict()
 
         result = send_at_most_once(context, reference, send,

@@ -36,7 +36,9 @@ class MensatekSendRcsOperator(MensatekBaseOperator):
         None = now; an empty or ``"None"`` text (a template whose value was missing) fails the task.
     :param forbidden_interval: ``{"start": "22:00", "end": "9:00"}`` (or a list) -> ``Intervaloprohibido``.
     :param reference: campaign reference -> ``Referenciausuario``. Default ``<dag>.<task>.<run_id>``.
-    :param report: ask for reports in your webhook -> ``Report``.
+    :param report: ask for reports in your webhook -> ``Report``. Default: on (``Report=1``) when the
+        connection's extra says ``"reports": true`` (the sensors then listen to the reports); ``False`` sends
+        ``Report=0``.
     :param check_variables: check the template's variables for every recipient first (one extra call).
     :param extra_params: further vendor parameters passed as they are (may not override the above).
     :param default_country_code: e.g. ``"34"``: numbers of up to 10 digits written without ``+`` / ``00``
@@ -82,11 +84,12 @@ class MensatekSendRcsOperator(MensatekBaseOperator):
     def execute(self, context: Context) -> Any:
         reference = self.reference or default_reference(context)
         client = self.get_client()
+        report = self.report_flag(self.report)
 
         def send() -> dict[str, Any]:
             return client.send_rcs(
                 self.template_id, self.recipients, agent=self.agent or None, send_at=self.send_at,
-                forbidden_interval=self.forbidden_interval or None, reference=reference, report=self.report,
+                forbidden_interval=self.forbidden_interval or None, reference=reference, report=report,
                 check_variables=self.check_variables, extra_params=self.extra_params,
                 default_country_code=self.default_country_code,
             ).to_dict()

@@ -44,7 +44,9 @@ class MensatekSendSmsOperator(MensatekBaseOperator):
     :param send_at: schedule for later (aware datetime / ISO string with offset; Europe/Madrid) -> ``Fecha``.
         None = now; an empty or ``"None"`` text (a template whose value was missing) fails the task.
     :param reference: your reference -> ``Referenciausuario``. Default ``<dag>.<task>.<run_id>``.
-    :param report: ask for delivery reports (email / webhook) -> ``Report``.
+    :param report: ask for delivery reports (email / webhook) -> ``Report``. Default: on (``Report=1``) when the
+        connection's extra says ``"reports": true`` (the sensors then listen to the reports); ``False`` sends
+        ``Report=0``.
     :param group_with: an earlier ``message_id`` to group this send under -> ``Idmensaje``.
     :param fail2voice: call numbers that cannot receive the SMS -> ``Fail2voice``.
     :param voice_language: language of the call, e.g. ``es-ES`` (with fail2voice) -> ``Lenguajevoz``.
@@ -113,11 +115,12 @@ class MensatekSendSmsOperator(MensatekBaseOperator):
     def execute(self, context: Context) -> Any:
         reference = self.reference or default_reference(context)
         client = self.get_client()
+        report = self.report_flag(self.report)
 
         def send() -> dict[str, Any]:
             return client.send_sms(
                 self.sender, self.recipients, self.message, send_at=self.send_at, reference=reference,
-                report=self.report, group_with=self.group_with or None, fail2voice=self.fail2voice,
+                report=report, group_with=self.group_with or None, fail2voice=self.fail2voice,
                 voice_language=self.voice_language or None, voice_sender=self.voice_sender or None,
                 unicode=self.unicode, ignore_blacklist=self.ignore_blacklist, fix_utf8=self.fix_utf8,
                 max_segments=self.max_segments, extra_params=self.extra_params,
