@@ -129,7 +129,16 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": f"{PACKAGE}.hooks.mensatek.MensatekHook",
                 "hook-name": "Mensatek",
                 "connection-type": "mensatek",
-                "conn-fields": _timeouts_fields(),
+                "conn-fields": {
+                    **_timeouts_fields(),
+                    "reports": {
+                        "label": "Real-time reports configured",
+                        "description": "The Mensatek panel's API configuration posts reports to this deployment's "
+                        "receiver (/mensatek/reports): sends ask for them (Report=1) and the sensors listen to "
+                        "them instead of polling (wait_for='auto').",
+                        "schema": {"type": ["boolean", "null"], "default": False},
+                    },
+                },
                 "ui-field-behaviour": {
                     "hidden-fields": ["extra"],
                     "relabeling": {"login": "API User", "password": "API Token", "host": "Base URL",
@@ -194,6 +203,15 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "integer",
                         "example": "32",
                         "default": "16",
+                    },
+                    "report_watch_interval": {
+                        "description": "Seconds between two reads of each channel's report journal by the triggerer "
+                        "(one read per channel for all deferred waits listening to Mensatek's reports): a stored "
+                        "report wakes its wait within about this time. From 0.05 to 3600.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "2",
+                        "default": "5",
                     },
                 },
             },
