@@ -140,7 +140,7 @@ def test_sms_with_phones_per_message_ends_on_every_phone_reported(
     sandbox.configure_reports(state_receiver.url)
     sent = mensatek_client.send_sms("EMPRESA", ["34600000001", "34600000002"], "Hola")
     sensor = MensatekSmsDeliverySensor(task_id="wait", message_ids=sent.message_id,
-                                       phones_per_message=sent.accepted)
+                                       phones_per_message=sent.recipients)
     assert SMS_REPORTS in sensor.inlets
 
     result = sensor.execute(context())
