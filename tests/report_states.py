@@ -136,20 +136,24 @@ class StateStoreReceiver:
         self._server.server_close()
 
 
-class _SerialComms:
-    """Airflow's in-process supervisor comms, one request at a time (the provider reads from pool threads)."""
+class SerialComms:
+    """Airflow's in-process supervisor comms, one request at a time (the provider reads from pool threads);
+    :attr:`keys_read` lists the state store keys asked for, in order."""
 
     def __init__(self, comms: Any) -> None:
         self._comms = comms
         self._lock = threading.Lock()
+        self.keys_read: list[str] = []
 
     def send(self, msg: Any) -> Any:
         with self._lock:
+            if type(msg).__name__.startswith("GetAssetStateStore"):
+                self.keys_read.append(msg.key)
             return self._comms.send(msg)
 
 
 @pytest.fixture
-def report_reads(airflow_db: None) -> Iterator[None]:
+def report_reads(airflow_db: None) -> Iterator[SerialComms]:
     """Reads of the state store work in this test as in a task: an in-process supervisor, the Execution API."""
     import psutil
     import structlog
@@ -164,8 +168,9 @@ def report_reads(airflow_db: None) -> Iterator[None]:
                                          process_log=structlog.get_logger(logger_name="task").bind(),
                                          client=InProcessTestSupervisor._api_client())
     supervisor.comms = InProcessSupervisorComms(supervisor=supervisor)
-    with set_supervisor_comms(_SerialComms(supervisor.comms)):
-        yield
+    comms = SerialComms(supervisor.comms)
+    with set_supervisor_comms(comms):
+        yield comms
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from airflow_provider_mensatek.sensors.delivery import (
     MensatekSmsDeliverySensor,
 )
 from airflow_provider_mensatek.webhooks.assets import CERTIFIED_EMAIL_REPORTS, SMS_REPORTS
-from tests.report_states import StateStoreReceiver
+from tests.report_states import SerialComms, StateStoreReceiver
 from tests.sandbox_clock import DictStateStore, SandboxClock
 
 REPORT = "GetReportEMAILCERTIFICADO"
@@ -70,7 +70,7 @@ def settle(sandbox: Sandbox, minutes: int = 10) -> None:
 
 def test_a_report_stored_before_the_task_ends_it_without_deferring(
     sandbox: Sandbox, sandbox_clock: SandboxClock, mensatek_conn: str, mensatek_client: MensatekClient,
-    report_reads: None, state_receiver: StateStoreReceiver,
+    report_reads: SerialComms, state_receiver: StateStoreReceiver,
 ) -> None:
     sandbox.configure_reports(state_receiver.url)
     ids = send(mensatek_client, "ana@example.com", "ben@example.com")
@@ -86,7 +86,7 @@ def test_a_report_stored_before_the_task_ends_it_without_deferring(
 
 def test_the_trigger_gets_what_the_look_before_deferring_found(
     sandbox: Sandbox, sandbox_clock: SandboxClock, mensatek_conn: str, mensatek_client: MensatekClient,
-    report_reads: None, state_receiver: StateStoreReceiver,
+    report_reads: SerialComms, state_receiver: StateStoreReceiver,
 ) -> None:
     sandbox.configure_reports(state_receiver.url)
     [early] = send(mensatek_client, "ana@example.com")
@@ -109,7 +109,7 @@ def test_the_trigger_gets_what_the_look_before_deferring_found(
 
 def test_auto_listens_when_the_connection_says_reports_are_configured(
     sandbox: Sandbox, pushing_clock: PushingClock, reports_conn: str, mensatek_client: MensatekClient,
-    report_reads: None, state_receiver: StateStoreReceiver,
+    report_reads: SerialComms, state_receiver: StateStoreReceiver,
 ) -> None:
     sandbox.configure_reports(state_receiver.url)
     ids = send(mensatek_client, "ana@example.com", "ben@example.com", "eva@example.com")
@@ -135,7 +135,7 @@ def test_auto_polls_when_the_connection_does_not_say_so(
 
 def test_sms_with_phones_per_message_ends_on_every_phone_reported(
     sandbox: Sandbox, pushing_clock: PushingClock, reports_conn: str, mensatek_client: MensatekClient,
-    report_reads: None, state_receiver: StateStoreReceiver,
+    report_reads: SerialComms, state_receiver: StateStoreReceiver,
 ) -> None:
     sandbox.configure_reports(state_receiver.url)
     sent = mensatek_client.send_sms("EMPRESA", ["34600000001", "34600000002"], "Hola")
@@ -152,7 +152,7 @@ def test_sms_with_phones_per_message_ends_on_every_phone_reported(
 
 def test_sms_without_phones_per_message_confirms_with_one_status_check(
     sandbox: Sandbox, pushing_clock: PushingClock, reports_conn: str, mensatek_client: MensatekClient,
-    report_reads: None, state_receiver: StateStoreReceiver,
+    report_reads: SerialComms, state_receiver: StateStoreReceiver,
 ) -> None:
     sandbox.configure_reports(state_receiver.url)
     sent = mensatek_client.send_sms("EMPRESA", ["34600000001", "34600000002"], "Hola")

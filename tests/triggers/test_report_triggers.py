@@ -27,7 +27,7 @@ from airflow_provider_mensatek.triggers.delivery import (
     LegallyMailEmailTrigger,
     MensatekCertifiedEmailTrigger,
 )
-from tests.report_states import StateStoreReceiver
+from tests.report_states import SerialComms, StateStoreReceiver
 from tests.sandbox_clock import SandboxClock
 
 REPORT = "GetReportEMAILCERTIFICADO"
@@ -104,7 +104,7 @@ def send(client: MensatekClient, *emails: str) -> list[int]:
 
 def test_reports_end_the_wait_without_one_vendor_call(
     sandbox: Sandbox, driven_clock: DrivenClock, mensatek_conn: str, mensatek_client: MensatekClient,
-    report_reads: None, state_receiver: StateStoreReceiver,
+    report_reads: SerialComms, state_receiver: StateStoreReceiver,
 ) -> None:
     sandbox.configure_reports(state_receiver.url)
     ids = send(mensatek_client, "ana@example.com", "ben@example.com", "eva@example.com")
@@ -124,7 +124,7 @@ def test_reports_end_the_wait_without_one_vendor_call(
 
 def test_a_lost_report_is_reconciled_by_one_status_check_after_the_silence(
     sandbox: Sandbox, driven_clock: DrivenClock, mensatek_conn: str, mensatek_client: MensatekClient,
-    report_reads: None, state_receiver: StateStoreReceiver,
+    report_reads: SerialComms, state_receiver: StateStoreReceiver,
 ) -> None:
     sandbox.configure_reports(state_receiver.url)
     heard, lost = send(mensatek_client, "ana@example.com", "ben@example.com")
@@ -146,7 +146,7 @@ def test_a_lost_report_is_reconciled_by_one_status_check_after_the_silence(
 
 def test_a_report_that_came_before_the_trigger_started_is_read_first(
     sandbox: Sandbox, driven_clock: DrivenClock, mensatek_conn: str, mensatek_client: MensatekClient,
-    report_reads: None, state_receiver: StateStoreReceiver,
+    report_reads: SerialComms, state_receiver: StateStoreReceiver,
 ) -> None:
     sandbox.configure_reports(state_receiver.url)
     [mid] = send(mensatek_client, "ana@example.com")
@@ -188,3 +188,58 @@ def test_serialisation_keeps_the_mode() -> None:
     kwargs = json.loads(json.dumps(kwargs))
     assert kwargs["wait_for"] == "reports"
     assert MensatekCertifiedEmailTrigger(**kwargs).serialize() == (classpath, kwargs)
+
+
+def test_one_watcher_reads_the_journal_for_every_wait_and_wakes_only_the_waits_reported(
+    sandbox: Sandbox, driven_clock: DrivenClock, mensatek_conn: str, mensatek_client: MensatekClient,
+    report_reads: SerialComms, state_receiver: StateStoreReceiver,
+) -> None:
+    sandbox.configure_reports(state_receiver.url)
+    ids = send(mensatek_client, *(f"user{i}@example.com" for i in range(10)))
+    heard = ids[0]
+    state_receiver.lose.update(str(i) for i in ids[1:])
+    started = driven_clock.now()
+    triggers = [listening_trigger([mid], started) for mid in ids]
+
+    async def run_all() -> tuple[list[dict[str, Any]], int]:
+        async def first(trigger: MensatekCertifiedEmailTrigger) -> dict[str, Any]:
+            async for event in trigger.run():
+                return event.payload
+            raise AssertionError("no event")
+
+        tasks = [asyncio.ensure_future(first(t)) for t in triggers]
+        gathered = asyncio.gather(*tasks[:1])
+        done = await run_while_time_passes(_Awaiting(gathered), sandbox, state_receiver, until=HOUR)
+        for task in tasks[1:]:
+            assert not task.done()
+            task.cancel()
+        await asyncio.gather(*tasks[1:], return_exceptions=True)
+        return done, report_watcher.watcher().reads
+
+    [[event]], watcher_reads = asyncio.run(run_all())
+
+    assert event["status"] == "success" and event["result"]["reached"] == [str(heard)]
+    reads = report_reads.keys_read
+    for mid in ids[1:]:
+        assert reads.count(f"m:{mid}") == 1  # once when its trigger started; never woken since
+    assert reads.count(f"m:{heard}") >= 2
+    # The journal: once per trigger start and per wake of the reported one; otherwise only the watcher's
+    # reads, one per tick for the ten waits together.
+    assert watcher_reads > 0
+    assert reads.count("_journal") == 10 + (reads.count(f"m:{heard}") - 1) + watcher_reads
+    assert sandbox.requests_to(REPORT) == []
+
+
+class _Awaiting:
+    """A 'trigger' whose run yields what an awaitable returns (so run_while_time_passes can drive it)."""
+
+    def __init__(self, awaitable: Any) -> None:
+        self.awaitable = awaitable
+
+    async def run(self) -> Any:
+        yield _Payload(await self.awaitable)
+
+
+class _Payload:
+    def __init__(self, payload: Any) -> None:
+        self.payload = payload
