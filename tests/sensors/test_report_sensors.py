@@ -189,3 +189,38 @@ def test_legallymail_sensors_have_no_webhook_mode() -> None:
         LegallyMailEmailSensor(task_id="wait", message_ids=["x"], wait_for="reports")
     sensor = LegallyMailEmailSensor(task_id="wait", message_ids=["x"])
     assert sensor.wait_for == "poll" and not sensor.inlets
+
+
+def test_reschedule_mode_listens_across_tries_without_a_vendor_call(
+    sandbox: Sandbox, sandbox_clock: SandboxClock, reports_conn: str, mensatek_client: MensatekClient,
+    report_reads: SerialComms, state_receiver: StateStoreReceiver,
+) -> None:
+    from airflow.sdk.exceptions import AirflowRescheduleException
+
+    from airflow_provider_mensatek.sensors.delivery import WAIT_STATE_KEY
+
+    sandbox.configure_reports(state_receiver.url)
+    ids = send(mensatek_client, "ana@example.com", "ben@example.com")
+    ctx = context()
+    tries = 0
+    while True:
+        # A new operator object each time, as a rescheduled try runs in a new process.
+        sensor = MensatekCertifiedEmailSensor(task_id="wait", message_ids=ids, mode="reschedule")
+        try:
+            result = sensor.execute(ctx)
+            break
+        except AirflowRescheduleException:
+            tries += 1
+            assert tries < 30
+            stored = ctx["task_state_store"].get(WAIT_STATE_KEY)
+            assert stored["identity"]["wait_for"] == "reports" and "webhook" in stored["state"]
+            if tries == 1:  # a try with no news since the last reads the journal only
+                before = len(report_reads.keys_read)
+                with pytest.raises(AirflowRescheduleException):
+                    MensatekCertifiedEmailSensor(task_id="wait", message_ids=ids, mode="reschedule").execute(ctx)
+                assert report_reads.keys_read[before:] == ["_journal"]
+            settle(sandbox, minutes=1)  # the next try comes a poke_interval later
+    assert tries >= 2
+    assert result["reached"] == [str(i) for i in ids]
+    assert sandbox.requests_to(REPORT) == []
+    assert ctx["task_state_store"].get(WAIT_STATE_KEY) is None
