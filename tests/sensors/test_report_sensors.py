@@ -201,6 +201,7 @@ def test_reschedule_mode_listens_across_tries_without_a_vendor_call(
 
     sandbox.configure_reports(state_receiver.url)
     ids = send(mensatek_client, "ana@example.com", "ben@example.com")
+    sandbox.reports.flush()  # their first reports are stored now, not while a try runs
     ctx = context()
     tries = 0
     while True:
