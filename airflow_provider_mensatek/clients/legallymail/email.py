@@ -9,6 +9,7 @@ from typing import Any
 from airflow_provider_mensatek.clients._http.transport import (
     SEND,
 )
+from airflow_provider_mensatek.clients._removed_names import STATE, RemovedNames
 from airflow_provider_mensatek.clients._wire import _Jsonable, as_int
 from airflow_provider_mensatek.clients.legallymail._core import LegallyMailCore
 from airflow_provider_mensatek.clients.legallymail.checks import (
@@ -66,7 +67,8 @@ class EmailCertificate(_Jsonable):
 
 
 @dataclass(frozen=True)
-class EmailRecipientStatus(_Jsonable):
+class EmailRecipientStatus(RemovedNames, _Jsonable):
+    REMOVED = STATE
     email: str
     name: str | None
     status: str | None
@@ -79,9 +81,10 @@ class EmailRecipientStatus(_Jsonable):
 
 
 @dataclass(frozen=True)
-class EmailSummary(_Jsonable):
+class EmailSummary(RemovedNames, _Jsonable):
     """One line of ``GET /emails`` (and the head of ``GET /email``)."""
 
+    REMOVED = STATE
     id: int | None
     tracking_id: str | None
     recipient: str | None

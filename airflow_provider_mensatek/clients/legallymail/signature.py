@@ -9,6 +9,7 @@ from typing import Any
 from airflow_provider_mensatek.clients._http.transport import (
     SEND,
 )
+from airflow_provider_mensatek.clients._removed_names import STATE, RemovedNames
 from airflow_provider_mensatek.clients._wire import _Jsonable
 from airflow_provider_mensatek.clients.legallymail._core import LegallyMailCore
 from airflow_provider_mensatek.clients.legallymail.checks import (
@@ -48,7 +49,8 @@ class SignatureRequestResult(_Jsonable):
 
 
 @dataclass(frozen=True)
-class SignatureSummary(_Jsonable):
+class SignatureSummary(RemovedNames, _Jsonable):
+    REMOVED = STATE
     uuid: str
     signer_name: str | None
     signer_email: str | None

@@ -9,6 +9,7 @@ from typing import Any
 from airflow_provider_mensatek.clients._http.transport import (
     SEND,
 )
+from airflow_provider_mensatek.clients._removed_names import STATE, RemovedNames
 from airflow_provider_mensatek.clients._wire import _Jsonable, as_int
 from airflow_provider_mensatek.clients.legallymail._core import LegallyMailCore
 from airflow_provider_mensatek.clients.legallymail.checks import (
@@ -34,7 +35,8 @@ class SmsSendResult(_Jsonable):
 
 
 @dataclass(frozen=True)
-class SmsStatus(_Jsonable):
+class SmsStatus(RemovedNames, _Jsonable):
+    REMOVED = STATE
     uuid: str
     recipient: str | None
     message: str | None

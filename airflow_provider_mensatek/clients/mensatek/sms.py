@@ -15,6 +15,7 @@ from airflow_provider_mensatek.clients._http.extra_params import merge_extra_par
 from airflow_provider_mensatek.clients._http.transport import (
     SEND,
 )
+from airflow_provider_mensatek.clients._removed_names import RemovedNames
 from airflow_provider_mensatek.clients._wire import _Jsonable, as_float, as_int, decode_records
 from airflow_provider_mensatek.clients.errors import (
     ValidationError,
@@ -296,7 +297,8 @@ def parse_sms_send(record: Mapping[str, Any], params: Mapping[str, Any], analysi
 
 
 @dataclass(frozen=True)
-class SmsReportEntry(_Jsonable):
+class SmsReportEntry(RemovedNames, _Jsonable):
+    REMOVED = {"status": "vendor_state(entry).status.value", "terminal": "vendor_state(entry).terminal"}
     phone: str
     status_code: int | None
     status_text: str | None
@@ -305,7 +307,8 @@ class SmsReportEntry(_Jsonable):
 
 
 @dataclass(frozen=True)
-class SmsReport(_Jsonable):
+class SmsReport(RemovedNames, _Jsonable):
+    REMOVED = {"finished": "bool(report.entries) and all(vendor_state(e).terminal for e in report.entries)"}
     message_id: int
     recipients: int | None
     entries: list[SmsReportEntry]
