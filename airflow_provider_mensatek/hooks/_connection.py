@@ -82,5 +82,5 @@ def mask_credential(secret: str | None, *, user: str | None = None) -> None:
     ``base64(user:token)`` or a URL-encoded token would pass its exact-match masker.
     """
     if secret:
-        for form in register_secret(secret, user=user):
+        for form in register_secret(secret, user=user).masker_forms():
             mask_secret(form)

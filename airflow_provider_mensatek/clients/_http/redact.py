@@ -14,7 +14,8 @@ Echoes are not always exact, so :func:`redact` also finds:
 
 * any form in any letter case (``S3CR3T-T0KEN``): the forms are matched ignoring case;
 * the raw token cut short, from :func:`prefix_length` characters on (12, or half of
-  a token shorter than 24 characters): "token 's3cr3t-T0ken+/...'";
+  a token shorter than 24 characters, never fewer than 8, and only once the prefix
+  no longer reads like words): "token 's3cr3t-T0ken+/...'";
 * the base64 forms wrapped over lines (MIME's 76 columns, or any width);
 * forms behind HTML character references (``&#43;``, ``&#x2F;``, ``&plus;``) or
   quoted-printable escapes (``=3D``, soft line breaks): such a text is decoded too,
@@ -93,17 +94,44 @@ MIN_REGISTERED_LENGTH = 5
 #: A raw token cut short still counts from this many characters on (fewer for short tokens: see
 #: :func:`prefix_length`): an error page quoting "token 's3cr3t-T0ken+/...'" gives most of it away.
 TRUNCATED_TOKEN_CHARS = 12
+#: No cut-short prefix is shorter: the redaction is process-wide, and a 5-7 character prefix of a
+#: token (``another`` of ``another-token``) is an ordinary word that would vanish from every message.
+MIN_PREFIX_CHARS = 8
+#: A run of letters this long is no word of any language a log is written in, whatever its case.
+_MAX_WORD_LETTERS = 24
+#: Where prose and identifiers split words: a prefix made of letter-only words between these is text
+#: someone may write, not evidence of a token.
+_WORD_SEPARATORS = re.compile(r"[\s._-]+")
 #: Characters of a token matched as a cut-short prefix (longer tokens are still matched whole).
 _MAX_PREFIX_PATTERN = 256
 
 
-def prefix_length(token: str) -> int:
+def word_like(text: str) -> bool:
+    """Whether ``text`` could be ordinary words: letter-only words in one case or capitalised, between
+    spaces, dots, hyphens or underscores, none of :data:`_MAX_WORD_LETTERS` letters or more.
+
+    A random token almost always holds a digit, a symbol or a mid-word case change within its first
+    characters; a prefix that holds none of them is as likely to be prose ("another-tok"), so it is
+    not used to redact (the whole token still is).
+    """
+    return all(
+        piece.isascii() and piece.isalpha() and len(piece) < _MAX_WORD_LETTERS
+        and (piece.islower() or piece.isupper() or piece.istitle())
+        for piece in _WORD_SEPARATORS.split(text) if piece
+    )
+
+
+def prefix_length(token: str) -> int | None:
     """How many leading characters of ``token`` an echo must show to be redacted as the token cut short.
 
-    :data:`TRUNCATED_TOKEN_CHARS` (12), or half the token when it is shorter than 24 characters, and never
-    fewer than :data:`MIN_REGISTERED_LENGTH` (a shorter prefix would blank out ordinary words).
+    :data:`TRUNCATED_TOKEN_CHARS` (12), or half the token when it is shorter than 24 characters, never
+    fewer than :data:`MIN_PREFIX_CHARS`, and more while the prefix is :func:`word_like`. None when no
+    prefix shorter than the token qualifies: only the whole token is redacted then.
     """
-    return min(len(token), max(MIN_REGISTERED_LENGTH, min(TRUNCATED_TOKEN_CHARS, -(-len(token) // 2))))
+    length = max(MIN_PREFIX_CHARS, min(TRUNCATED_TOKEN_CHARS, -(-len(token) // 2)))
+    while length < min(len(token), _MAX_PREFIX_PATTERN) and word_like(token[:length]):
+        length += 1
+    return length if length < min(len(token), _MAX_PREFIX_PATTERN) else None
 
 
 @dataclass(frozen=True)
@@ -132,6 +160,13 @@ class SecretForms:
     def __len__(self) -> int:
         return len(self.literals)
 
+    def masker_forms(self) -> list[str]:
+        """The forms worth giving Airflow's process-wide secret masker: none shorter than
+        :data:`MIN_REGISTERED_LENGTH`, and no base64 fragment that reads like words (it would mask them
+        in every log line of the process; the whole encodings still carry it)."""
+        return [form for form in self.literals if len(form) >= MIN_REGISTERED_LENGTH
+                and not (form in self.base64 and (len(form) < MIN_PREFIX_CHARS or word_like(form)))]
+
     @property
     def shortest(self) -> int:
         return min((len(f) for f in (*self.literals, self.raw) if f), default=0)
@@ -159,9 +194,8 @@ def secret_forms(secret: str, *, user: str | None = None) -> SecretForms:
                        tuple(sorted(encoded, key=len, reverse=True)))
 
 
-def _prefix_pattern(token: str) -> str:
-    """``token``'s first :func:`prefix_length` characters, then as many of the rest as follow."""
-    length = prefix_length(token)
+def _prefix_pattern(token: str, length: int) -> str:
+    """``token``'s first ``length`` characters, then as many of the rest as follow."""
     tail = ""
     for char in reversed(token[length:_MAX_PREFIX_PATTERN]):
         tail = f"(?:{re.escape(char)}{tail})?"
@@ -194,9 +228,10 @@ def _compile(all_forms: Iterable[SecretForms], min_length: int) -> _Matcher:
             if len(literal) >= min_length:
                 whole[re.escape(literal)] = len(literal)
                 guards.add(literal.lower())
-        if len(forms.raw) >= min_length:
-            prefixes[_prefix_pattern(forms.raw)] = len(forms.raw)
-            guards.add(forms.raw[:prefix_length(forms.raw)].lower())
+        length = prefix_length(forms.raw) if len(forms.raw) >= min_length else None
+        if length is not None:
+            prefixes[_prefix_pattern(forms.raw, length)] = len(forms.raw)
+            guards.add(forms.raw[:length].lower())
         encoded |= {form for form in forms.base64 if len(form) >= min_length}
 
     def alternation(pieces: dict[str, int]) -> re.Pattern[str] | None:
