@@ -111,11 +111,11 @@ def _error(message: str, code: str, *, vendor: str, function: str | None) -> Cer
     return CertificateError(message, vendor=vendor, function=function, code=code)
 
 
-def sha256_stream(handle: IO[bytes], chunk_size: int = CHUNK_SIZE) -> tuple[int, str]:
-    """(size, hex sha256) of everything left in ``handle``, read in chunks."""
+def sha256_stream(handle: IO[bytes], chunk_size: int = CHUNK_SIZE, limit: int | None = None) -> tuple[int, str]:
+    """(size, hex sha256) of everything left in ``handle``, read in chunks, stopping after ``limit`` bytes."""
     digest = hashlib.sha256()
     size = 0
-    while chunk := handle.read(chunk_size):
+    while chunk := handle.read(chunk_size if limit is None else min(chunk_size, limit - size)):
         digest.update(chunk)
         size += len(chunk)
     return size, digest.hexdigest()
@@ -460,7 +460,7 @@ class Problem:
     """One finding of a verification: a listed file that is missing or not what was recorded."""
 
     path: str
-    kind: str  # "missing" | "size" | "sha256"
+    kind: str  # "missing" | "size" | "sha256" | "unreadable"
     detail: str
 
     def __str__(self) -> str:

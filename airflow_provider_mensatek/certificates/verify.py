@@ -128,11 +128,11 @@ def verify_manifest(manifest_path: ObjectStoragePath) -> VerifyReport:
     if pending is not None and pending.content_digest() == content_digest(manifest["files"]):
         report.notes.append(f"{PENDING_NAME} was left by a write that finished; the next archive run removes it")
         pending = None
-    observed: dict[str, tuple[int, str] | None] = {}
+    observed: _Observed = {}
     problems: list[Problem] = []
     for entry in manifest["files"]:
         report.checked += 1
-        problem = compare_file(entry, _observe(folder, entry["path"], observed))
+        problem = _check(folder, entry, observed)
         if problem is not None:
             problems.append(problem)
     if pending is None:
@@ -154,20 +154,44 @@ def _forget_cached_listings(location: ObjectStoragePath) -> None:
     location.fs.invalidate_cache()
 
 
-def _observe(folder: ObjectStoragePath, relative: str, cache: dict[str, tuple[int, str] | None]
-             ) -> tuple[int, str] | None:
-    if relative not in cache:
-        path = folder / relative
-        cache[relative] = None
-        if path.is_file():
-            with path.open("rb") as handle:
-                cache[relative] = sha256_stream(handle)
-    return cache[relative]
+#: What was read of each listed file, by (path, bytes read at most): (size, sha256), None when it is
+#: missing, or why it could not be hashed.
+_Observed = dict[tuple[str, int], "tuple[int, str] | str | None"]
+
+
+def _check(folder: ObjectStoragePath, entry: dict[str, Any], cache: _Observed) -> Problem | None:
+    """Compare one manifest entry with storage, reading at most one byte more than the recorded size:
+    a file listed at 10 kB that became a 5 GB one (or a device, endless) is a size mismatch either way."""
+    expected = int(entry["size"])
+    key = (str(entry["path"]), expected + 1)
+    if key not in cache:
+        cache[key] = _observe(folder / key[0], key[1])
+    observed = cache[key]
+    if isinstance(observed, str):
+        return Problem(key[0], "unreadable", observed)
+    if observed is not None and observed[0] > expected:
+        return Problem(key[0], "size", f"more than {expected} bytes, manifest says {expected}")
+    return compare_file(entry, observed)
+
+
+def _observe(path: ObjectStoragePath, limit: int) -> tuple[int, str] | str | None:
+    try:
+        if not path.is_file():
+            if path.exists():
+                # Only regular files are hashed: a FIFO or a device (a symlink to /dev/zero) never ends.
+                return "listed in the manifest but not a regular file"
+            return None
+        with path.open("rb") as handle:
+            return sha256_stream(handle, limit=limit)
+    except OSError as exc:
+        # Changed while being hashed (s3fs FileExpired: replaced since it was opened), deleted between the
+        # listing and the read, or unreadable: one finding, and the other files are still checked.
+        return f"changed or unreadable while being hashed ({type(exc).__name__}: {exc}); re-run verify"
 
 
 def _explain_interruption(
     folder: ObjectStoragePath, manifest: dict[str, Any], pending: PendingWrite, problems: list[Problem],
-    observed: dict[str, tuple[int, str] | None],
+    observed: _Observed,
 ) -> list[Problem]:
     """One INTERRUPTED finding, plus the files that hold neither the old set's content nor the new one's."""
     if pending.manifest is None:
@@ -175,9 +199,8 @@ def _explain_interruption(
                         f"({pending.unreadable}); "
                         "re-run the archive task with overwrite=True to rewrite the set"), *problems]
     new = {entry["path"]: entry for entry in pending.manifest["files"]}
-    unexplained = [p for p in problems
-                   if p.path not in new or compare_file(new[p.path], _observe(folder, p.path, observed)) is not None]
-    replaced = sum(1 for path, entry in new.items() if compare_file(entry, _observe(folder, path, observed)) is None)
+    unexplained = [p for p in problems if p.path not in new or _check(folder, new[p.path], observed) is not None]
+    replaced = sum(1 for entry in new.values() if _check(folder, entry, observed) is None)
     kept = len(manifest["files"]) - len(problems)
     detail = (f"an overwrite started at {pending.started_at} was interrupted: {replaced} file(s) hold the new set "
               f"it lists, {kept} the set {MANIFEST_NAME} lists; re-run the archive task with overwrite=True "
