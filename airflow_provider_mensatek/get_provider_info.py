@@ -93,6 +93,7 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {"integration-name": "Mensatek", "python-modules": [f"{PACKAGE}.hooks.mensatek"]},
             {"integration-name": "LegallyMail", "python-modules": [f"{PACKAGE}.hooks.legallymail"]},
+            {"integration-name": "Mensatek", "python-modules": [f"{PACKAGE}.hooks.mensatek_reports"]},
         ],
         "operators": [
             {
@@ -151,6 +152,47 @@ def get_provider_info() -> dict[str, Any]:
                 },
             },
             {
+                "hook-class-name": f"{PACKAGE}.hooks.mensatek_reports.MensatekReportsHook",
+                "hook-name": "Mensatek real-time reports (receiver)",
+                "connection-type": "mensatek_reports",
+                "conn-fields": {
+                    "previous_password": {
+                        "label": "Previous password (during a rotation)",
+                        "description": "Also accepted until the panel sends the new password; then remove it.",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "max_body_bytes": {
+                        "label": "Largest report accepted (bytes)",
+                        "description": "Larger bodies are answered 413.",
+                        "schema": {"type": ["integer", "null"], "default": 65536},
+                    },
+                    "asset_events": {
+                        "label": "Asset events",
+                        "description": "partitioned: partition key = message id (PartitionedAssetTimetable DAGs); "
+                        "plain: no key (schedule=[Asset] DAGs); off: store reports only.",
+                        "schema": {"type": ["string", "null"], "enum": ["partitioned", "plain", "off", None]},
+                    },
+                    "personal_data": {
+                        "label": "Recipients and SMS text in Asset events",
+                        "description": "Events are readable by everyone allowed to see assets; the stored "
+                        "reports always keep them.",
+                        "schema": {"type": ["boolean", "null"], "default": False},
+                    },
+                    "anonymous_url_check": {
+                        "label": "Answer the panel's URL check without credentials",
+                        "description": "GET/HEAD only; reports always need the credential.",
+                        "schema": {"type": ["boolean", "null"], "default": False},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["host", "port", "schema", "extra"],
+                    "relabeling": {"login": "Basic user (set in the Mensatek panel)",
+                                   "password": "Basic password (set in the Mensatek panel)"},
+                    "placeholders": {"login": "mensatek-reports",
+                                     "password": "a long random value, not the API token"},
+                },
+            },
+            {
                 "hook-class-name": f"{PACKAGE}.hooks.legallymail.LegallyMailHook",
                 "hook-name": "LegallyMail",
                 "connection-type": "legallymail",
@@ -179,6 +221,10 @@ def get_provider_info() -> dict[str, Any]:
                 },
             },
         ],
+        # The receiver's tables (airflow db migrate). Its plugin is registered through the
+        # ``airflow.plugins`` entry point only: Airflow reads the provider-info ``plugins`` key
+        # only when lazy provider discovery is off, and both at once is a duplicate-plugin error.
+        "db-managers": [f"{PACKAGE}.webhooks.db_manager.MensatekReportsDBManager"],
         "config": {
             "mensatek": {
                 "description": "Settings of the Mensatek and LegallyMail provider.",

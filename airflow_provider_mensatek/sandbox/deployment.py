@@ -240,6 +240,19 @@ class AirflowDeployment:
                                       f"(last health {health}); logs in {self.home}")
             time.sleep(0.5)
 
+    def restart(self, component: str, *, kill: bool = False, timeout: float = 120.0) -> None:
+        """Stop one component (SIGTERM, or SIGKILL with ``kill``: a crash) and start it again with ``self.env``."""
+        proc = self._processes.pop(component)
+        _signal_group(proc, signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait(timeout=5)
+        _signal_group(proc, signal.SIGKILL)  # its group's leftovers (uvicorn workers)
+        self._spawn(component)
+        self._wait_healthy(timeout)
+
     def check_alive(self) -> None:
         """Raise (with the end of its log) if a component has exited."""
         for name, proc in self._processes.items():

@@ -1,0 +1,68 @@
+"""A real Airflow deployment with the receiver plugin mounted as Airflow mounts it, per database backend.
+
+``receiver`` is started once per session and backend: ``airflow db migrate`` (which
+creates the provider's tables through its DB manager), then ``api-server``,
+``dag-processor`` and ``scheduler`` as separate processes, with the consumer DAGs
+of ``tests/webhooks/dags`` and the ``mensatek_reports_default`` connection. Tests
+POST to ``receiver.url`` over real HTTP and read what was stored straight from the
+metadata database (:class:`~tests.webhooks.support.Inbox`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_mensatek.sandbox.deployment import AirflowDeployment
+from tests.webhooks.support import Inbox, receiver_connection
+
+DAGS = Path(__file__).resolve().parent / "dags"
+COMPONENTS = ("api-server", "dag-processor", "scheduler")
+CONSUMER_DAGS = ("reports_partitioned", "reports_plain", "reports_paused", "reports_inlets")
+BACKENDS = ("sqlite",)
+
+
+@dataclass
+class Receiver:
+    """A running deployment with the receiver: ``url`` is ``<api-server>/mensatek/reports``."""
+
+    backend: str
+    deployment: AirflowDeployment
+    inbox: Inbox
+
+    @property
+    def url(self) -> str:
+        return f"{self.deployment.url}/mensatek/reports"
+
+    def log_text(self) -> str:
+        """Every log the deployment wrote so far: its components' and its tasks'."""
+        home = self.deployment.home
+        files = [*home.glob("*.log"), *(home / "logs").rglob("*")]
+        return "\n".join(path.read_text(errors="replace") for path in files if path.is_file())
+
+
+def database_url(home: Path) -> str:
+    return f"sqlite:///{home / 'airflow.db'}"
+
+
+def start_receiver(home: Path, *, components: tuple[str, ...] = COMPONENTS, **extra: object) -> Receiver:
+    deployment = AirflowDeployment(home, DAGS, components=components, env=receiver_connection(**extra))
+    deployment.start()
+    try:
+        if "dag-processor" in components:
+            deployment.wait_for_dags(CONSUMER_DAGS)
+    except BaseException:
+        deployment.stop()
+        raise
+    return Receiver(backend="sqlite", deployment=deployment, inbox=Inbox(database_url(deployment.home)))
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def receiver(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receiver]:
+    started = start_receiver(tmp_path_factory.mktemp(f"receiver-{request.param}"))
+    yield started
+    started.deployment.stop()
+    started.inbox.close()
