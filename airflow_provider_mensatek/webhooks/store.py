@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,9 @@ from airflow_provider_mensatek.webhooks.tables import (
 )
 
 log = logging.getLogger("airflow_provider_mensatek.webhooks")
+
+#: Longest wait for a database lock before the report is refused with a 503 (PostgreSQL).
+LOCK_WAIT_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ def receive(intake: Intake, settings: ReceiverSettings) -> Stored:
     sink: list[Callable[[], None]] = []
     try:
         with create_session(scoped=False) as session:
+            bound_lock_waits(session)
             stored = store_intake(session, intake, settings, sink)
             session.commit()
     except IntegrityError:
@@ -73,6 +77,16 @@ def receive(intake: Intake, settings: ReceiverSettings) -> Stored:
         return Stored(report_id=original, duplicate=True, advanced=False, event_state=EVENT_NONE)
     run_callbacks(sink)
     return stored
+
+
+def bound_lock_waits(session: Session) -> None:
+    """On PostgreSQL, give up a lock after :data:`LOCK_WAIT_SECONDS` (then 503) rather than hold the vendor.
+
+    SQLite waits as long as Airflow's ``[database] sql_alchemy_connect_args``
+    ``timeout`` says (pysqlite's default: 5 s), then fails the same way.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_SECONDS * 1000}ms'"))
 
 
 def stored_id(dedupe_key: str) -> int | None:

@@ -10,6 +10,7 @@ metadata database (:class:`~tests.webhooks.support.Inbox`).
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,16 @@ class Receiver:
     @property
     def url(self) -> str:
         return f"{self.deployment.url}/mensatek/reports"
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``python -m airflow_provider_mensatek.webhooks <args>`` where the deployment's processes run."""
+        deployment = self.deployment
+        done = subprocess.run([deployment.python, "-m", "airflow_provider_mensatek.webhooks", *args],
+                              cwd=deployment.home, env=deployment.env, capture_output=True, text=True, timeout=180,
+                              check=False)
+        if check:
+            assert done.returncode == 0, done.stderr[-3000:]
+        return done
 
     def log_text(self) -> str:
         """Every log the deployment wrote so far: its components' and its tasks'."""

@@ -21,15 +21,21 @@ USER = "mensatek-panel"
 PASSWORD = "pässwörd-" + secrets.token_urlsafe(24)
 PREVIOUS_PASSWORD = "previous-" + secrets.token_urlsafe(24)
 CONN_ID = "mensatek_reports_default"
+#: pysqlite's wait for a lock in the failure tests' api-server (``[database] sql_alchemy_connect_args`` by path,
+#: with the repository on ``PYTHONPATH``): a locked database is answered 503 after this, not after 60 s.
+SQLITE_SHORT_WAIT: dict[str, Any] = {"timeout": 3}
 
 T = TypeVar("T")
 
 
+def connection_json(password: str = PASSWORD, previous: str = PREVIOUS_PASSWORD, **extra: Any) -> str:
+    return json.dumps({"conn_type": "mensatek_reports", "login": USER, "password": password,
+                       "extra": {"previous_password": previous, **extra}})
+
+
 def receiver_connection(**extra: Any) -> dict[str, str]:
     """``AIRFLOW_CONN_MENSATEK_REPORTS_DEFAULT`` for a deployment's processes."""
-    value = {"conn_type": "mensatek_reports", "login": USER, "password": PASSWORD,
-             "extra": {"previous_password": PREVIOUS_PASSWORD, **extra}}
-    return {f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(value)}
+    return {f"AIRFLOW_CONN_{CONN_ID.upper()}": connection_json(**extra)}
 
 
 def basic(user: str = USER, password: str = PASSWORD) -> str:
