@@ -11,7 +11,7 @@ home::
         run_id = airflow.trigger_cli("mensatek_certified_email_scheduled")
         run = airflow.wait_for_run("mensatek_certified_email_scheduled", run_id)
 
-What it runs: ``airflow db migrate`` on SQLite in ``home``, then
+What it runs: ``airflow db migrate`` on SQLite in ``home`` (or in ``database_url``), then
 ``api-server`` (127.0.0.1, a free port, one worker by default), ``scheduler`` (with the
 LocalExecutor), ``dag-processor`` and ``triggerer`` as separate processes,
 each in its own process group with its output in ``home/<component>.log``.
@@ -114,6 +114,8 @@ class AirflowDeployment:
     :param python: the interpreter that runs ``-m airflow`` (default: this one).
     :param components: which of :data:`COMPONENTS` to start (default all; the api-server is always needed
         by the others and by this class's REST helpers).
+    :param database_url: the metadata database's SQLAlchemy URL (default: SQLite in ``home``), e.g. an
+        empty PostgreSQL database (``postgresql+psycopg2://...``); ``airflow db migrate`` fills it.
     :param api_workers: api-server worker processes (``[api] workers``; one is enough for tests, several
         show what separate memories per worker do to a plugin).
     """
@@ -130,12 +132,14 @@ class AirflowDeployment:
         python: str | None = None,
         components: Sequence[str] = COMPONENTS,
         api_workers: int = 1,
+        database_url: str | None = None,
     ) -> None:
         unknown = set(components) - set(COMPONENTS)
         if unknown or "api-server" not in components:
             raise ValueError(f"components must include 'api-server' and be among {COMPONENTS}, got {components}")
         self.components = tuple(c for c in COMPONENTS if c in components)
         self.api_workers = api_workers
+        self.database_url = database_url or f"sqlite:///{Path(home).resolve() / 'airflow.db'}"
         self.home = Path(home).resolve()
         self.dags_folder = Path(dags_folder).resolve()
         self.port = port or free_port()
@@ -171,9 +175,7 @@ class AirflowDeployment:
             inherited.pop(proxy, None)  # task processes talk to 127.0.0.1 only
         settings = {
             **airflow_environment(self.home, {"dags-folder": self.dags_folder}),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{__name__}.SQLITE_CONNECT_ARGS",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": f"{__name__}.SQLITE_CONNECT_ARGS",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.database_url,
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(parallelism),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
@@ -190,6 +192,9 @@ class AirflowDeployment:
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
             "TMPDIR": str(self.tmp_dir),
         }
+        if self.database_url.startswith("sqlite"):
+            settings["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = f"{__name__}.SQLITE_CONNECT_ARGS"
+            settings["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC"] = f"{__name__}.SQLITE_CONNECT_ARGS"
         return {**inherited, **settings, **connection_variables(connections), **dict(extra)}
 
     # -- lifecycle -------------------------------------------------------------

@@ -50,6 +50,8 @@ _CHALLENGE = 'Basic realm="Mensatek reports", charset="UTF-8"'
 
 
 class _Throttle:
+    """One log line per kind of failure (its words included) every LOG_EVERY seconds, with a count of the rest."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last: dict[str, float] = {}
@@ -61,6 +63,8 @@ class _Throttle:
             if now - self._last.get(kind, float("-inf")) < LOG_EVERY:
                 self._skipped[kind] = self._skipped.get(kind, 0) + 1
                 return
+            if len(self._last) > 100:  # failure texts vary a little (ports, pids): never grow without bound
+                self._last.clear()
             self._last[kind] = now
             skipped = self._skipped.pop(kind, 0)
         log.error(message + (f" ({skipped} more since the last message)" if skipped else ""), *args)
@@ -79,8 +83,9 @@ def create_app(settings: SettingsCache | None = None) -> FastAPI:
         except NotConfigured:
             return _unavailable()
         except SQLAlchemyError as exc:
-            throttle.log("db", "Mensatek reports receiver: cannot read its connection from the database (%s); "
-                         "answering 503", _reason(exc))
+            reason = _reason(exc)
+            throttle.log(f"db {reason}", "Mensatek reports receiver: cannot read its connection from the database "
+                         "(%s); answering 503", reason)
             return _unavailable()
 
     @app.api_route("/reports", methods=["GET", "HEAD"], include_in_schema=False)
@@ -112,8 +117,9 @@ def create_app(settings: SettingsCache | None = None) -> FastAPI:
                 throttle.log("tables", "Mensatek reports receiver: its tables do not exist; run `airflow db migrate` "
                              "(answering 503 until then)")
             else:
-                throttle.log("db", "Mensatek reports receiver: the database cannot store reports (%s); "
-                             "answering 503 with Retry-After: %s", _reason(exc), RETRY_AFTER_SECONDS)
+                reason = _reason(exc)
+                throttle.log(f"db {reason}", "Mensatek reports receiver: the database cannot store reports (%s); "
+                             "answering 503 with Retry-After: %s", reason, RETRY_AFTER_SECONDS)
             return _unavailable()
         except Exception as exc:  # never a traceback with a value from the body in it
             throttle.log("bug", "Mensatek reports receiver: %s while storing a report, answering 500:\n%s",

@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_mensatek.sandbox.deployment import AirflowDeployment
+from tests.local_services.postgres import PostgresCluster
 from tests.webhooks.support import Inbox, receiver_connection
 
 DAGS = Path(__file__).resolve().parent / "dags"
 COMPONENTS = ("api-server", "dag-processor", "scheduler")
 CONSUMER_DAGS = ("reports_partitioned", "reports_plain", "reports_paused", "reports_inlets")
-BACKENDS = ("sqlite",)
+BACKENDS = ("sqlite", "postgresql")
 
 
 @dataclass
@@ -55,12 +56,10 @@ class Receiver:
         return "\n".join(path.read_text(errors="replace") for path in files if path.is_file())
 
 
-def database_url(home: Path) -> str:
-    return f"sqlite:///{home / 'airflow.db'}"
-
-
-def start_receiver(home: Path, *, components: tuple[str, ...] = COMPONENTS, **extra: object) -> Receiver:
-    deployment = AirflowDeployment(home, DAGS, components=components, env=receiver_connection(**extra))
+def start_receiver(home: Path, database_url: str | None = None, *, components: tuple[str, ...] = COMPONENTS,
+                   env: dict[str, str] | None = None, api_workers: int = 1) -> Receiver:
+    deployment = AirflowDeployment(home, DAGS, components=components, database_url=database_url,
+                                   env=env if env is not None else receiver_connection(), api_workers=api_workers)
     deployment.start()
     try:
         if "dag-processor" in components:
@@ -68,12 +67,27 @@ def start_receiver(home: Path, *, components: tuple[str, ...] = COMPONENTS, **ex
     except BaseException:
         deployment.stop()
         raise
-    return Receiver(backend="sqlite", deployment=deployment, inbox=Inbox(database_url(deployment.home)))
+    backend = "postgresql" if deployment.database_url.startswith("postgresql") else "sqlite"
+    return Receiver(backend=backend, deployment=deployment, inbox=Inbox(deployment.database_url))
+
+
+def backend_database(request: pytest.FixtureRequest, backend: str, name: str) -> str | None:
+    """None (SQLite in the deployment's home) or a new database of the session's PostgreSQL cluster."""
+    if backend == "sqlite":
+        return None
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    return cluster.create_database(name)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def receiver(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receiver]:
-    started = start_receiver(tmp_path_factory.mktemp(f"receiver-{request.param}"))
+    """The receiver on each backend, with the consumer DAGs parsed and the scheduler running.
+
+    Two api-server workers: separate processes with separate memories, as in production, so the
+    duplicate and concurrency tests cross processes (uvicorn spreads connections over both).
+    """
+    started = start_receiver(tmp_path_factory.mktemp(f"receiver-{request.param}"),
+                             backend_database(request, request.param, "receiver"), api_workers=2)
     yield started
     started.deployment.stop()
     started.inbox.close()

@@ -76,7 +76,7 @@ class Inbox:
     url: str
 
     def __post_init__(self) -> None:
-        self.engine: Engine = create_engine(self.url)
+        self.engine: Engine = create_engine(self.url, pool_pre_ping=True)  # a test may restart the server
 
     def query(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -83,3 +83,17 @@ def test_a_bad_connection_is_refused_by_field(connection: SimpleNamespace, messa
     with pytest.raises(ValidationError, match=message) as caught:
         receiver_settings(connection)
     assert "s3cret" not in str(caught.value)
+
+
+def test_with_asset_events_off_no_event_is_registered() -> None:
+    from airflow_provider_mensatek.clients.mensatek.reports import parse_report
+    from airflow_provider_mensatek.delivery.report import DeliveryReport
+    from airflow_provider_mensatek.webhooks.publish import emit_event
+    from tests.clients.mensatek.test_reports import SAMPLES
+
+    report = DeliveryReport.from_mensatek(parse_report("application/json", SAMPLES["SMSMASIVO"].encode()))
+    off = ReceiverSettings(user="panel", password="x", asset_events="off")
+    sink: list[Any] = []
+    # No session and no Asset needed: "off" decides before either is touched.
+    assert emit_event(None, None, report, report_id=1, advanced=True, settings=off, sink=sink) == "off"  # type: ignore[arg-type]
+    assert sink == []
