@@ -10,14 +10,16 @@ committed. Nothing is asserted: a script, not a test.
 
     .venv/bin/python bench/receiver_ack.py [--reports 400] [--concurrency 1 4] [--postgres-url URL]
 
-``--postgres-url`` (``postgresql+psycopg2://...`` of an empty database) adds the
-PostgreSQL run. The helpers (:func:`sms_reports`, :func:`acknowledge`,
-:func:`summary`) are importable by other benchmarks from this folder.
+PostgreSQL runs in a throwaway cluster (the tests' ``tests/local_services``), or in
+the empty database ``--postgres-url`` names (``postgresql+psycopg2://...``). The
+helpers (:func:`sms_reports`, :func:`acknowledge`, :func:`summary`, :func:`receiver`)
+are importable by other benchmarks from this folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -103,19 +105,26 @@ def summary(stats: AckStats) -> str:
             f"HTTP {dict(sorted(stats.statuses.items()))}")
 
 
-def run(label: str, env: dict[str, str], reports: int, concurrencies: Sequence[int]) -> None:
+@contextlib.contextmanager
+def receiver(database_url: str | None = None, api_workers: int = 1) -> Iterator[str]:
+    """A throwaway deployment (api-server alone) with the receiver; yields its ``/mensatek/reports`` URL."""
     connection = json.dumps({"conn_type": "mensatek_reports", "login": USER, "password": PASSWORD})
     with tempfile.TemporaryDirectory(prefix="bench-receiver-") as home:
-        deployment = AirflowDeployment(home, Path(home) / "dags", components=("api-server",),
-                                       env={"AIRFLOW_CONN_MENSATEK_REPORTS_DEFAULT": connection, **env})
         (Path(home) / "dags").mkdir()
+        deployment = AirflowDeployment(home, Path(home) / "dags", components=("api-server",),
+                                       database_url=database_url, api_workers=api_workers,
+                                       env={"AIRFLOW_CONN_MENSATEK_REPORTS_DEFAULT": connection})
         with deployment:
             url = f"{deployment.url}/mensatek/reports"
-            warm = list(sms_reports(20, prefix="6"))
-            acknowledge(url, warm)  # first requests import the receiver's code
-            for index, concurrency in enumerate(concurrencies):
-                batch = list(sms_reports(reports, prefix=str(index + 1)))
-                print(f"{label}: {summary(acknowledge(url, batch, concurrency=concurrency))}", flush=True)
+            acknowledge(url, list(sms_reports(20, prefix="6")))  # the first requests import the receiver's code
+            yield url
+
+
+def run(label: str, database_url: str | None, reports: int, concurrencies: Sequence[int]) -> None:
+    with receiver(database_url) as url:
+        for index, concurrency in enumerate(concurrencies):
+            batch = list(sms_reports(reports, prefix=str(index + 1)))
+            print(f"{label}: {summary(acknowledge(url, batch, concurrency=concurrency))}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,14 +134,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--postgres-url", help="an empty PostgreSQL database for the PostgreSQL run")
     args = parser.parse_args(argv)
     print("Receiver acknowledgement on one api-server worker (each 200 after the report's commit)")
-    run("SQLite", {}, args.reports, args.concurrency)
+    run("SQLite", None, args.reports, args.concurrency)
     if args.postgres_url:
-        run("PostgreSQL", {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": args.postgres_url,
-                           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "",
-                           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": ""},
-            args.reports, args.concurrency)
-    else:
-        print("PostgreSQL: skipped (give --postgres-url)")
+        run("PostgreSQL", args.postgres_url, args.reports, args.concurrency)
+        return 0
+    from tests.local_services.postgres import PostgresCluster, PostgresUnavailable
+
+    try:
+        cluster = PostgresCluster().start()
+    except PostgresUnavailable as missing:
+        print(f"PostgreSQL: skipped ({missing})")
+        return 0
+    try:
+        run(f"PostgreSQL {cluster.version}", cluster.url, args.reports, args.concurrency)
+    finally:
+        cluster.stop()
     return 0
 
 
