@@ -45,6 +45,11 @@ def test_every_declared_class_and_module_imports() -> None:
     for path in info.get("notifications", []):
         module, _, cls = path.rpartition(".")
         assert getattr(importlib.import_module(module), cls)
+    from airflow.utils.db_manager import BaseDBManager
+
+    for path in info["db-managers"]:
+        module, _, cls = path.rpartition(".")
+        assert issubclass(getattr(importlib.import_module(module), cls), BaseDBManager)
 
 
 def test_airflow_providers_list_shows_the_provider() -> None:
@@ -64,6 +69,8 @@ def test_connection_types_are_known_to_airflow() -> None:
     hooks = {h["connection_type"]: h for h in json.loads(out.stdout)}
     assert hooks["mensatek"]["class"] == "airflow_provider_mensatek.hooks.mensatek.MensatekHook"
     assert hooks["legallymail"]["class"] == "airflow_provider_mensatek.hooks.legallymail.LegallyMailHook"
+    assert hooks["mensatek_reports"]["class"] == \
+        "airflow_provider_mensatek.hooks.mensatek_reports.MensatekReportsHook"
 
 
 def _distribution_name() -> str:
