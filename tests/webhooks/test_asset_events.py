@@ -8,6 +8,7 @@ SMS received is declared as an inlet only, RCS by no DAG.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -121,6 +122,33 @@ def test_the_state_store_keys_are_written_as_the_contract_says(receiver: Receive
     rows = receiver.inbox.query("SELECT DISTINCT s.last_updated_by_kind AS kind FROM asset_state_store s "
                                 "JOIN asset a ON a.id = s.asset_id WHERE a.name = :n", n=asset.name)
     assert [row["kind"] for row in rows] == ["api"]
+
+
+def test_concurrent_advances_of_a_channel_all_reach_the_journal_in_order(receiver: Receiver) -> None:
+    # Waits learn what changed from _journal alone: an advance lost to a concurrent one (two
+    # workers reading the same journal) would leave a wait asleep with its report stored.
+    asset = report_asset("certified_email")
+    before = Journal.from_value(receiver.inbox.state_store(asset.name).get(JOURNAL_KEY))
+    messages = [new_id("cc") for _ in range(24)]
+    barrier = threading.Barrier(len(messages))
+    statuses: list[int] = []
+
+    def send(message: str) -> None:
+        barrier.wait()
+        statuses.append(post(receiver.url, certified(message, "2", 0)).status_code)
+
+    threads = [threading.Thread(target=send, args=(message,)) for message in messages]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * len(messages)
+    store = receiver.inbox.state_store(asset.name)
+    journal = Journal.from_value(store[JOURNAL_KEY])
+    assert journal.changed_since(before.seq) == set(messages)
+    assert [seq for seq, _ in journal.recent if seq > before.seq] == list(range(before.seq + 1, journal.seq + 1))
+    states = [MessageState.from_value(store[message_key(message)]) for message in messages]
+    assert sorted(state.seq for state in states if state is not None) == list(range(before.seq + 1, journal.seq + 1))
 
 
 def test_a_reply_is_keyed_by_the_sms_it_answers_in_the_sms_received_store(receiver: Receiver) -> None:

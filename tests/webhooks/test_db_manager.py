@@ -46,6 +46,10 @@ def test_the_revisions_build_the_orm_tables_on_sqlite(tmp_path: Path) -> None:
     check_revisions_match_the_orm(f"sqlite:///{tmp_path / 'revisions.db'}")
 
 
+def test_the_revisions_build_the_orm_tables_on_postgresql(postgres_database: str) -> None:
+    check_revisions_match_the_orm(postgres_database)
+
+
 def test_the_manager_is_what_airflow_expects() -> None:
     assert MensatekReportsDBManager.version_table_name == VERSION_TABLE != "alembic_version"
     assert MensatekReportsDBManager.supports_table_dropping
