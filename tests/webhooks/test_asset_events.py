@@ -69,7 +69,7 @@ def wait_for_events(receiver: Receiver, dag_id: str, task_id: str, partition_key
         except requests.Timeout:
             return None  # a busy api-server on a loaded machine: ask again
         return events if set(report_ids) <= {e["report_id"] for e in events} else None
-    return wait_until(check, timeout=240, interval=2, what=f"{dag_id} runs for {partition_key}")
+    return wait_until(check, timeout=480, interval=2, what=f"{dag_id} runs for {partition_key}")
 
 
 def test_a_partitioned_consumer_gets_one_run_per_message_with_the_reports_as_events(receiver: Receiver) -> None:
