@@ -39,6 +39,9 @@ class SandboxClock(waiting.WallClock):
         # Simulated seconds map onto real ones from now on.
         return datetime.now(timezone.utc) + timedelta(seconds=when - self.now())
 
+    def clock_time(self, wall: datetime) -> float:
+        return self.now() - (datetime.now(timezone.utc) - wall).total_seconds()
+
 
 class FastSandboxClock(SandboxClock):
     """Sandbox time running ``speed`` times faster than real time, for dag.test() runs where
@@ -60,6 +63,9 @@ class FastSandboxClock(SandboxClock):
 
     def wall_time(self, when: float) -> datetime:
         return datetime.now(timezone.utc) + timedelta(seconds=(when - self.now()) / self.speed)
+
+    def clock_time(self, wall: datetime) -> float:
+        return self.now() - (datetime.now(timezone.utc) - wall).total_seconds() * self.speed
 
 
 class LoopSandboxClock(SandboxClock):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from airflow_provider_mensatek.clients.errors import ValidationError
@@ -148,6 +148,8 @@ def policy_for(vendor: str, overrides: Mapping[str, Any] | PollPolicy | None = N
 
 
 _SLACK = 0.001
+#: Bounds the replay of :meth:`PollSchedule.as_if_on_time` for a policy with no cap and no growth.
+_MAX_REPLAYED_CHECKS = 100_000
 
 
 @dataclass
@@ -183,6 +185,31 @@ class PollSchedule:
         for key in keys:
             first = now + policy.first_delay(schedule._jitter(0, str(key)))
             schedule.messages[str(key)] = MessageSchedule(next_at=first)
+        return schedule
+
+    @classmethod
+    def as_if_on_time(cls, policy: PollPolicy, keys: Iterable[str], *, started_at: float, now: float,
+                      seed: float) -> PollSchedule:
+        """The schedule of a wait started at ``started_at`` whose every check came when due, seen at ``now``.
+
+        For a wait that could not keep its schedule (a sensor in reschedule mode with no task state store,
+        Airflow < 3.3): the first check still waits the initial delay from the real start, and the backoff
+        and ``max_checks`` go on from the time elapsed instead of starting over at each try. What the
+        earlier tries learnt is lost, so every message whose first check has passed is due now, and the
+        messages share one timeline (no per-message spread): otherwise each message's time would wake a try
+        that asks again about all of them. ``seed`` must be the same at every try (the same jitter).
+        """
+        shared = replace(policy, spread_per_message=False)
+        schedule = cls(policy=shared, started_at=started_at, seed=seed)
+        due_at = started_at + shared.first_delay(schedule._jitter(0, ""))
+        made = 0
+        cap = min(shared.max_checks or _MAX_REPLAYED_CHECKS, _MAX_REPLAYED_CHECKS)
+        while made + 1 < cap:
+            following = due_at + shared.interval_after(made + 1, schedule._jitter(made + 1, ""))
+            if following > now + _SLACK or following <= due_at:
+                break
+            due_at, made = following, made + 1
+        schedule.messages = {str(key): MessageSchedule(checks=made, next_at=due_at) for key in keys}
         return schedule
 
     def _jitter(self, checks: int, key: str) -> random.Random:

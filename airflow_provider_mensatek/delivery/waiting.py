@@ -52,6 +52,10 @@ class WallClock:
         """The real (UTC) time at which this clock shows ``when``: what a reschedule date needs."""
         return datetime.fromtimestamp(when, tz=timezone.utc)
 
+    def clock_time(self, wall: datetime) -> float:
+        """What this clock showed at the real time ``wall`` (an Airflow date): the inverse of :meth:`wall_time`."""
+        return wall.timestamp()
+
 
 #: The clock every sensor and trigger of this provider reads (looked up at call time).
 CLOCK: WallClock = WallClock()

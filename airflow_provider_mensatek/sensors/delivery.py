@@ -6,7 +6,9 @@ Retry-After honoured), whatever the mode:
 
 * ``poke``: one worker slot, sleeping until the next message is due;
 * ``reschedule``: the slot is freed between checks; the schedule is kept in
-  the task state store, so the backoff continues instead of starting over;
+  the task state store, so the backoff continues instead of starting over
+  (Airflow < 3.3 has no store: the schedule is rebuilt from the first try's
+  start, see ``_no_state_store.py``);
 * ``deferrable=True``: the wait moves to the triggerer (see
   :mod:`airflow_provider_mensatek.triggers.delivery`).
 
@@ -176,7 +178,7 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
         if now >= deadline:
             self._forget(context)
             message = (f"Sensor timed out after {self.timeout:.0f} s: "
-                       f"{self._outcome.message if self._outcome else 'no answer yet'}")
+                       f"{self._outcome.message if self._outcome else 'no status checked in this try'}")
             if self.soft_fail:
                 raise AirflowSkipException(message)
             raise AirflowSensorTimeout(message)
@@ -272,6 +274,14 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
                                                now=clock.now(), reconcile_after=reconcile, clock=clock.now,
                                                expected=expected_phones(self._phones(), keys))
             waiter = self._listening.waiter
+        elif self.reschedule and not self.deferrable and context.get("task_state_store") is None:
+            from airflow_provider_mensatek.sensors._no_state_store import schedule_from_first_try
+
+            waiter = DeliveryWaiter(fetch, target=target, min_fraction=fraction, clock=clock.now,
+                                    schedule=schedule_from_first_try(context, policy, keys, clock))
+            if clock.now() >= waiter.schedule.started_at + self.timeout:
+                # The try the deadline woke: the check due before it was made by an earlier try, unknown here.
+                self._wait(context, waiter)
         else:
             waiter = DeliveryWaiter.start(fetch, keys, target=target, min_fraction=fraction, policy=policy,
                                           now=clock.now(), clock=clock.now)
@@ -300,7 +310,8 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
         store = context.get("task_state_store")
         if store is None:
             if self.reschedule:
-                self.log.warning("No task state store (Airflow < 3.3): the backoff restarts at each reschedule")
+                self.log.warning("No task state store (Airflow < 3.3): the next try asks again about every "
+                                 "message; the backoff and the timeout count from the first try")
             return
         mode = WAIT_REPORTS if self._listening is not None else WAIT_POLL
         identity = self._identity(list(waiter.schedule.messages), waiter.target.value, mode)

@@ -132,3 +132,44 @@ def test_one_mensatek_wait_on_a_whole_campaign_spreads_its_calls() -> None:
 def test_legallymail_waits_keep_their_messages_together_for_list_calls() -> None:
     schedule = PollSchedule.start(LEGALLYMAIL_POLICY, ["a", "b", "c"], now=0.0)
     assert len({m.next_at for m in schedule.messages.values()}) == 1
+
+
+def test_a_schedule_rebuilt_at_each_try_checks_when_a_kept_one_would() -> None:
+    # Reschedule mode with no task state store (Airflow < 3.3): each try rebuilds the schedule from the
+    # wait's start. Its checks fall when those of a schedule kept between tries fall.
+    policy = LEGALLYMAIL_POLICY.with_overrides({"max_checks": 9})
+    kept = PollSchedule(policy=policy, started_at=1000.0, seed=0.25)
+    kept.messages = PollSchedule.as_if_on_time(policy, ["a"], started_at=1000.0, now=1000.0, seed=0.25).messages
+    kept_times, rebuilt_times = [], []
+    now = kept.next_wake()
+    while now is not None:
+        kept_times.append(now)
+        kept.checked("a", now, final=False)
+        now = kept.next_wake()
+    now = 1000.0
+    for _ in range(20):
+        rebuilt = PollSchedule.as_if_on_time(policy, ["a"], started_at=1000.0, now=now, seed=0.25)
+        if rebuilt.due(now):
+            rebuilt_times.append(now)
+            rebuilt.checked("a", now, final=False)
+        wake = rebuilt.next_wake()
+        if wake is None:
+            break
+        now = wake
+    assert rebuilt_times == pytest.approx(kept_times)
+    assert len(rebuilt_times) == 9 and rebuilt_times[0] >= 1060  # the initial delay ran once, from the start
+    assert rebuilt.exhausted() == ["a"]
+
+
+def test_a_rebuilt_schedule_asks_about_all_its_messages_together() -> None:
+    # Mensatek spreads a campaign's messages apart; rebuilt at each try, the spread would wake one try per
+    # message and each would ask again about every message it forgot.
+    keys = [str(i) for i in range(100)]
+    early = PollSchedule.as_if_on_time(MENSATEK_POLICY, keys, started_at=0.0, now=0.0, seed=0.5)
+    (first,) = {m.next_at for m in early.messages.values()}
+    assert 300 <= first <= 600
+    assert early.due(first - 1) == []
+    later = PollSchedule.as_if_on_time(MENSATEK_POLICY, keys, started_at=0.0, now=first + 5000, seed=0.5)
+    assert later.due(first + 5000) == keys
+    # Checks 5, 10, 20 and 40 minutes apart (jittered down by up to 10%) fit in 5,000 s: four made, the fifth due.
+    assert {m.checks for m in later.messages.values()} == {4}
