@@ -16,22 +16,45 @@ Use it on any task of the provider::
 The policy only decides among the task's own ``retries``; it never adds any.
 Errors that operators already turned into ``AirflowFailException`` never reach
 it (Airflow fails those at once).
+
+Airflow 3.2 has no task-level retry policy: this module imports there (so tools
+that load every module of the provider work), but making a policy raises
+``AirflowOptionalProviderFeatureException`` naming Airflow 3.3. On 3.2 leave
+``retry_policy`` out: the errors a retry cannot fix fail the task without
+retries anyway, and the others retry after the task's ``retry_delay``.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.definitions.retry_policy import RetryDecision, RetryPolicy
+from airflow.sdk.exceptions import AirflowOptionalProviderFeatureException
 
 from airflow_provider_mensatek.clients.errors import PERMANENT_ERRORS, MensatekError
+
+if TYPE_CHECKING:
+    from airflow.sdk.definitions.retry_policy import RetryDecision, RetryPolicy
+else:
+    try:
+        from airflow.sdk.definitions.retry_policy import RetryDecision, RetryPolicy
+    except ImportError:  # Airflow < 3.3 (AIP-105 is new in 3.3)
+        RetryDecision = None
+        RetryPolicy = object
 
 
 class MensatekRetryPolicy(RetryPolicy):
     """Retry what the vendor said is temporary, after the delay it asked for; fail the rest."""
 
     def __init__(self, min_delay: timedelta = timedelta(seconds=30), max_delay: timedelta = timedelta(hours=1)):
+        if RetryDecision is None:
+            from airflow import __version__
+
+            raise AirflowOptionalProviderFeatureException(
+                f"MensatekRetryPolicy needs Airflow 3.3 or later (task-level retry_policy); this is Airflow "
+                f"{__version__}. Leave retry_policy out here: errors a retry cannot fix already fail the task "
+                "without retries, the others retry after retry_delay."
+            )
         self.min_delay = min_delay
         self.max_delay = max_delay
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from airflow_provider_mensatek.sandbox.dag_runner import airflow_environment
+from tests.airflow_versions import AIRFLOW_VERSION_TEXT
 
 REPO = Path(__file__).resolve().parent.parent
 # The temp dir is a default allowed root for local files, and the tests that need a
@@ -23,8 +24,9 @@ if REPO.is_relative_to(Path(tempfile.gettempdir()).resolve()):
     atexit.register(shutil.rmtree, _SESSION_TMP, ignore_errors=True)
 # Airflow reads its home at import time: point it at a throwaway, git-ignored
 # home before anything imports airflow. The example DAGs and the tests' own DAGs
-# are two local bundles so dag.test() parses only DAG files.
-_AIRFLOW_HOME = REPO / ".airflow-home" / "tests"
+# are two local bundles so dag.test() parses only DAG files. One home per Airflow version:
+# a database migrated by a newer Airflow cannot be used by an older one (make test-floor).
+_AIRFLOW_HOME = REPO / ".airflow-home" / f"tests-{AIRFLOW_VERSION_TEXT}"
 os.environ.update(airflow_environment(
     _AIRFLOW_HOME,
     {"provider_examples": REPO / "example_dags", "test_dags": REPO / "tests" / "system" / "dags"},
