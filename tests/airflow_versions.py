@@ -17,9 +17,12 @@ AIRFLOW_VERSION_TEXT = version("apache-airflow-core")
 AIRFLOW_VERSION: tuple[int, ...] = Version(AIRFLOW_VERSION_TEXT).release[:2]
 
 
+def missing_reason(minimum: tuple[int, int], feature: str) -> str:
+    """The skip reason of a test that needs ``feature``, new in Airflow ``minimum``."""
+    return f"needs Airflow {minimum[0]}.{minimum[1]} ({feature}); this is Airflow {AIRFLOW_VERSION_TEXT}"
+
+
 def needs_airflow(minimum: tuple[int, int], feature: str) -> pytest.MarkDecorator:
     """Skip on an Airflow older than ``minimum``, naming the feature that is missing there."""
-    return pytest.mark.skipif(
-        AIRFLOW_VERSION < minimum,
-        reason=f"needs Airflow {minimum[0]}.{minimum[1]} ({feature}); this is Airflow {AIRFLOW_VERSION_TEXT}",
-    )
+    return pytest.mark.skipif(AIRFLOW_VERSION < minimum, reason=missing_reason(minimum, feature))
+

@@ -5,6 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
+from tests.airflow_versions import AIRFLOW_VERSION, missing_reason
+
+if AIRFLOW_VERSION < (3, 3):  # the imports below need it
+    pytest.skip(missing_reason((3, 3), "task-level retry_policy"), allow_module_level=True)
+
 from airflow.sdk.definitions.retry_policy import RetryAction
 
 from airflow_provider_mensatek.clients.errors import (

@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import json
+import re
+
+import pytest
+from airflow.sdk.exceptions import AirflowOptionalProviderFeatureException
 
 from airflow_provider_mensatek.sandbox import Fault, Sandbox
-from tests.conftest import MENSATEK_TOKEN, MENSATEK_USER
+from airflow_provider_mensatek.sandbox.dag_runner import load_dag
+from tests.airflow_versions import AIRFLOW_VERSION, AIRFLOW_VERSION_TEXT, needs_airflow
+from tests.conftest import MENSATEK_TOKEN, MENSATEK_USER, REPO
+
+DAG_FILE = "tests/system/dags/mensatek_retry_policy.py"
 
 
+@pytest.mark.skipif(AIRFLOW_VERSION >= (3, 3), reason="Airflow 3.3 has task-level retry policies: the test below")
+def test_a_dag_with_a_retry_policy_fails_to_load_on_an_airflow_without_them() -> None:
+    # Airflow 3.2 alone would refuse retry_policy= as "Invalid arguments were passed": making the policy
+    # fails first, so the DAG's import error (in the UI) says what it needs.
+    with pytest.raises(AirflowOptionalProviderFeatureException,
+                       match=rf"needs Airflow 3\.3 .*this is Airflow {re.escape(AIRFLOW_VERSION_TEXT)}"):
+        load_dag(REPO / DAG_FILE)
+
+
+@needs_airflow((3, 3), "task-level retry_policy")
 def test_rate_limited_send_retries_after_retry_after_and_refusals_fail_once(
     run_dag, sandbox: Sandbox, monkeypatch
 ) -> None:
@@ -18,7 +36,7 @@ def test_rate_limited_send_retries_after_retry_after_and_refusals_fail_once(
     }))
     sandbox.inject("EnviarEMAILCERTIFICADO", Fault("status", status=429, retry_after=1))
 
-    result = run_dag("tests/system/dags/mensatek_retry_policy.py")
+    result = run_dag(DAG_FILE)
 
     assert result.task_states["send"] == "success"
     assert result.xcoms["send"]["sent"] == 1
