@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from airflow_provider_mensatek.delivery.report_waiting import ReportWait
     from airflow_provider_mensatek.delivery.waiting import WaitOutcome
 
-__all__ = ["expected_phones", "look", "report_inlets", "resolve_wait_for"]
+__all__ = ["asset_state_store_available", "expected_phones", "look", "report_inlets", "resolve_wait_for"]
+
+log = logging.getLogger("airflow_provider_mensatek.sensors")
 
 
 def report_inlets(channel: str, wait_for: str, inlets: Any) -> list[Any]:
@@ -35,15 +37,39 @@ def report_inlets(channel: str, wait_for: str, inlets: Any) -> list[Any]:
     return listed if asset in listed else [*listed, asset]
 
 
-def resolve_wait_for(wait_for: str, channel: str, conn_id: str) -> str:
-    """``"reports"`` or ``"poll"``: ``"auto"`` asks the connection (extra ``reports``)."""
-    if wait_for != WAIT_AUTO:
-        return wait_for
-    if channel not in REPORT_CHANNELS:
-        return WAIT_POLL
-    from airflow_provider_mensatek.hooks.mensatek import MensatekHook
+def asset_state_store_available() -> bool:
+    """Whether this Airflow keeps Asset state stores (3.3 and later), where the receiver leaves reports."""
+    try:
+        from airflow.sdk.execution_time.context import AssetStateStoreAccessor  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
-    return WAIT_REPORTS if MensatekHook(mensatek_conn_id=conn_id).reports_configured() else WAIT_POLL
+
+def resolve_wait_for(wait_for: str, channel: str, conn_id: str) -> str:
+    """``"reports"`` or ``"poll"``: ``"auto"`` asks the connection (extra ``reports``).
+
+    On an Airflow without Asset state stores (3.2) there are no reports to read: ``"reports"`` fails
+    before any request, naming the version; ``"auto"`` polls, with a warning, as it does for a
+    connection whose panel sends no reports.
+    """
+    if wait_for == WAIT_POLL or channel not in REPORT_CHANNELS:
+        return WAIT_POLL
+    if wait_for == WAIT_AUTO:
+        from airflow_provider_mensatek.hooks.mensatek import MensatekHook
+
+        if not MensatekHook(mensatek_conn_id=conn_id).reports_configured():
+            return WAIT_POLL
+    if asset_state_store_available():
+        return WAIT_REPORTS
+    from airflow import __version__
+
+    if wait_for == WAIT_REPORTS:
+        raise ValidationError(f"wait_for='reports' needs Airflow 3.3 or later (Asset state stores, where the "
+                              f"receiver keeps reports); this is Airflow {__version__}. Use wait_for='poll'.")
+    log.warning("The connection %r says Mensatek sends reports, but Airflow %s keeps no Asset state store "
+                "(3.3 and later): polling instead", conn_id, __version__)
+    return WAIT_POLL
 
 
 def expected_phones(value: Any, keys: list[str]) -> dict[str, int]:
