@@ -22,8 +22,11 @@ from airflow_provider_mensatek.sensors.delivery import (
     MensatekSmsDeliverySensor,
 )
 from airflow_provider_mensatek.webhooks.assets import CERTIFIED_EMAIL_REPORTS, SMS_REPORTS
+from tests.airflow_versions import needs_airflow
 from tests.report_states import SerialComms, StateStoreReceiver
 from tests.sandbox_clock import DictStateStore, SandboxClock
+
+pytestmark = needs_airflow((3, 3), "Asset state stores, where the receiver keeps reports: webhook mode")
 
 REPORT = "GetReportEMAILCERTIFICADO"
 

@@ -19,9 +19,11 @@ import pytest
 from airflow_provider_mensatek.sandbox import Clock, Sandbox
 from airflow_provider_mensatek.sandbox.dag_runner import sandbox_connections
 from airflow_provider_mensatek.sandbox.deployment import AirflowDeployment
+from tests.airflow_versions import needs_airflow
 from tests.conftest import REPO
 
-pytestmark = [pytest.mark.deployment, pytest.mark.system]
+pytestmark = [pytest.mark.deployment, pytest.mark.system,
+              needs_airflow((3, 3), "Asset state stores, where the receiver keeps reports: webhook mode")]
 
 DAG_ID = "mensatek_report_wait"
 

@@ -27,8 +27,11 @@ from airflow_provider_mensatek.triggers.delivery import (
     LegallyMailEmailTrigger,
     MensatekCertifiedEmailTrigger,
 )
+from tests.airflow_versions import needs_airflow
 from tests.report_states import SerialComms, StateStoreReceiver
 from tests.sandbox_clock import SandboxClock
+
+pytestmark = needs_airflow((3, 3), "Asset state stores, where the receiver keeps reports: webhook mode")
 
 REPORT = "GetReportEMAILCERTIFICADO"
 HOUR = 3600.0
