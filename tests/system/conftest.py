@@ -14,7 +14,9 @@ started once per session against ``deployed_sandbox``.
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -78,12 +80,23 @@ def deployed_sandbox() -> Iterator[Sandbox]:
         yield sandbox
 
 
+#: The Basic credential the deployment's report receiver expects (``mensatek_reports_default``): the sandbox
+#: sends it with every report it pushes (``tests/system/test_report_examples_deployed.py``).
+REPORTS_USER = "mensatek-panel"
+REPORTS_PASSWORD = secrets.token_urlsafe(24)
+
+
 @pytest.fixture(scope="session")
 def airflow_deployment(deployed_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
                        ) -> Iterator[AirflowDeployment]:
     """The example DAGs in a real Airflow deployment on loopback, started once per session; stopped
-    (every process group) at the end of the session, whether the tests passed or not."""
+    (every process group) at the end of the session, whether the tests passed or not. Its api-server
+    receives Mensatek reports at ``/mensatek/reports``, with reply texts in the Asset events (the SMS
+    replies example reads them)."""
+    receiver = {"conn_type": "mensatek_reports", "login": REPORTS_USER, "password": REPORTS_PASSWORD,
+                "extra": {"personal_data": True}}
     deployment = AirflowDeployment(tmp_path_factory.mktemp("airflow-deployment"), REPO / "example_dags",
-                                   env=sandbox_connections(deployed_sandbox))
+                                   env={**sandbox_connections(deployed_sandbox),
+                                        "AIRFLOW_CONN_MENSATEK_REPORTS_DEFAULT": json.dumps(receiver)})
     with deployment:
         yield deployment
