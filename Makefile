@@ -59,7 +59,9 @@ dist: $(STAMP)
 	$(PY) -m build --outdir dist .
 	$(VENV)/bin/twine check --strict dist/*
 
-## Run the certified-email example DAG end to end against the sandbox and print what happened.
+## Run the certified-email example DAG end to end against the sandbox and print what happened; then the
+## zero-poll path in a real deployment on loopback (reports pushed to the api-server, a woken sensor, an
+## event-driven archive).
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
