@@ -23,9 +23,11 @@ import pytest
 from airflow_provider_mensatek.clients import MensatekClient
 from airflow_provider_mensatek.sandbox import Sandbox
 from airflow_provider_mensatek.sandbox.deployment import AirflowDeployment
+from tests.airflow_versions import needs_airflow
 from tests.system.conftest import REPORTS_PASSWORD, REPORTS_USER
 
-pytestmark = [pytest.mark.deployment, pytest.mark.system]
+pytestmark = [pytest.mark.deployment, pytest.mark.system,
+              needs_airflow((3, 3), "Asset state stores, where the receiver keeps reports")]
 
 ARCHIVE_DAG = "mensatek_archive_on_certified"
 REPLIES_DAG = "mensatek_sms_replies"
