@@ -179,19 +179,3 @@ def state_receiver(airflow_db: None) -> Iterator[StateStoreReceiver]:
     yield receiver
     receiver.close()
 
-
-def serve(channels: list[str]) -> None:
-    """Run a :class:`StateStoreReceiver` in the Airflow deployment this process is configured for: prints its URL,
-    stops when stdin closes (``python -m tests.report_states certified_email sms``)."""
-    import sys
-
-    receiver = StateStoreReceiver(*channels)
-    print(receiver.url, flush=True)
-    sys.stdin.read()
-    receiver.close()
-
-
-if __name__ == "__main__":
-    import sys
-
-    serve(sys.argv[1:])

@@ -1,6 +1,7 @@
-"""A deferred sensor in webhook mode in a real Airflow deployment: the trigger runs in the triggerer process,
-reads the reports the sandbox pushes (stored in the channel Asset's state store by the receiver's contract),
-and wakes the task; Mensatek is never asked for a status.
+"""A deferred sensor in webhook mode in a real Airflow deployment: the sandbox pushes its reports to the
+api-server's receiver (``/mensatek/reports``), which stores them and writes the channel Asset's state store;
+the trigger runs in the triggerer process, reads that store and wakes the task; Mensatek is never asked for a
+status.
 
 The sandbox's clock is frozen until the task is deferred, so every status change (and so every report)
 comes after the sensor's look before deferring: the wake can only come from the triggerer.
@@ -9,7 +10,6 @@ comes after the sensor's look before deferring: the wake can only come from the 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -21,6 +21,7 @@ from airflow_provider_mensatek.sandbox.dag_runner import sandbox_connections
 from airflow_provider_mensatek.sandbox.deployment import AirflowDeployment
 from tests.airflow_versions import needs_airflow
 from tests.conftest import REPO
+from tests.webhooks.support import PASSWORD, USER, Inbox, dedupe_key_of, receiver_connection
 
 pytestmark = [pytest.mark.deployment, pytest.mark.system,
               needs_airflow((3, 3), "Asset state stores, where the receiver keeps reports: webhook mode")]
@@ -40,24 +41,11 @@ def deployment(frozen_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
     conn = json.loads(env["AIRFLOW_CONN_MENSATEK_DEFAULT"])
     env["AIRFLOW_CONN_MENSATEK_DEFAULT"] = json.dumps({**conn, "extra": {"reports": True}})
     env["AIRFLOW__MENSATEK__REPORT_WATCH_INTERVAL"] = "0.5"
+    env.update(receiver_connection())
     with AirflowDeployment(tmp_path_factory.mktemp("report-waits"), REPO / "tests" / "system" / "report_dags",
                            env=env) as airflow:
         airflow.wait_for_dags([DAG_ID])
         yield airflow
-
-
-@pytest.fixture(scope="module")
-def receiver_url(deployment: AirflowDeployment) -> Iterator[str]:
-    """The stand-in receiver, writing the deployment's database (``tests/report_states.py``)."""
-    proc = subprocess.Popen([deployment.python, "-m", "tests.report_states", "certified_email"], cwd=REPO,
-                            env={**deployment.env, "PYTHONPATH": str(REPO)}, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdin is not None
-    url = proc.stdout.readline().strip()
-    assert url.startswith("http://127.0.0.1:"), url
-    yield url
-    proc.stdin.close()
-    proc.wait(timeout=30)
 
 
 def task_state(airflow: AirflowDeployment, run_id: str, task_id: str) -> str | None:
@@ -76,10 +64,10 @@ def wait_for_state(airflow: AirflowDeployment, run_id: str, task_id: str, wanted
 
 
 def test_the_triggerer_wakes_the_sensor_on_reports_without_a_vendor_status_call(
-    deployment: AirflowDeployment, frozen_sandbox: Sandbox, receiver_url: str,
+    deployment: AirflowDeployment, frozen_sandbox: Sandbox,
 ) -> None:
     sandbox = frozen_sandbox
-    sandbox.configure_reports(receiver_url)
+    sandbox.configure_reports(f"{deployment.url}/mensatek/reports", user=USER, password=PASSWORD, timeout=60)
     run_id = deployment.trigger_api(DAG_ID)
     wait_for_state(deployment, run_id, "wait", "deferred")
 
@@ -100,5 +88,15 @@ def test_the_triggerer_wakes_the_sensor_on_reports_without_a_vendor_status_call(
     assert {r["source"] for r in result["reports"].values()} == {"webhook"}
     pushed = [a for a in sandbox.reports.attempts if a["outcome"] == "delivered"]
     assert pushed and {a["payload"]["Referencia"] for a in pushed} == {reference}  # ties each report to the run
+    inbox = Inbox(deployment.database_url)
+    try:
+        stored = inbox.reports("channel = :c", c="certified_email")
+        assert inbox.dedupe_keys() >= {dedupe_key_of(a["payload"]) for a in pushed}
+    finally:
+        inbox.close()
+    message_ids = {str(m) for m in deployment.xcom(DAG_ID, run_id, "send")["message_ids"]}
+    assert {row["message_id"] for row in stored} == message_ids
+    assert {row["reference"] for row in stored} == {reference}
+    assert any(row["advanced"] for row in stored)
     log = deployment.task_log(DAG_ID, run_id, "wait")
     assert "Listening to Mensatek's reports" in log
