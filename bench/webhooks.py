@@ -17,13 +17,19 @@ certified at times spread uniformly over a simulated day (its
   through Airflow's in-process supervisor and Execution API (as ``dag.test()`` runs
   tasks; the triggerer's own channel goes to the same API in-process), one journal
   watcher wakes them, and a message with no news for ``reconcile_after`` (6 h
-  simulated, the default) gets one status query;
+  simulated, the default) gets one status query. Each wait is told its message's
+  send time (``send_at``, the minute the send asked for, as a sensor's ``send_at``
+  gives it), so the silence of a message scheduled hours ahead counts from then;
 * half-way through the day the api-server is killed (SIGKILL) and started again
   (``--no-restart`` to skip). Mensatek documents no redelivery, so what the sandbox
   pushes while it is down is lost on the vendor's side (``--retries N`` makes the
-  sandbox retry, for comparison); the reconcile poll then ends those waits.
+  sandbox retry, for comparison); the reconcile poll then ends those waits. While
+  the api-server is down the simulated clock runs at real speed (1x, not
+  ``--speed``): the outage costs its real duration of the vendor's day, as a real
+  restart would, not 180 times as many pushes.
 
-Printed: vendor calls per message (every status query: reconcile polls), delay from
+Printed: vendor calls per message (every status query: reconcile polls), split into
+the polls of messages a push of which was refused during the restart and the others, delay from
 the sandbox's push of the "certified" report (its 200) to the wait's end (real
 seconds: the pipeline runs in real time, only the vendor's day is compressed),
 reports acknowledged but not stored, pushes refused while the api-server was down,
@@ -110,7 +116,8 @@ def scaled_clock(sandbox: Sandbox, speed: float) -> Any:
             raise RuntimeError("the benchmark runs triggers only")
 
         async def async_sleep(self, seconds: float) -> None:
-            await asyncio.sleep(max(seconds, 0.0) / speed)
+            # The sandbox's speed of the moment: 1x while the api-server restarts.
+            await asyncio.sleep(max(seconds, 0.0) / (sandbox.clock.speed or speed))
 
     return ScaledClock()
 
@@ -177,8 +184,8 @@ def timed_reads(waits: list[float], watcher: list[float]) -> None:
     report_watcher.read_journal = timed(report_watcher.read_journal, watcher)
 
 
-def run_waits(sandbox: Sandbox, completions: dict[str, float], conn_id: str, speed: float, reconcile_after: float,
-              restart: Any, reads: list[float]) -> Ends:
+def run_waits(sandbox: Sandbox, completions: dict[str, float], send_times: dict[str, float], conn_id: str,
+              speed: float, reconcile_after: float, restart: Any, reads: list[float]) -> Ends:
     """One trigger per message in one event loop, until every wait has ended."""
     from airflow_provider_mensatek.delivery import waiting
     from airflow_provider_mensatek.delivery.polling import MENSATEK_POLICY
@@ -191,7 +198,8 @@ def run_waits(sandbox: Sandbox, completions: dict[str, float], conn_id: str, spe
 
     async def wait_for(mid: str) -> None:
         state = ReportWait.start(lambda keys: iter(()), mid, target="certified", min_fraction=1,
-                                 policy=MENSATEK_POLICY, now=start, reconcile_after=reconcile_after).state()
+                                 policy=MENSATEK_POLICY, now=start, reconcile_after=reconcile_after,
+                                 send_at=send_times[mid]).state()
         trigger = MensatekCertifiedEmailTrigger(message_ids=[mid], target="certified", min_fraction=1, state=state,
                                                 conn_id=conn_id, wait_for="reports")
         async for event in trigger.run():
@@ -262,7 +270,8 @@ def duplicated_events(asset_name: str) -> tuple[int, int]:
     return len(rows), sum(n - 1 for n in ids.values())
 
 
-def restarter(deployment: AirflowDeployment, enabled: bool, log: dict[str, float]) -> Any:
+def restarter(deployment: AirflowDeployment, sandbox: Sandbox, speed: float, enabled: bool,
+              log: dict[str, float]) -> Any:
     async def restart(clock: Any, start: float) -> None:
         if not enabled:
             return
@@ -270,8 +279,14 @@ def restarter(deployment: AirflowDeployment, enabled: bool, log: dict[str, float
             await asyncio.sleep(1.0)
         began = time.monotonic()
         log["at_hours"] = (clock.now() - start) / 3600
-        await asyncio.to_thread(deployment.restart, "api-server", kill=True)
+        # A real outage of N seconds costs N seconds of the vendor's day, not N x speed.
+        sandbox.clock.set_speed(1.0)
+        try:
+            await asyncio.to_thread(deployment.restart, "api-server", kill=True)
+        finally:
+            sandbox.clock.set_speed(speed)
         log["down_seconds"] = time.monotonic() - began
+        log["down_simulated"] = clock.now() - start - log["at_hours"] * 3600
 
     return restart
 
@@ -332,6 +347,8 @@ def run(args: argparse.Namespace, sandbox: Sandbox, deployment: AirflowDeploymen
     client = MensatekClient(sandbox.mensatek_user, sandbox.mensatek_token, base_url=sandbox.mensatek_url)
     completions = schedule_workload(sandbox, client, args.messages, random.Random(args.seed))
     client.close()
+    # What a sensor's send_at says: the minute the send asked for (schedule_workload adds seconds within it).
+    send_times = {mid: sandbox.mensatek.certified[int(mid)].send_at.timestamp() // 60 * 60 for mid in completions}
     print(f"{args.messages} certified emails, certified uniformly over {DAY / 3600:.0f} simulated hours; the day "
           f"runs {DAY / args.speed / 60:.1f} real minutes; every report POSTed {args.copies}x", flush=True)
     sandbox.reports.flush(timeout=300)  # the "scheduled" report of every send, before the waits start
@@ -350,8 +367,8 @@ def run(args: argparse.Namespace, sandbox: Sandbox, deployment: AirflowDeploymen
         reads: list[float] = []
         journal_reads: list[float] = []
         timed_reads(reads, journal_reads)
-        ends = run_waits(sandbox, completions, "mensatek_bench", args.speed, args.reconcile_hours * 3600,
-                         restarter(deployment, not args.no_restart, restart_log), reads)
+        ends = run_waits(sandbox, completions, send_times, "mensatek_bench", args.speed, args.reconcile_hours * 3600,
+                         restarter(deployment, sandbox, args.speed, not args.no_restart, restart_log), reads)
     sandbox.clock.set_speed(0.0)
     sandbox.reports.flush(timeout=300)
     attempts = sandbox.reports.attempts
@@ -363,9 +380,11 @@ def run(args: argparse.Namespace, sandbox: Sandbox, deployment: AirflowDeploymen
     acknowledged, unstored, refused = losses(attempts)
     events, duplicate_events = duplicated_events(asset)
     polled = Counter(str(r.param("Idmensaje")) for r in sandbox.requests_to(REPORT))
+    refused_ids = {str(a["message_id"]) for a in attempts if a["outcome"] == "lost"}
     return {"messages": args.messages, "calls": sum(polled.values()), "delays": delays, "halves": halves,
             "reads": reads + journal_reads, "startup": ends.startup_seconds,
             "lost_calls": sum(polled[m] for m in ends.by_reconcile),
+            "refused_ids": len(refused_ids), "refused_calls": sum(polled[m] for m in refused_ids),
             "acknowledged": acknowledged, "unstored": unstored, "refused": refused, "events": events,
             "duplicate_events": duplicate_events, "ended": len(ends.at), "failed": len(ends.failed),
             "by_reconcile": len(ends.by_reconcile), "reconcile_delays": [
@@ -379,7 +398,11 @@ def show(args: argparse.Namespace, f: dict[str, Any]) -> None:
     print(f"\nvendor calls per message (status queries = reconcile polls after {args.reconcile_hours:g} h of "
           f"silence): {f['calls'] / f['messages']:.3f} ({f['calls']} for {f['messages']} messages: "
           f"{f['lost_calls']} on the waits a reconcile poll ended, {f['calls'] - f['lost_calls']} on waits a "
-          "report ended, while their messages were scheduled and silent)")
+          "report ended)")
+    others = f["calls"] - f["refused_calls"]
+    print(f"    reconcile polls of the {f['refused_ids']} messages a push of which was refused during the restart: "
+          f"{f['refused_calls'] / f['messages']:.3f} per message ({f['refused_calls']}); others: "
+          f"{others / f['messages']:.3f} per message ({others})")
     if delays:
         print(f"push of the 'certified' report -> wait ended: p50 {statistics.median(delays):.1f} s, "
               f"p95 {percentile(delays, 0.95):.1f} s, max {max(delays):.1f} s (real time, {len(delays)} waits)")
@@ -394,7 +417,8 @@ def show(args: argparse.Namespace, f: dict[str, Any]) -> None:
     restart = f["restart"]
     if restart:
         print(f"api-server killed and restarted at {restart['at_hours']:.1f} simulated h: back in "
-              f"{restart['down_seconds']:.1f} s")
+              f"{restart['down_seconds']:.1f} s (the simulated clock ran at 1x meanwhile, not {args.speed:g}x: "
+              f"{restart['down_simulated']:.0f} simulated s of pushes went to a down receiver)")
     print(f"sandbox pushes: {dict(f['pushes'])}")
     print(f"reports acknowledged (200) and not stored: {f['unstored']} of {f['acknowledged']}")
     print(f"reports never acknowledged (refused while the api-server was down; no redelivery): {f['refused']}")

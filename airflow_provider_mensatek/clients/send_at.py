@@ -12,12 +12,16 @@ None with ``render_template_as_native_obj=True``.
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
 
 from airflow_provider_mensatek.clients.errors import ValidationError
-from airflow_provider_mensatek.clients.validation import vendor_datetime
+from airflow_provider_mensatek.clients.validation import MADRID, VENDOR_DATE_FORMAT, to_madrid, vendor_datetime
 
 _NONE_TEXTS = frozenset({"none", "null"})
+#: The vendor's own ``Fecha`` text, as the send operators return it in their XCom (Europe/Madrid by contract).
+_VENDOR_TEXT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 
 
 def check_send_at(value: Any, *, vendor: str = "mensatek", reschedule: bool = False) -> Any:
@@ -45,3 +49,16 @@ def vendor_send_at(value: Any, *, vendor: str = "mensatek") -> str | None:
     if check_send_at(value, vendor=vendor) is None:
         return None
     return vendor_datetime(value, what="send_at", vendor=vendor)
+
+
+def send_at_timestamp(value: Any, *, vendor: str = "mensatek") -> float | None:
+    """When a scheduled message goes out (POSIX seconds), or None when unknown ("sent now").
+
+    For a wait, not a send: a time already past is fine. Takes what the send operators take, and
+    also the vendor's ``YYYY-MM-DD HH:MM`` (Europe/Madrid) that their XCom's ``send_at`` carries.
+    """
+    if check_send_at(value, vendor=vendor) is None:
+        return None
+    if isinstance(value, str) and _VENDOR_TEXT.fullmatch(value.strip()):
+        return datetime.strptime(value.strip(), VENDOR_DATE_FORMAT).replace(tzinfo=MADRID).timestamp()
+    return to_madrid(value, what="send_at", vendor=vendor).timestamp()

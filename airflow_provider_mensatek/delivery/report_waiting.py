@@ -9,6 +9,12 @@ seconds gets one status check through the ordinary :class:`DeliveryWaiter`, fetc
 and :class:`PollPolicy` (:meth:`ReportWait.reconcile`), and the timer restarts. A
 status that reaches the target, or a final one, ends the message either way.
 
+A message scheduled for later (``send_at``) has nothing to report until it goes
+out, so when the wait knows the send time the silence counts from it: no
+reconcile before ``send_at + reconcile_after``, whatever reports (the
+"scheduled" one) came before. Without a known time, a "scheduled" status
+restarts the timer like any other.
+
 Statuses never move backwards here either: a report or a reconcile answer that
 ranks below what the wait already knows (``delivery/rank.py``) is ignored, so a
 late "delivered" neither ends nor re-opens a wait that saw "certified".
@@ -69,6 +75,8 @@ class ReportWait:
         self.warned_at: float | None = data.get("warned_at")
         #: Messages a reconcile poll found further on than any report said: reports are being lost.
         self.lost: list[str] = [str(k) for k in data.get("lost", ())]
+        #: When the messages go out (POSIX seconds), if the wait was told: silence before it is not news lost.
+        self.send_at: float | None = None if data.get("send_at") is None else float(data["send_at"])
         self._observed: dict[str, VendorStatus] = {}
         self.waiter.fetch = self._observing(waiter.fetch)
 
@@ -78,15 +86,17 @@ class ReportWait:
     def start(cls, fetch: Fetch, ids: Any, *, target: DeliveryStatus | str, min_fraction: float, policy: PollPolicy,
               now: float, reconcile_after: float = RECONCILE_AFTER, silence_after: float = SILENCE_AFTER,
               expected: Mapping[str, int] | None = None, clock: Callable[[], float] | None = None,
-              rng: random.Random | None = None) -> ReportWait:
+              rng: random.Random | None = None, send_at: float | None = None) -> ReportWait:
         waiter = DeliveryWaiter.start(fetch, ids, target=target, min_fraction=min_fraction, policy=policy, now=now,
                                       rng=rng, clock=clock)
         # The first reconcile is a silence away, spread as the policy spreads first checks (a campaign's
-        # thousand messages must not all be reconciled in the same minute).
+        # thousand messages must not all be reconciled in the same minute). A scheduled message's
+        # silence starts when it goes out.
+        quiet = max(send_at - now, 0.0) if send_at is not None else 0.0
         for message in waiter.schedule.messages.values():
-            message.next_at += reconcile_after - policy.initial_delay
+            message.next_at += quiet + reconcile_after - policy.initial_delay
         return cls(waiter, reconcile_after=reconcile_after, silence_after=silence_after,
-                   data={"expected": dict(expected or {})})
+                   data={"expected": dict(expected or {}), "send_at": send_at})
 
     @classmethod
     def resume(cls, fetch: Fetch, state: Mapping[str, Any], *, target: DeliveryStatus | str, min_fraction: float,
@@ -103,7 +113,7 @@ class ReportWait:
             "reconcile_after": self.reconcile_after, "silence_after": self.silence_after, "seen": self.seen,
             "ranks": self.ranks, "expected": self.expected, "confirming": sorted(self.confirming),
             "journal": self.journal, "last_report_at": self.last_report_at, "warned_at": self.warned_at,
-            "lost": self.lost,
+            "lost": self.lost, "send_at": self.send_at,
         }}
 
     # -- reading the state store ----------------------------------------------------------
@@ -154,7 +164,7 @@ class ReportWait:
         if final:
             message.done = True
         elif key not in self.confirming:
-            message.next_at = now + self.reconcile_after  # heard from: the reconcile timer restarts
+            message.next_at = self._quiet_until(now)  # heard from: the reconcile timer restarts
         return True
 
     def _needs_confirming(self, key: str, status: VendorStatus) -> bool:
@@ -188,7 +198,11 @@ class ReportWait:
                 self._reconciled(key, status, report)
             if not message.done:
                 # Back to listening; the next reconcile a silence away, never sooner than the policy allows.
-                message.next_at = max(message.next_at, end + self.reconcile_after)
+                message.next_at = max(message.next_at, self._quiet_until(end))
+
+    def _quiet_until(self, now: float) -> float:
+        """The next reconcile of a message heard from at ``now``: a silence after now, or after its send time."""
+        return max(now, self.send_at if self.send_at is not None else now) + self.reconcile_after
 
     def _reconciled(self, key: str, status: VendorStatus, report: dict[str, Any] | None) -> None:
         rank, known = status_rank(status), self.ranks.get(key)

@@ -255,6 +255,7 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
         mode = resolve_wait_for(self.wait_for, self.channel, self.conn_id)
         reconcile = (check_reconcile_after(self.reconcile_after, floors_apply=floors_apply(base_url))
                      if mode == WAIT_REPORTS else 0.0)
+        send_at = self._send_time()
         stored = self._store_get(context)
         identity = self._identity(keys, target.value, mode)
         clock = waiting.CLOCK
@@ -272,7 +273,7 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
         elif mode == WAIT_REPORTS:
             self._listening = ReportWait.start(fetch, keys, target=target, min_fraction=fraction, policy=policy,
                                                now=clock.now(), reconcile_after=reconcile, clock=clock.now,
-                                               expected=expected_phones(self._phones(), keys))
+                                               expected=expected_phones(self._phones(), keys), send_at=send_at)
             waiter = self._listening.waiter
         elif self.reschedule and not self.deferrable and context.get("task_state_store") is None:
             from airflow_provider_mensatek.sensors._no_state_store import schedule_from_first_try
@@ -293,6 +294,10 @@ class DeliveryStatusSensor(ContextNamesOperator, BaseSensorOperator):
 
     def _phones(self) -> Any:
         """Phones per SMS message (the SMS sensor's ``phones_per_message``)."""
+        return None
+
+    def _send_time(self) -> float | None:
+        """When the messages go out, if the sensor was told (the Mensatek sensors' ``send_at``)."""
         return None
 
     @staticmethod
@@ -350,20 +355,33 @@ class MensatekCertifiedEmailSensor(DeliveryStatusSensor):
         reports arrive (see the README, "Waiting for reports").
     :param reconcile_after: in webhook mode, the silence (seconds or a timedelta; default 6 h, at least
         1 h against the real vendor) after which a message gets one status check, for a lost report.
+    :param send_at: in webhook mode, when the messages were scheduled to go out (the send operator's
+        ``send_at``: an aware datetime or ISO string, or the vendor's ``YYYY-MM-DD HH:MM`` Europe/Madrid text
+        its XCom carries, e.g. ``"{{ ti.xcom_pull('send')['send_at'] }}"`` for a scheduled send). A scheduled
+        message has nothing to report before then, so its silence counts from it: no status check before
+        ``send_at + reconcile_after``. Default None: unknown (the silence counts from the start). As for the
+        operators, an empty or ``"None"`` text is refused (a template whose value was missing).
 
     See :class:`DeliveryStatusSensor` for ``min_fraction``, ``poll_policy``, ``deferrable`` and the XCom.
     """
 
+    template_fields: Sequence[str] = (*DeliveryStatusSensor.template_fields, "send_at")
     vendor = "mensatek"
     channel = "mensatek.certified_email"
     trigger_name = "MensatekCertifiedEmailTrigger"
 
     def __init__(self, *, message_ids: Any, target: str = "certified",
                  mensatek_conn_id: str = "mensatek_default", wait_for: str = WAIT_AUTO,
-                 reconcile_after: float | timedelta = RECONCILE_AFTER, **kwargs: Any) -> None:
+                 reconcile_after: float | timedelta = RECONCILE_AFTER, send_at: Any = None, **kwargs: Any) -> None:
         super().__init__(message_ids=message_ids, target=target, conn_id=mensatek_conn_id, wait_for=wait_for,
                          reconcile_after=reconcile_after, **kwargs)
         self.mensatek_conn_id = mensatek_conn_id
+        self.send_at = send_at
+
+    def _send_time(self) -> float | None:
+        from airflow_provider_mensatek.clients.send_at import send_at_timestamp
+
+        return send_at_timestamp(self.send_at)
 
 
 class MensatekSmsDeliverySensor(DeliveryStatusSensor):
@@ -378,7 +396,7 @@ class MensatekSmsDeliverySensor(DeliveryStatusSensor):
     :param target: default ``delivered`` (11, 13, 70, 106 …); ``certified`` for certified SMS (14).
     :param mensatek_conn_id: the ``mensatek`` connection.
     :param wait_for: ``"auto"`` (default), ``"reports"`` or ``"poll"``, as for
-        :class:`MensatekCertifiedEmailSensor`; ``reconcile_after`` too.
+        :class:`MensatekCertifiedEmailSensor`; ``reconcile_after`` and ``send_at`` too.
     :param phones_per_message: in webhook mode, how many phones each id was sent to (a number for every id,
         or ``{id: number}``; e.g. ``"{{ ti.xcom_pull('sms')['recipients'] }}"``). Each phone is reported on its
         own: an id reaches the target when that many phones have. Without it, the first time an id's reports
@@ -387,7 +405,7 @@ class MensatekSmsDeliverySensor(DeliveryStatusSensor):
     See :class:`DeliveryStatusSensor` for ``min_fraction``, ``poll_policy``, ``deferrable`` and the XCom.
     """
 
-    template_fields: Sequence[str] = (*DeliveryStatusSensor.template_fields, "phones_per_message")
+    template_fields: Sequence[str] = (*DeliveryStatusSensor.template_fields, "phones_per_message", "send_at")
     vendor = "mensatek"
     channel = "mensatek.sms"
     trigger_name = "MensatekSmsDeliveryTrigger"
@@ -395,14 +413,20 @@ class MensatekSmsDeliverySensor(DeliveryStatusSensor):
     def __init__(self, *, message_ids: Any, target: str = "delivered",
                  mensatek_conn_id: str = "mensatek_default", wait_for: str = WAIT_AUTO,
                  reconcile_after: float | timedelta = RECONCILE_AFTER, phones_per_message: Any = None,
-                 **kwargs: Any) -> None:
+                 send_at: Any = None, **kwargs: Any) -> None:
         super().__init__(message_ids=message_ids, target=target, conn_id=mensatek_conn_id, wait_for=wait_for,
                          reconcile_after=reconcile_after, **kwargs)
         self.mensatek_conn_id = mensatek_conn_id
         self.phones_per_message = phones_per_message
+        self.send_at = send_at
 
     def _phones(self) -> Any:
         return self.phones_per_message
+
+    def _send_time(self) -> float | None:
+        from airflow_provider_mensatek.clients.send_at import send_at_timestamp
+
+        return send_at_timestamp(self.send_at)
 
 
 class _LegallyMailSensor(DeliveryStatusSensor):

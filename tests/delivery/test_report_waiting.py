@@ -116,3 +116,46 @@ def test_no_report_at_all_is_said_once_per_silence() -> None:
     assert list(wait.warnings(1801.0)) == [] and wait.next_warning_at() == 3600.0
     wait.apply(1, {"1": stored(1, "10", 1), "2": stored(2, "10", 1)}, 2000.0)
     assert wait.next_warning_at() is None  # every message has been heard of
+
+
+def test_a_scheduled_message_is_not_reconciled_before_its_send_time_plus_the_silence() -> None:
+    t0 = 1_000_000.0
+    wait = ReportWait.start(lambda keys: iter(()), [7], target="certified", min_fraction=1, policy=POLICY,
+                            now=t0, reconcile_after=6 * HOUR, send_at=t0 + 10 * HOUR)
+    assert not wait.reconcile_due(t0 + 16 * HOUR - 1) and wait.reconcile_due(t0 + 16 * HOUR)
+
+    # The "scheduled" report of the send itself: the message still has nothing to say before it goes out.
+    assert wait.apply(1, {"7": stored(7, "1", 1)}, t0 + 60) == ["7"]
+    assert wait.waiter.reports["7"]["status"] == "scheduled"
+    assert not wait.reconcile_due(t0 + 16 * HOUR - 1) and wait.reconcile_due(t0 + 16 * HOUR)
+
+    # Once it went out, a report restarts the silence from the report, as for any message.
+    wait.apply(2, {"7": stored(7, "10", 2)}, t0 + 11 * HOUR)  # sent
+    assert not wait.reconcile_due(t0 + 17 * HOUR - 1) and wait.reconcile_due(t0 + 17 * HOUR)
+
+    # A reschedule or a trigger (its kwargs carry the state) keeps the send time.
+    again = ReportWait.resume(wait.waiter.fetch, json.loads(json.dumps(wait.state())), target="certified",
+                              min_fraction=1)
+    assert again.send_at == t0 + 10 * HOUR and again.state() == wait.state()
+
+
+def test_a_scheduled_report_without_a_known_send_time_restarts_the_silence_from_the_report() -> None:
+    t0 = 1_000_000.0
+    wait = ReportWait.start(lambda keys: iter(()), [7], target="certified", min_fraction=1, policy=POLICY,
+                            now=t0, reconcile_after=6 * HOUR)
+    wait.apply(1, {"7": stored(7, "1", 1)}, t0 + 60)
+    assert not wait.reconcile_due(t0 + 6 * HOUR + 59) and wait.reconcile_due(t0 + 6 * HOUR + 60)
+
+
+def test_a_reconcile_of_a_scheduled_message_waits_for_its_send_time_again(
+    sandbox: Sandbox, mensatek_client: MensatekClient,
+) -> None:
+    """A send time that moved later (a reschedule) leaves the vendor saying "scheduled": no loop of checks."""
+    [mid] = mensatek_client.send_certified_email("s@example.com", ["ana@example.com"], "A", "M").message_ids
+    t0 = sandbox.clock.now().timestamp()
+    wait = ReportWait.start(fetchers.mensatek_certified_email(mensatek_client), [mid], target="certified",
+                            min_fraction=1, policy=POLICY, now=t0, reconcile_after=2 * HOUR)
+    wait.send_at = t0 + 30 * HOUR  # learnt after the start (e.g. a resumed state)
+    wait.reconcile(t0 + 2 * HOUR)
+    assert len(sandbox.requests_to(REPORT)) == 1
+    assert not wait.reconcile_due(t0 + 32 * HOUR - 1) and wait.reconcile_due(t0 + 32 * HOUR)

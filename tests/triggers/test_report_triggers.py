@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from airflow_provider_mensatek.clients import MensatekClient
+from airflow_provider_mensatek.clients.send_at import send_at_timestamp
 from airflow_provider_mensatek.clients.errors import ValidationError
 from airflow_provider_mensatek.delivery import waiting
 from airflow_provider_mensatek.delivery.polling import MENSATEK_POLICY
@@ -61,9 +63,9 @@ def driven_clock(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> DrivenClo
 
 
 def listening_trigger(ids: list[int], now: float, *, reconcile_after: float = 6 * HOUR,
-                      target: str = "certified") -> MensatekCertifiedEmailTrigger:
+                      target: str = "certified", send_at: float | None = None) -> MensatekCertifiedEmailTrigger:
     wait = ReportWait.start(lambda keys: iter(()), ids, target=target, min_fraction=1, policy=MENSATEK_POLICY,
-                            now=now, reconcile_after=reconcile_after)
+                            now=now, reconcile_after=reconcile_after, send_at=send_at)
     return MensatekCertifiedEmailTrigger(message_ids=[str(i) for i in ids], target=target, min_fraction=1.0,
                                          state=wait.state(), conn_id="mensatek_default", wait_for="reports")
 
@@ -145,6 +147,29 @@ def test_a_lost_report_is_reconciled_by_one_status_check_after_the_silence(
     reports = event["result"]["reports"]
     assert reports[str(heard)]["source"] == "webhook"
     assert reports[str(lost)]["code"] == "14" and "source" not in reports[str(lost)]
+
+
+def test_a_scheduled_message_whose_reports_arrive_costs_no_vendor_call_before_send_at_plus_the_silence(
+    sandbox: Sandbox, driven_clock: DrivenClock, mensatek_conn: str, mensatek_client: MensatekClient,
+    report_reads: SerialComms, state_receiver: StateStoreReceiver,
+) -> None:
+    sandbox.configure_reports(state_receiver.url)
+    started = driven_clock.now()
+    send_at = sandbox.clock.now() + timedelta(hours=10)
+    [mid] = mensatek_client.send_certified_email("sender@example.com", ["ana@example.com"], "Asunto", "Mensaje",
+                                                 send_at=send_at).message_ids
+    # What the sensor hands its trigger when told the send operator's send_at (the vendor's minute).
+    trigger = listening_trigger([mid], started, send_at=send_at_timestamp(send_at.strftime("%Y-%m-%dT%H:%M%z")))
+    assert trigger.serialize()[1]["state"]["webhook"]["send_at"] == send_at.replace(second=0, microsecond=0).timestamp()
+
+    # Silent (only the "scheduled" report) for 10 h, longer than reconcile_after; then sent and reported.
+    [event] = asyncio.run(run_while_time_passes(trigger, sandbox, state_receiver, step=300, until=13 * HOUR))
+
+    assert event["status"] == "success", event
+    assert event["result"]["reports"][str(mid)]["source"] == "webhook"
+    assert sandbox.requests_to(REPORT) == []
+    # The "scheduled" report of the send did arrive, hours before the message went out.
+    assert "scheduled" in {r.status.to_dict()["status"] for r in state_receiver.received}
 
 
 def test_a_report_that_came_before_the_trigger_started_is_read_first(
