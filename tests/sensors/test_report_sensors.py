@@ -228,3 +228,36 @@ def test_reschedule_mode_listens_across_tries_without_a_vendor_call(
     assert result["reached"] == [str(i) for i in ids]
     assert sandbox.requests_to(REPORT) == []
     assert ctx["task_state_store"].get(WAIT_STATE_KEY) is None
+
+
+def test_send_at_from_the_operators_xcom_reaches_the_trigger_and_puts_the_first_reconcile_after_it(
+    sandbox: Sandbox, sandbox_clock: SandboxClock, mensatek_conn: str, mensatek_client: MensatekClient,
+    report_reads: SerialComms, state_receiver: StateStoreReceiver,
+) -> None:
+    from datetime import timedelta
+
+    sandbox.configure_reports(state_receiver.url)
+    result = mensatek_client.send_certified_email("sender@example.com", ["ana@example.com"], "Asunto", "Mensaje",
+                                                  send_at=sandbox.clock.now() + timedelta(hours=10))
+    send_at = result.send_at  # what the send operator's XCom carries: "YYYY-MM-DD HH:MM", Europe/Madrid
+    sensor = MensatekCertifiedEmailSensor(task_id="wait", message_ids=result.message_ids, deferrable=True,
+                                          wait_for="reports", send_at=send_at)
+    assert "send_at" in sensor.template_fields
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context())
+
+    state = deferred.value.trigger.serialize()[1]["state"]
+    assert state["webhook"]["send_at"] >= sandbox.clock.now().timestamp() + 10 * 3600 - 60
+    [message] = state["schedule"]["messages"].values()
+    assert message["next_at"] >= state["webhook"]["send_at"] + 6 * 3600
+    assert sandbox.requests_to(REPORT) == []
+
+
+@pytest.mark.parametrize("send_at", ["", "None"])
+def test_a_send_at_whose_template_lost_its_value_fails_before_any_request(
+    sandbox: Sandbox, mensatek_conn: str, send_at: str,
+) -> None:
+    sensor = MensatekCertifiedEmailSensor(task_id="wait", message_ids=[12345], wait_for="reports", send_at=send_at)
+    with pytest.raises(AirflowFailException, match="send_at"):
+        sensor.execute(context())
+    assert sandbox.requests == []

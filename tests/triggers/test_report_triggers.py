@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_mensatek.clients import MensatekClient
-from airflow_provider_mensatek.clients.send_at import send_at_timestamp
 from airflow_provider_mensatek.clients.errors import ValidationError
+from airflow_provider_mensatek.clients.send_at import send_at_timestamp
 from airflow_provider_mensatek.delivery import waiting
 from airflow_provider_mensatek.delivery.polling import MENSATEK_POLICY
 from airflow_provider_mensatek.delivery.report_waiting import ReportWait
