@@ -151,6 +151,11 @@ class SerialComms:
                 self.keys_read.append(msg.key)
             return self._comms.send(msg)
 
+    def wait_idle(self) -> None:
+        """Return once no read is in progress."""
+        with self._lock:
+            pass
+
 
 @pytest.fixture
 def report_reads(airflow_db: None) -> Iterator[SerialComms]:

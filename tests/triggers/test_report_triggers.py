@@ -236,6 +236,7 @@ def test_one_watcher_reads_the_journal_for_every_wait_and_wakes_only_the_waits_r
             raise AssertionError("no event")
 
         tasks = [asyncio.ensure_future(first(t)) for t in triggers]
+        await _all_started(report_reads, ids)
         gathered = asyncio.gather(*tasks[:1])
         done = await run_while_time_passes(_Awaiting(gathered), sandbox, state_receiver, until=HOUR)
         for task in tasks[1:]:
@@ -256,6 +257,18 @@ def test_one_watcher_reads_the_journal_for_every_wait_and_wakes_only_the_waits_r
     assert watcher_reads > 0
     assert reads.count("_journal") == 10 + (reads.count(f"m:{heard}") - 1) + watcher_reads
     assert sandbox.requests_to(REPORT) == []
+
+
+async def _all_started(reads: SerialComms, ids: list[int]) -> None:
+    """Wait until every trigger has made its first read of its message, before sandbox time moves: on a busy
+    machine a trigger started late would otherwise find its report already there and never be woken."""
+    for _ in range(3000):  # a safety net of 30 s, never a measure
+        if all(f"m:{mid}" in reads.keys_read for mid in ids):
+            await asyncio.to_thread(reads.wait_idle)  # the last read has been answered
+            await asyncio.sleep(0.05)  # its trigger subscribes to the watcher
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the triggers never made their first read")
 
 
 class _Awaiting:
