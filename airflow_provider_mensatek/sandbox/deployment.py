@@ -63,6 +63,10 @@ FINAL_RUN_STATES = frozenset({"success", "failed"})
 #: names this by import path). SQLite has one writer at a time; with four components and task updates
 #: writing at once on a loaded machine the default 5 s wait for the lock ran out ("database is locked").
 SQLITE_CONNECT_ARGS: dict[str, Any] = {"timeout": 60}
+#: Seconds a REST call may take: longer than an api-server worker may wait for SQLite's write lock
+#: (``SQLITE_CONNECT_ARGS``) behind the scheduler, so a call that waited for the lock is answered instead of
+#: timing out on a busy machine (a timed-out POST may still create its run, and is never repeated).
+API_TIMEOUT = 150.0
 ADMIN_USER = "admin"
 
 
@@ -334,7 +338,7 @@ class AirflowDeployment:
     def token(self) -> str:
         """A JWT for the REST API from ``POST /auth/token`` (SimpleAuthManager), cached."""
         if self._token is None:
-            answer = self._session.post(f"{self.url}/auth/token", timeout=30,
+            answer = self._session.post(f"{self.url}/auth/token", timeout=API_TIMEOUT,
                                         json={"username": ADMIN_USER, "password": self._password})
             if answer.status_code != 201:
                 raise DeploymentError(f"POST /auth/token answered {answer.status_code}")
@@ -344,7 +348,7 @@ class AirflowDeployment:
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         """An authenticated REST call (``path`` under ``/api/v2``); the decoded JSON answer."""
         headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {self.token()}"}
-        answer = self._session.request(method, f"{self.url}/api/v2/{path.lstrip('/')}", timeout=30,
+        answer = self._session.request(method, f"{self.url}/api/v2/{path.lstrip('/')}", timeout=API_TIMEOUT,
                                        headers=headers, **kwargs)
         if answer.status_code >= 400:
             raise DeploymentError(f"{method} /api/v2/{path.lstrip('/')} answered {answer.status_code}: "
