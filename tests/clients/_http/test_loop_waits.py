@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
 from airflow_provider_mensatek.clients import LegallyMailClient, MensatekClient
-from airflow_provider_mensatek.clients._http.credentials import FirstUseWait
+from airflow_provider_mensatek.clients._http.credentials import CREDENTIALS, FirstUseWait
 from airflow_provider_mensatek.clients._http.loop_waits import LoopJob, LoopWait
 from airflow_provider_mensatek.clients._http.rate_limit import SHARED_WINDOW, RateLimiter, SlotWait, limiter_for
 from airflow_provider_mensatek.clients.errors import TransientError
@@ -112,6 +113,13 @@ def test_a_loop_job_never_blocks_on_another_threads_first_call_with_a_credential
     try:
         first.start()
         assert entered.wait(10)  # the first call with the credential is at the vendor, holding the gate
+        # ...and it is that thread that holds the gate, not a request another test left running (seen once in
+        # a full run: a stray request set 'entered' and this thread's loop job became the first use itself).
+        for _ in range(1000):  # a safety net of 10 s, never a measure
+            if first.ident in CREDENTIALS._holders.values():
+                break
+            time.sleep(0.01)
+        assert first.ident in CREDENTIALS._holders.values()
         with pytest.raises(FirstUseWait) as info:
             LoopJob().run(client.get_credits)  # would have blocked this thread until that answer
         assert first.is_alive() and len(sandbox.requests) == 1
